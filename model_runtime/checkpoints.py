@@ -1,0 +1,204 @@
+"""Find, inspect and validate official LTX checkpoint files without loading any weights.
+
+The safetensors header is parsed by hand (8-byte little-endian length + JSON) so inspection is cheap,
+needs no torch, and can say precisely what is wrong with a truncated or foreign file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from model_runtime.errors import CheckpointError, UnsupportedModelError
+
+log = logging.getLogger(__name__)
+
+_MAX_HEADER_BYTES = 100 * 1024 * 1024  # safetensors' own limit
+
+#: safetensors dtype name -> bytes per element
+DTYPE_SIZES = {
+    "F64": 8, "F32": 4, "F16": 2, "BF16": 2, "F8_E4M3": 1, "F8_E5M2": 1,
+    "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1,
+}
+
+#: component name -> key prefix in the official LTX-2.x single file
+COMPONENT_PREFIXES = {
+    "transformer": "model.diffusion_model.",
+    "text_projection": "text_embedding_projection.",
+    "video_vae": "vae.",
+    "audio_vae": "audio_vae.",
+    "vocoder": "vocoder.",
+}
+
+#: what a 2.3 single file must hold, and what each component is for (shown to the user when missing)
+REQUIRED_COMPONENTS = {
+    "transformer": "the audio-video diffusion transformer (generation itself)",
+    "text_projection": "the projection from Gemma features to the text connectors (prompt understanding)",
+    "video_vae": "the video VAE (turns latents into frames)",
+    "audio_vae": "the audio VAE (turns audio latents into a mel spectrogram)",
+    "vocoder": "the vocoder with bandwidth extension (turns the mel spectrogram into 48 kHz sound)",
+}
+
+SUPPORTED_VERSION_PREFIX = "2.3"
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    dtype: str
+    shape: tuple[int, ...]
+    begin: int
+    end: int
+
+    @property
+    def numel(self) -> int:
+        n = 1
+        for s in self.shape:
+            n *= s
+        return n
+
+
+@dataclass(frozen=True)
+class SafetensorsHeader:
+    path: Path
+    tensors: dict[str, TensorInfo]
+    metadata: dict[str, str]
+    data_offset: int
+    file_size: int
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    """What an LTX checkpoint file is, read from its header only."""
+
+    path: Path
+    kind: str  # "ltx2-single-file" | "spatial-upsampler"
+    model_version: str
+    config: dict
+    components: tuple[str, ...]
+    missing_components: tuple[str, ...] = ()
+    header: SafetensorsHeader = field(repr=False, compare=False, default=None)  # type: ignore[assignment]
+
+    @property
+    def parameter_count(self) -> int:
+        return sum(t.numel for t in self.header.tensors.values())
+
+
+def read_header(path: str | Path) -> SafetensorsHeader:
+    """Parse and validate a safetensors header; raise CheckpointError naming the problem."""
+    p = Path(path)
+    if not p.exists():
+        raise CheckpointError(f"{p}: file not found")
+    if p.is_dir():
+        raise CheckpointError(f"{p}: is a folder, expected a .safetensors file")
+    size = p.stat().st_size
+    with p.open("rb") as fh:
+        raw_len = fh.read(8)
+        if len(raw_len) < 8:
+            raise CheckpointError(f"{p}: not a safetensors file (only {size} bytes)")
+        (n,) = struct.unpack("<Q", raw_len)
+        if n == 0 or n > _MAX_HEADER_BYTES:
+            hint = " (it looks like a pickle/.ckpt file, which is never loaded)" if raw_len[:2] == b"\x80\x02" or raw_len[:2] == b"PK" else ""
+            raise CheckpointError(f"{p}: not a safetensors file (header length {n}){hint}")
+        if 8 + n > size:
+            raise CheckpointError(f"{p}: truncated or corrupt: header says {n} bytes, file has {size - 8}")
+        raw = fh.read(n)
+    try:
+        doc = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{p}: corrupt safetensors header ({exc.__class__.__name__})") from None
+    if not isinstance(doc, dict):
+        raise CheckpointError(f"{p}: corrupt safetensors header (not a JSON object)")
+    metadata = doc.pop("__metadata__", None) or {}
+    tensors: dict[str, TensorInfo] = {}
+    data_size = size - 8 - n
+    for key, entry in doc.items():
+        try:
+            dtype = entry["dtype"]
+            shape = tuple(int(s) for s in entry["shape"])
+            begin, end = (int(o) for o in entry["data_offsets"])
+        except (KeyError, TypeError, ValueError):
+            raise CheckpointError(f"{p}: corrupt safetensors header (bad entry for {key!r})") from None
+        info = TensorInfo(dtype, shape, begin, end)
+        if dtype not in DTYPE_SIZES:
+            raise CheckpointError(f"{p}: tensor {key!r} has unsupported dtype {dtype}")
+        if end - begin != info.numel * DTYPE_SIZES[dtype] or end > data_size:
+            raise CheckpointError(
+                f"{p}: truncated or corrupt: tensor {key!r} needs bytes {begin}..{end}, "
+                f"the file holds {data_size} data bytes"
+            )
+        tensors[key] = info
+    return SafetensorsHeader(p, tensors, dict(metadata), 8 + n, size)
+
+
+def _load_config(header: SafetensorsHeader) -> dict:
+    raw = header.metadata.get("config")
+    if raw is None:
+        raise UnsupportedModelError(
+            f"{header.path}: no embedded 'config' in the file's metadata: not an official LTX-2.x checkpoint "
+            "(LTX-Video 0.9 files and diffusers-format folders are not supported; use the official "
+            "ltx-2.3 single file)"
+        )
+    try:
+        cfg = json.loads(raw)
+    except json.JSONDecodeError:
+        raise CheckpointError(f"{header.path}: the embedded config is not valid JSON") from None
+    if not isinstance(cfg, dict):
+        raise CheckpointError(f"{header.path}: the embedded config is not a JSON object")
+    return cfg
+
+
+def components_in(header: SafetensorsHeader) -> tuple[str, ...]:
+    found = []
+    for name, prefix in COMPONENT_PREFIXES.items():
+        if any(k.startswith(prefix) for k in header.tensors):
+            found.append(name)
+    return tuple(found)
+
+
+def inspect_checkpoint(path: str | Path, *, require_complete: bool = True) -> CheckpointInfo:
+    """Say what an LTX-2.3 single file holds; refuse anything else with a clear message."""
+    header = read_header(path)
+    cfg = _load_config(header)
+    version = header.metadata.get("model_version", "")
+    if "_class_name" in cfg and cfg.get("_class_name") == "LatentUpsampler":
+        raise UnsupportedModelError(
+            f"{header.path}: this is a latent upsampler file; give it as the upsampler, not the checkpoint"
+        )
+    if not version:
+        raise UnsupportedModelError(
+            f"{header.path}: no 'model_version' in the metadata: an LTX-Video 0.9.x or unofficial file? "
+            f"This runtime runs LTX-{SUPPORTED_VERSION_PREFIX} single files."
+        )
+    if not version.startswith(SUPPORTED_VERSION_PREFIX):
+        detail = ""
+        if version.startswith("2.5"):
+            detail = " (LTX-2.5 ships as separate component files with a Gemma-4 text encoder; not supported yet)"
+        raise UnsupportedModelError(
+            f"{header.path}: model version {version} is not supported; expected LTX-{SUPPORTED_VERSION_PREFIX}.x{detail}"
+        )
+    if "transformer" not in cfg:
+        raise UnsupportedModelError(f"{header.path}: embedded config has no 'transformer' section")
+    comps = components_in(header)
+    missing = tuple(c for c in REQUIRED_COMPONENTS if c not in comps)
+    if missing and require_complete:
+        lines = "; ".join(f"{c}: {REQUIRED_COMPONENTS[c]}" for c in missing)
+        raise CheckpointError(f"{header.path}: incomplete LTX-{version} checkpoint, missing {lines}")
+    return CheckpointInfo(header.path, "ltx2-single-file", version, cfg, comps, missing, header)
+
+
+def inspect_upsampler(path: str | Path) -> CheckpointInfo:
+    """Validate a spatial latent upsampler file (bare keys, its own `config` metadata)."""
+    header = read_header(path)
+    cfg = _load_config(header)
+    if cfg.get("_class_name") != "LatentUpsampler":
+        raise UnsupportedModelError(
+            f"{header.path}: not a latent upsampler (config class {cfg.get('_class_name')!r}); "
+            "expected the ltx-2.3 spatial upscaler x2 file"
+        )
+    if not cfg.get("spatial_upsample", False):
+        raise UnsupportedModelError(f"{header.path}: only spatial latent upsamplers are supported")
+    return CheckpointInfo(header.path, "spatial-upsampler", header.metadata.get("model_version", ""), cfg,
+                          ("upsampler",), (), header)

@@ -1,0 +1,170 @@
+"""Golden checks: compare the runtime against numbers computed by Lightricks' reference implementation.
+
+A golden set is a directory laid out like `shared/fixtures/ltx23_tiny/` (see its README.md):
+`checkpoint.safetensors`, `spatial_upscaler_x2.safetensors`, `text_encoder/`, `golden.safetensors`.
+Every run parameter comes from the checkpoint's embedded config and the golden file's `settings`
+metadata, every tolerance from its `tolerances` metadata: nothing here knows set A's numbers.
+
+Each section module (`text`, `transformer`, `video_vae`, `audio`, `upsampler`, `schedules`, `e2e`,
+`guided`) exposes `run(ctx: GoldenContext) -> list[Comparison]`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+
+from model_runtime.checkpoints import read_header
+from model_runtime.errors import CheckpointError
+from model_runtime.loading import ComponentSpec, load_component
+
+log = logging.getLogger(__name__)
+
+SECTIONS = ("schedules", "text", "transformer", "video_vae", "upsampler", "audio", "e2e", "guided")
+
+# uint8 frames: the README's rule "may differ by 1 on at most 0.5% of values"
+UINT8_MAX_LSB = 1
+UINT8_MAX_FRACTION = 0.005
+
+
+@dataclass(frozen=True)
+class Comparison:
+    name: str
+    max_abs_error: float
+    tolerance: float | str  # a number, or "exact"
+    passed: bool
+    detail: str = ""
+
+
+@dataclass
+class GoldenContext:
+    """One golden directory: its tensors, metadata, and lazily loaded components (loaded once, strictly)."""
+
+    root: Path
+    strict: bool = True
+    dtype: torch.dtype = torch.float32
+    _tensors: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
+    _modules: dict[str, torch.nn.Module] = field(default_factory=dict, repr=False)
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def open(cls, root: str | Path, *, strict: bool = True) -> GoldenContext:
+        root = Path(root)
+        golden = root / "golden.safetensors"
+        if not golden.is_file():
+            raise CheckpointError(f"{root}: no golden.safetensors: not a golden set directory")
+        header = read_header(golden)
+        ctx = cls(root=root, strict=strict, metadata=dict(header.metadata))
+        with safe_open(str(golden), framework="pt", device="cpu") as fh:
+            for k in fh.keys():
+                ctx._tensors[k] = fh.get_tensor(k)
+        return ctx
+
+    # --- files -------------------------------------------------------------------------------
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.root / "checkpoint.safetensors"
+
+    @property
+    def upsampler_path(self) -> Path:
+        return self.root / "spatial_upscaler_x2.safetensors"
+
+    @property
+    def text_encoder_dir(self) -> Path:
+        return self.root / "text_encoder"
+
+    # --- metadata ----------------------------------------------------------------------------
+    @property
+    def settings(self) -> dict:
+        return json.loads(self.metadata.get("settings", "{}"))
+
+    @property
+    def tolerances(self) -> dict[str, float | str]:
+        return json.loads(self.metadata.get("tolerances", "{}"))
+
+    @property
+    def prompt(self) -> str:
+        return self.metadata["prompt"]
+
+    @property
+    def negative_prompt(self) -> str:
+        return self.metadata.get("negative_prompt", "")
+
+    @property
+    def config(self) -> dict:
+        if "config" not in self._modules:
+            from model_runtime.checkpoints import inspect_checkpoint
+
+            self._modules["config"] = inspect_checkpoint(self.checkpoint_path).config  # type: ignore[assignment]
+        return self._modules["config"]  # type: ignore[return-value]
+
+    # --- tensors -----------------------------------------------------------------------------
+    def has(self, name: str) -> bool:
+        return name in self._tensors
+
+    def names(self, prefix: str = "") -> list[str]:
+        return sorted(k for k in self._tensors if k.startswith(prefix))
+
+    def tensor(self, name: str) -> torch.Tensor:
+        """A golden tensor; float16 inputs are returned as float32 (the values the reference used)."""
+        t = self._tensors[name]
+        return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
+
+    def module(self, spec: ComponentSpec, path: Path | None = None, config: dict | None = None) -> torch.nn.Module:
+        """Load a component once with the production loader (strict in golden checks)."""
+        key = f"{spec.name}@{path or self.checkpoint_path}"
+        if key not in self._modules:
+            mod, _ = load_component(path or self.checkpoint_path, spec, config if config is not None else self.config,
+                                    dtype=self.dtype, strict=self.strict)
+            self._modules[key] = mod
+        return self._modules[key]
+
+    def cached(self, key: str, factory):
+        """Cache anything expensive shared between sections (e.g. a loaded Gemma)."""
+        if key not in self._modules:
+            self._modules[key] = factory()
+        return self._modules[key]
+
+    # --- comparisons -------------------------------------------------------------------------
+    def compare(self, name: str, actual: torch.Tensor, *, golden: str | None = None) -> Comparison:
+        """Compare `actual` to golden tensor `golden or name` with the tolerance from the metadata."""
+        ref_name = golden or name
+        ref = self._tensors[ref_name]
+        tol = self.tolerances.get(ref_name)
+        if tol is None or tol == "input":
+            raise KeyError(f"golden {ref_name!r} has no comparison tolerance ({tol!r})")
+        actual = actual.detach().to("cpu")
+        if tuple(actual.shape) != tuple(ref.shape):
+            return Comparison(name, float("inf"), tol, False, f"shape {tuple(actual.shape)} != {tuple(ref.shape)}")
+        if tol == "exact":
+            err = (actual.to(torch.float64) - ref.to(torch.float64)).abs().max().item() if ref.numel() else 0.0
+            return Comparison(name, err, "exact", err == 0.0)
+        err = (actual.to(torch.float64) - ref.to(torch.float64)).abs().max().item() if ref.numel() else 0.0
+        return Comparison(name, err, float(tol), bool(err <= float(tol)))
+
+
+def compare_uint8_frames(name: str, actual: torch.Tensor, reference: torch.Tensor) -> Comparison:
+    """uint8 frames may differ by 1 LSB on at most 0.5% of values (the README's rule)."""
+    if actual.shape != reference.shape:
+        return Comparison(name, float("inf"), "1 LSB on <=0.5%", False, f"shape {tuple(actual.shape)} != {tuple(reference.shape)}")
+    diff = (actual.to(torch.int16) - reference.to(torch.int16)).abs()
+    worst = int(diff.max().item()) if diff.numel() else 0
+    frac = float((diff > 0).float().mean().item()) if diff.numel() else 0.0
+    ok = worst <= UINT8_MAX_LSB and frac <= UINT8_MAX_FRACTION
+    return Comparison(name, float(worst), "1 LSB on <=0.5%", ok, f"{frac * 100:.3f}% of values differ")
+
+
+def run_all(root: str | Path, sections: tuple[str, ...] = SECTIONS) -> list[Comparison]:
+    import importlib
+
+    ctx = GoldenContext.open(root)
+    results: list[Comparison] = []
+    for section in sections:
+        mod = importlib.import_module(f"model_runtime.goldens.{section}")
+        results.extend(mod.run(ctx))
+    return results

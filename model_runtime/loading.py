@@ -1,0 +1,148 @@
+"""Build modules on the meta device from the embedded config and assign-load official weights strictly.
+
+One mechanism for every component: a `ComponentSpec` says where its keys live in the file, how to build
+the module from the config and how official key names map onto the module's state dict. The loader
+reads each tensor once (safetensors, never pickle), casts it per the dtype policy and assigns it: the
+meta-built module never allocates weights of its own, so RAM holds one copy of each tensor.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from torch import nn
+
+from model_runtime.checkpoints import SafetensorsHeader, read_header
+from model_runtime.errors import CheckpointError, MissingKeysError, UnexpectedKeysError
+
+log = logging.getLogger(__name__)
+
+Rename = Callable[[str], "str | None"]
+
+
+def _identity(key: str) -> str | None:
+    return key
+
+
+@dataclass(frozen=True)
+class ComponentSpec:
+    """How one component is found in a checkpoint file and built.
+
+    build:   full embedded config -> module (called under `torch.device("meta")`).
+    rename:  file key with `prefix` stripped -> module state-dict key, or None when the key belongs to
+             another component stored under the same prefix (e.g. the text connectors inside
+             `model.diffusion_model.`).
+    finish:  optional hook run after loading, on the target device, to compute buffers that are not
+             stored in the file (non-persistent buffers come out of the meta build empty).
+    """
+
+    name: str
+    prefix: str
+    build: Callable[[dict], nn.Module]
+    rename: Rename = _identity
+    finish: Callable[[nn.Module], None] | None = None
+    config_key: str | None = None  # section of the embedded config handed to `build` (None = whole config)
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    component: str
+    loaded: int
+    unexpected: tuple[str, ...] = ()
+    dtypes: dict[str, int] = field(default_factory=dict)  # file dtype -> tensor count
+
+
+DtypePolicy = Callable[[str, torch.dtype], torch.dtype]
+
+
+def cast_floats_to(dtype: torch.dtype | None) -> DtypePolicy:
+    """Policy: floating tensors become `dtype` (None keeps the header's dtype); integers are kept."""
+
+    def policy(key: str, file_dtype: torch.dtype) -> torch.dtype:
+        if dtype is None or not file_dtype.is_floating_point:
+            return file_dtype
+        return dtype
+
+    return policy
+
+
+def build_on_meta(spec: ComponentSpec, config: dict) -> nn.Module:
+    section = config if spec.config_key is None else config[spec.config_key]
+    with torch.device("meta"):
+        return spec.build(section)
+
+
+def plan_keys(spec: ComponentSpec, file_keys: Iterable[str], expected: set[str]) -> tuple[dict[str, str], list[str]]:
+    """Map file keys -> module keys for one component; return (mapping, unexpected file keys)."""
+    mapping: dict[str, str] = {}
+    unexpected: list[str] = []
+    for fk in file_keys:
+        if not fk.startswith(spec.prefix):
+            continue
+        mk = spec.rename(fk[len(spec.prefix):])
+        if mk is None:
+            continue
+        if mk in expected and mk not in mapping.values():
+            mapping[fk] = mk
+        else:
+            unexpected.append(fk)
+    return mapping, unexpected
+
+
+def _names(keys: Iterable[str], limit: int = 12) -> str:
+    keys = sorted(keys)
+    head = ", ".join(keys[:limit])
+    return head + (f", ... ({len(keys) - limit} more)" if len(keys) > limit else "")
+
+
+def load_component(
+    path_or_header: str | Path | SafetensorsHeader,
+    spec: ComponentSpec,
+    config: dict,
+    *,
+    dtype: torch.dtype | DtypePolicy | None = torch.float32,
+    device: torch.device | str = "cpu",
+    strict: bool = False,
+) -> tuple[nn.Module, LoadReport]:
+    """Build `spec` on meta, assign its weights from the file; a missing key is always an error."""
+    header = path_or_header if isinstance(path_or_header, SafetensorsHeader) else read_header(path_or_header)
+    policy = dtype if callable(dtype) else cast_floats_to(dtype)
+    module = build_on_meta(spec, config)
+    expected = set(module.state_dict().keys())
+    mapping, unexpected = plan_keys(spec, header.tensors.keys(), expected)
+    missing = expected - set(mapping.values())
+    if missing:
+        raise MissingKeysError(
+            f"{header.path}: {spec.name}: {len(missing)} weight(s) missing from the file: {_names(missing)}"
+        )
+    if unexpected:
+        msg = f"{header.path}: {spec.name}: {len(unexpected)} tensor(s) in the file are not used: {_names(unexpected)}"
+        if strict:
+            raise UnexpectedKeysError(msg)
+        log.warning(msg)
+    state: dict[str, torch.Tensor] = {}
+    dtypes: dict[str, int] = {}
+    try:
+        with safe_open(str(header.path), framework="pt", device="cpu") as fh:
+            for fk, mk in mapping.items():
+                t = fh.get_tensor(fk)
+                dtypes[header.tensors[fk].dtype] = dtypes.get(header.tensors[fk].dtype, 0) + 1
+                state[mk] = t.to(device=device, dtype=policy(mk, t.dtype))
+    except (OSError, RuntimeError) as exc:  # safetensors raises these for I/O or deserialisation errors
+        raise CheckpointError(f"{header.path}: cannot read {spec.name} weights: {exc}") from exc
+    module.load_state_dict(state, strict=True, assign=True)
+    del state
+    if spec.finish is not None:
+        spec.finish(module)
+    still_meta = [n for n, t in [*module.named_parameters(), *module.named_buffers()] if t.is_meta]
+    if still_meta:
+        raise CheckpointError(f"{spec.name}: internal error: tensors left unmaterialised: {_names(still_meta)}")
+    module.eval().requires_grad_(False)
+    report = LoadReport(spec.name, len(mapping), tuple(unexpected), dtypes)
+    log.info("loaded %s: %d tensors %s", spec.name, report.loaded, dtypes)
+    return module, report
