@@ -37,6 +37,8 @@ class ComponentSpec:
     rename:  file key with `prefix` stripped -> module state-dict key, or None when the key belongs to
              another component stored under the same prefix (e.g. the text connectors inside
              `model.diffusion_model.`).
+    unrename: the inverse of `rename` (module key -> file key without prefix); used to check the
+             full-size layout both ways and to write checkpoints in the official layout (demo model).
     finish:  optional hook run after loading, on the target device, to compute buffers that are not
              stored in the file (non-persistent buffers come out of the meta build empty).
     """
@@ -45,6 +47,7 @@ class ComponentSpec:
     prefix: str
     build: Callable[[dict], nn.Module]
     rename: Rename = _identity
+    unrename: Callable[[str], str] = _identity  # type: ignore[assignment]
     finish: Callable[[nn.Module], None] | None = None
     config_key: str | None = None  # section of the embedded config handed to `build` (None = whole config)
 
