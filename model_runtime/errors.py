@@ -29,3 +29,7 @@ class InvalidRequestError(RuntimeErrorBase):
 
 class GenerationCancelled(RuntimeErrorBase):  # noqa: N818 - the name reads as the event it reports
     """Raised from inside a generation when its CancelToken was cancelled; nothing runs after it."""
+
+
+class MediaError(RuntimeErrorBase):
+    """An output file cannot be written (unwritable folder, disk full, encoder failure) or read back."""

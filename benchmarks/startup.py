@@ -1,0 +1,53 @@
+"""Cold start to the first shown window: LTX Studio vs a bare PySide6 window, ratio of medians.
+
+Each run is a fresh Python process (cold imports) that shows its window and quits on the first event
+loop turn after show. Both run in this same command, interleaved, under the same QPA platform.
+Usage: .venv/bin/python benchmarks/startup.py [--runs 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+BARE = (
+    "import sys\nfrom PySide6.QtCore import QTimer\nfrom PySide6.QtWidgets import QApplication, QMainWindow\n"
+    "app = QApplication(sys.argv[:1]); w = QMainWindow(); w.resize(1400, 860); w.show()\n"
+    "QTimer.singleShot(0, app.quit); app.exec()\n"
+)
+
+
+def timed(cmd: list[str], env: dict) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=7)
+    args = ap.parse_args()
+    env = dict(os.environ)
+    env.setdefault("QT_QPA_PLATFORM", "offscreen")
+    with tempfile.TemporaryDirectory() as profile:
+        app_cmd = [sys.executable, "-m", "ltx_studio", "--profile", profile, "--quit-after", "0.001"]
+        bare_cmd = [sys.executable, "-c", BARE]
+        timed(app_cmd, env), timed(bare_cmd, env)  # warm the OS file cache for both
+        app_t, bare_t = [], []
+        for _ in range(args.runs):
+            app_t.append(timed(app_cmd, env))
+            bare_t.append(timed(bare_cmd, env))
+    a, b = statistics.median(app_t), statistics.median(bare_t)
+    print(f"platform={env['QT_QPA_PLATFORM']} runs={args.runs}")
+    print(f"ltx-studio  median {a * 1000:.0f} ms  (min {min(app_t) * 1000:.0f}, max {max(app_t) * 1000:.0f})")
+    print(f"bare PySide6 median {b * 1000:.0f} ms  (min {min(bare_t) * 1000:.0f}, max {max(bare_t) * 1000:.0f})")
+    print(f"startup ratio (app / bare, medians): {a / b:.2f}")
+
+
+if __name__ == "__main__":
+    main()

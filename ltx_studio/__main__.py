@@ -1,0 +1,5 @@
+import sys
+
+from ltx_studio.app import main
+
+sys.exit(main())

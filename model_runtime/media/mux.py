@@ -1,0 +1,245 @@
+"""Write generated frames + 48 kHz stereo sound into an MP4 (H.264 yuv420p + AAC) that carries its settings.
+
+Why it looks the way it does:
+* The file is written under a temporary name in the destination folder and renamed only when complete
+  (same folder -> `os.replace` is atomic), so a crash, a full disk or a cancel never leaves a half MP4
+  that the history or a player could pick up.
+* The sound is trimmed or zero-padded to exactly the video's duration (frames / fps): the model makes
+  `round(frames / fps * 25)` audio latents, which rarely equals the video length to the sample, and
+  players show a black tail or cut the sound when the two streams differ.
+* Settings travel with the file twice: as a JSON `comment`/`description` tag in the MP4 (survives a copy
+  to another machine) and as a `.json` sidecar (readable without FFmpeg, e.g. by the history database).
+* RGB -> YUV uses BT.709 and the stream is tagged BT.709/limited range, so players do not guess.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from model_runtime.errors import MediaError
+
+log = logging.getLogger(__name__)
+
+AUDIO_RATE = 48_000
+AUDIO_CODEC = "aac"
+VIDEO_CODEC = "libx264"
+_BT709 = 1  # AVCOL_PRI_BT709 == AVCOL_TRC_BT709 == AVCOL_SPC_BT709 == 1
+_MPEG_RANGE = 1  # AVCOL_RANGE_MPEG (limited)
+_DISK_FULL = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
+_NOT_WRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS}
+
+
+@dataclass(frozen=True)
+class MuxResult:
+    """What was written: the final path, its sidecar, and the exact stream lengths."""
+
+    path: Path
+    sidecar: Path
+    frames: int
+    fps: Fraction
+    duration_s: float
+    audio_samples: int  # 0 when the file has no audio stream
+
+
+def sidecar_path(path: str | Path) -> Path:
+    """The settings sidecar of an output file: `clip.mp4` -> `clip.json` (one rule for writer and readers)."""
+    return Path(path).with_suffix(".json")
+
+
+def fps_fraction(fps: float | Fraction) -> Fraction:
+    """24.0 -> 24, 23.976 -> 24000/1001: a rational frame rate the container can store exactly."""
+    if isinstance(fps, Fraction):
+        return fps
+    if not fps > 0:
+        raise MediaError(f"frame rate must be positive, got {fps}")
+    return Fraction(fps).limit_denominator(1001)
+
+
+def fit_audio(waveform: Any, samples: int) -> np.ndarray:
+    """[C, N] float -> float32 [2, samples]: mono duplicated, trimmed or zero-padded at the end, clipped."""
+    wav = np.asarray(waveform, dtype=np.float32)
+    if wav.ndim != 2 or wav.shape[0] not in (1, 2):
+        raise MediaError(f"waveform must be [channels (1 or 2), samples], got shape {tuple(wav.shape)}")
+    if wav.shape[0] == 1:
+        wav = np.repeat(wav, 2, axis=0)
+    out = np.zeros((2, samples), dtype=np.float32)
+    n = min(samples, wav.shape[1])
+    out[:, :n] = wav[:, :n]
+    return np.clip(out, -1.0, 1.0)
+
+
+def _check_frames(frames: Any) -> np.ndarray:
+    arr = np.asarray(frames)
+    if arr.dtype != np.uint8 or arr.ndim != 4 or arr.shape[-1] != 3 or arr.shape[0] < 1:
+        raise MediaError(f"frames must be uint8 [F, H, W, 3] with F >= 1, got {arr.dtype} {tuple(arr.shape)}")
+    height, width = arr.shape[1:3]
+    if height % 2 or width % 2:
+        raise MediaError(f"H.264 yuv420p needs an even width and height, got {width}x{height}")
+    return np.ascontiguousarray(arr)
+
+
+def _os_error_message(path: Path, exc: BaseException) -> str:
+    code = getattr(exc, "errno", None)
+    if code in _DISK_FULL:
+        return f"{path}: cannot write the video: the disk is full (or the file size limit was reached)"
+    if code in _NOT_WRITABLE:
+        return f"{path}: cannot write the video: the folder is not writable"
+    return f"{path}: cannot write the video: {exc}"
+
+
+def _check_folder(path: Path) -> None:
+    folder = path.parent
+    if not folder.is_dir():
+        raise MediaError(f"{path}: cannot write the video: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise MediaError(f"{path}: cannot write the video: the folder {folder} is not writable")
+    if path.is_dir():
+        raise MediaError(f"{path}: cannot write the video: a folder with that name exists")
+
+
+def _add_video(container, frames: np.ndarray, fps: Fraction, crf: int, preset: str):
+    stream = container.add_stream(VIDEO_CODEC, rate=fps)
+    stream.width, stream.height = frames.shape[2], frames.shape[1]
+    stream.pix_fmt = "yuv420p"
+    stream.time_base = 1 / fps
+    stream.options = {"crf": str(crf), "preset": preset}
+    ctx = stream.codec_context
+    ctx.color_primaries = ctx.color_trc = ctx.colorspace = _BT709
+    ctx.color_range = _MPEG_RANGE
+    return stream
+
+
+def _encode_video(container, stream, frames: np.ndarray) -> None:
+    import av
+
+    for i, rgb in enumerate(frames):
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        frame = frame.reformat(format="yuv420p", dst_colorspace="itu709")
+        frame.pts = i
+        container.mux(stream.encode(frame))
+    container.mux(stream.encode(None))
+
+
+def _encode_audio(container, stream, audio: np.ndarray, sample_rate: int) -> None:
+    """Feed planar float chunks; PyAV re-chunks them to AAC's frame size (and resamples if needed)."""
+    import av
+
+    chunk = 4096
+    for start in range(0, audio.shape[1], chunk):
+        part = np.ascontiguousarray(audio[:, start:start + chunk])
+        frame = av.AudioFrame.from_ndarray(part, format="fltp", layout="stereo")
+        frame.sample_rate = sample_rate
+        frame.pts = start
+        frame.time_base = Fraction(1, sample_rate)
+        container.mux(stream.encode(frame))
+    container.mux(stream.encode(None))
+
+
+def _write_container(tmp: Path, frames: np.ndarray, fps: Fraction, audio: np.ndarray | None,
+                     sample_rate: int, tag: str, crf: int, preset: str) -> None:
+    import av
+
+    with av.open(str(tmp), mode="w", format="mp4", options={"movflags": "+faststart"}) as container:
+        container.metadata["comment"] = tag
+        container.metadata["description"] = tag
+        vstream = _add_video(container, frames, fps, crf, preset)
+        astream = None
+        if audio is not None:
+            astream = container.add_stream(AUDIO_CODEC, rate=AUDIO_RATE)
+            astream.layout = "stereo"
+            astream.bit_rate = 192_000
+        _encode_video(container, vstream, frames)
+        if astream is not None:
+            _encode_audio(container, astream, audio, sample_rate)
+
+
+def _temp_sibling(path: Path, suffix: str) -> Path:
+    """A fresh hidden name next to `path`: same filesystem, so the final rename is atomic."""
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix, dir=path.parent)
+    except OSError as exc:
+        raise MediaError(_os_error_message(path, exc)) from exc
+    os.close(fd)
+    return Path(name)
+
+
+def write_mp4(
+    path: str | Path,
+    frames: Any,
+    fps: float | Fraction,
+    waveform: Any | None,
+    sample_rate: int = AUDIO_RATE,
+    metadata: dict | None = None,
+    *,
+    crf: int = 18,
+    preset: str = "medium",
+) -> MuxResult:
+    """Write `frames` (uint8 [F, H, W, 3]) and `waveform` (float [2, N] in [-1, 1], or None) to `path`.
+
+    The audio is fitted to exactly F / fps seconds. `metadata` (JSON-serialisable generation settings)
+    goes into the MP4's comment/description tags and into `sidecar_path(path)`. Raises MediaError with a
+    one-line reason; on any failure neither a partial MP4 nor a sidecar is left behind.
+    """
+    path = Path(path)
+    arr = _check_frames(frames)
+    rate = fps_fraction(fps)
+    if waveform is not None and not sample_rate > 0:
+        raise MediaError(f"sample rate must be positive, got {sample_rate}")
+    try:
+        tag = json.dumps(metadata or {}, sort_keys=True, ensure_ascii=False)
+    except (TypeError, ValueError) as exc:
+        raise MediaError(f"generation settings are not JSON-serialisable: {exc}") from None
+    _check_folder(path)
+    duration = arr.shape[0] / rate
+    samples = round(duration * sample_rate) if waveform is not None else 0
+    audio = fit_audio(waveform, samples) if waveform is not None else None
+    tmp = _temp_sibling(path, ".partial.mp4")
+    tmp_side = _temp_sibling(path, ".partial.json")
+    try:
+        _write_container(tmp, arr, rate, audio, sample_rate, tag, crf, preset)
+        tmp_side.write_text(json.dumps(metadata or {}, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
+                            encoding="utf-8")
+        os.replace(tmp, path)
+        try:
+            os.replace(tmp_side, sidecar_path(path))
+        except OSError:
+            path.unlink(missing_ok=True)  # all or nothing: an MP4 without its sidecar is not "complete"
+            raise
+    except OSError as exc:
+        raise MediaError(_os_error_message(path, exc)) from exc
+    except Exception as exc:  # av.FFmpegError and encoder failures: still one clear line, no partial file
+        code = getattr(exc, "errno", None)
+        if code in _DISK_FULL | _NOT_WRITABLE:
+            raise MediaError(_os_error_message(path, exc)) from exc
+        raise MediaError(f"{path}: cannot encode the video: {exc}") from exc
+    finally:
+        tmp.unlink(missing_ok=True)
+        tmp_side.unlink(missing_ok=True)
+    log.info("wrote %s: %d frames @ %s fps, %d audio samples", path, arr.shape[0], rate, samples)
+    return MuxResult(path, sidecar_path(path), arr.shape[0], rate, float(duration), samples)
+
+
+def read_metadata(path: str | Path) -> dict:
+    """The generation settings of an output file: the sidecar if present, else the MP4's comment tag."""
+    path = Path(path)
+    side = sidecar_path(path)
+    try:
+        if side.is_file():
+            return json.loads(side.read_text(encoding="utf-8"))
+        import av
+
+        with av.open(str(path)) as container:
+            tag = container.metadata.get("comment") or container.metadata.get("description") or "{}"
+        return json.loads(tag)
+    except (OSError, ValueError) as exc:
+        raise MediaError(f"{path}: cannot read its generation settings: {exc}") from None

@@ -1,0 +1,51 @@
+"""Cancel token and step timing: how a caller stops a generation and learns how far along it is.
+
+The token is a thread-safe flag the GUI thread sets and the worker thread polls between denoising
+steps; polling (rather than interrupting) keeps the model in a consistent state. A cancelled job
+raises `GenerationCancelled`, so no code after the check (more steps, the VAE decode) ever runs.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+from model_runtime.errors import GenerationCancelled
+
+
+class CancelToken:
+    """Set from any thread with `cancel()`; the generation checks it with `raise_if_cancelled()`."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._reason = ""
+
+    def cancel(self, reason: str = "cancelled by the user") -> None:
+        self._reason = reason
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def raise_if_cancelled(self) -> None:
+        if self._event.is_set():
+            raise GenerationCancelled(self._reason)
+
+
+@dataclass
+class StepClock:
+    """Elapsed time and a linear ETA over the steps of one stage (monotonic clock)."""
+
+    total: int
+    started: float = field(default_factory=time.monotonic)
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def eta(self, done: int) -> float | None:
+        """Seconds left, extrapolated from the mean step time; None before the first step finished."""
+        if done <= 0:
+            return None
+        return self.elapsed() / done * max(self.total - done, 0)
