@@ -16,7 +16,12 @@ import torch
 from torch import nn
 
 from model_runtime.goldens import Comparison, GoldenContext
-from model_runtime.models.audio_vae import AUDIO_DECODER_SPEC, AUDIO_ENCODER_SPEC, decode_audio, encode_audio_mel
+from model_runtime.models.audio_vae import (
+    AUDIO_DECODER_SPEC,
+    AUDIO_ENCODER_SPEC,
+    decode_audio,
+    encode_audio_mel,
+)
 from model_runtime.models.vocoder import VOCODER_SPEC
 
 log = logging.getLogger(__name__)

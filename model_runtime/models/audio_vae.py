@@ -247,6 +247,6 @@ def decode_audio(latent: torch.Tensor, decoder: AudioVAEDecoder, vocoder: nn.Mod
     param = next(decoder.parameters())
     mel = decoder(latent.to(device=param.device, dtype=param.dtype))
     voc_device = next(vocoder.parameters()).device
-    with float32_compute(vocoder, voc_device.type):
+    with float32_compute(vocoder):
         waveform = vocoder(mel.to(device=voc_device, dtype=torch.float32))
     return AudioOutput(waveform=waveform.squeeze(0).float().cpu(), sample_rate=output_sample_rate(vocoder))
