@@ -1,0 +1,49 @@
+"""Golden section (c): video VAE decode, encode and tiled decode.
+
+Every `vae.*` golden with a comparison tolerance is checked; one this module does not know how to
+compute is reported as a failed comparison rather than skipped, so a golden set with more tensors
+cannot pass silently.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+
+from model_runtime.goldens import Comparison, GoldenContext
+from model_runtime.models.video_vae import VIDEO_DECODER_SPEC, VIDEO_ENCODER_SPEC, TilingConfig, decode_video
+
+log = logging.getLogger(__name__)
+
+PREFIX = "vae."
+
+
+def _compute(ctx: GoldenContext) -> dict[str, torch.Tensor]:
+    decoder = ctx.module(VIDEO_DECODER_SPEC)
+    encoder = ctx.module(VIDEO_ENCODER_SPEC)
+    out: dict[str, torch.Tensor] = {}
+    with torch.inference_mode():
+        if ctx.has("vae.decode.latent"):
+            out["vae.decode.video"] = decoder(ctx.tensor("vae.decode.latent"))
+        if ctx.has("vae.encode.video"):
+            out["vae.encode.latent"] = encoder(ctx.tensor("vae.encode.video"))
+        if ctx.has("vae.tiled_decode.latent"):
+            tiling = TilingConfig.from_values(ctx.tensor("vae.tiled_decode.tiling").tolist())
+            chunks = list(decode_video(decoder, ctx.tensor("vae.tiled_decode.latent"), tiling))
+            log.info("tiled decode %s: %d chunk(s) of %s frames", tiling, len(chunks), [c.shape[2] for c in chunks])
+            out["vae.tiled_decode.video"] = torch.cat(chunks, dim=2)
+    return out
+
+
+def run(ctx: GoldenContext) -> list[Comparison]:
+    computed = _compute(ctx)
+    results = []
+    for name in ctx.names(PREFIX):
+        if ctx.tolerances.get(name, "input") == "input":
+            continue
+        if name in computed:
+            results.append(ctx.compare(name, computed[name]))
+        else:
+            results.append(Comparison(name, float("inf"), ctx.tolerances[name], False, "not computed by the runtime"))
+    return results
