@@ -160,6 +160,14 @@ def validate_config(cfg: dict) -> None:
     rope = _get(cfg, "rope_type")
     if rope not in ("split", "interleaved"):
         raise UnsupportedModelError(f"transformer config: unknown rope_type {rope!r} (expected 'split' or 'interleaved')")
+    heads, audio_heads = _get(cfg, "num_attention_heads"), _get(cfg, "audio_num_attention_heads")
+    if heads != audio_heads:
+        # the A<->V cross-attention RoPE is split per head of the query modality while its keys use the
+        # other modality's split; the two only agree (and were only verified) with equal head counts
+        raise UnsupportedModelError(
+            f"transformer config: video ({heads}) and audio ({audio_heads}) attention head counts differ; "
+            "only equal head counts (as in LTX-2.x) are supported"
+        )
     max_pos = _get(cfg, "positional_embedding_max_pos")
     if len(max_pos) != 3 or len(_get(cfg, "audio_positional_embedding_max_pos")) != 1:
         raise UnsupportedModelError(
