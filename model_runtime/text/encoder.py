@@ -1,0 +1,173 @@
+"""`TextEncoder`: the typed text API the pipelines call: prompt -> video/audio contexts for the transformer.
+
+It owns the whole text path of one checkpoint: the Gemma folder (tokenizer + language model), the
+`text_embedding_projection` and the two connectors from the LTX single file. Everything is checked when
+the encoder is made (folder layout, V2 text config, Gemma dims against the projection's shape) but
+weights load on first use. Gemma-3-12B is 24 GB in bf16 and is only needed until the prompts are encoded:
+`encode_all` runs every prompt of a job (prompt + negative) in one residency, then `release_gemma()`
+frees it; the projection/connectors (about 6 GB for 2.3) go with `release()`.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from model_runtime.checkpoints import SafetensorsHeader, inspect_checkpoint, read_header
+from model_runtime.loading import load_component
+from model_runtime.text.connectors import (
+    AUDIO_CONNECTOR_SPEC,
+    VIDEO_CONNECTOR_SPEC,
+    ConnectorOutput,
+    run_connectors,
+)
+from model_runtime.text.gemma import GemmaEncoder, inspect_gemma_folder, load_gemma_language_model
+from model_runtime.text.projection import (
+    TEXT_PROJECTION_SPEC,
+    TextProjection,
+    check_gemma_matches,
+    check_v2_text_config,
+    with_gemma_dims,
+)
+from model_runtime.text.tokenizer import DEFAULT_TEXT_MAX_LENGTH, PromptTokenizer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TextEncoding:
+    """One encoded prompt. B = 1, T = the text length (1024 for 2.3).
+
+    video_context `[B, T, Dv]` and audio_context `[B, T, Da]` feed the transformer's text cross-attention;
+    context_mask `[B, T]` int64 is the connectors' mask (all ones: registers fill the padding);
+    input_ids / attention_mask `[B, T]` int64 are the tokenizer's output (kept for reproducibility).
+    """
+
+    prompt: str
+    video_context: torch.Tensor
+    audio_context: torch.Tensor
+    context_mask: torch.Tensor
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+
+
+@dataclass(frozen=True)
+class TextFeatures:
+    """Intermediate tensors of `project_and_connect` (the goldens compare them)."""
+
+    video_features: torch.Tensor
+    audio_features: torch.Tensor
+    output: ConnectorOutput
+
+
+def project_and_connect(projection: TextProjection, video_connector: nn.Module, audio_connector: nn.Module,
+                        hidden_states: torch.Tensor, attention_mask: torch.Tensor) -> TextFeatures:
+    """Stacked Gemma states `[B, T, D, L+1]` + binary mask -> features -> connector contexts."""
+    weight = projection.video_aggregate_embed.weight
+    with torch.inference_mode():
+        hidden = hidden_states.to(device=weight.device, dtype=weight.dtype)
+        mask = attention_mask.to(weight.device)
+        video, audio = projection(hidden, mask)
+    return TextFeatures(video, audio, run_connectors(video_connector, audio_connector, video, audio, mask))
+
+
+def _free_cache(device: torch.device) -> None:
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    elif device.type == "mps":
+        torch.mps.empty_cache()
+
+
+class TextEncoder:
+    """Prompt -> `TextEncoding` for one LTX-2.3 checkpoint and one Gemma-3 folder."""
+
+    def __init__(
+        self,
+        gemma_dir: str | Path,
+        checkpoint: str | Path | SafetensorsHeader,
+        config: dict | None = None,
+        *,
+        dtype: torch.dtype = torch.float32,
+        device: torch.device | str = "cpu",
+        gemma_device: torch.device | str | None = None,
+        max_length: int = DEFAULT_TEXT_MAX_LENGTH,
+        strict: bool = True,
+    ):
+        self.header = checkpoint if isinstance(checkpoint, SafetensorsHeader) else read_header(checkpoint)
+        self.config = config if config is not None else inspect_checkpoint(self.header.path).config
+        check_v2_text_config(self.config["transformer"])
+        self.folder = inspect_gemma_folder(gemma_dir)
+        check_gemma_matches(self.header, self.folder.dims)
+        self.tokenizer = PromptTokenizer.from_folder(self.folder.path, max_length)
+        self.dtype = dtype
+        self.device = torch.device(device)
+        self.gemma_device = torch.device(gemma_device) if gemma_device is not None else self.device
+        self.strict = strict
+        self._gemma: GemmaEncoder | None = None
+        self._heads: tuple[TextProjection, nn.Module, nn.Module] | None = None
+
+    # --- residency ---------------------------------------------------------------------------
+    @property
+    def gemma(self) -> GemmaEncoder:
+        if self._gemma is None:
+            model = load_gemma_language_model(self.folder, dtype=self.dtype, device=self.gemma_device)
+            self._gemma = GemmaEncoder(self.folder, model)
+        return self._gemma
+
+    @property
+    def heads(self) -> tuple[TextProjection, nn.Module, nn.Module]:
+        """(projection, video connector, audio connector), loaded strictly from the checkpoint."""
+        if self._heads is None:
+            config = with_gemma_dims(self.config, self.folder.dims)
+            loaded = [
+                load_component(self.header, spec, config, dtype=self.dtype, device=self.device, strict=self.strict)[0]
+                for spec in (TEXT_PROJECTION_SPEC, VIDEO_CONNECTOR_SPEC, AUDIO_CONNECTOR_SPEC)
+            ]
+            self._heads = (loaded[0], loaded[1], loaded[2])  # type: ignore[assignment]
+        return self._heads  # type: ignore[return-value]
+
+    @property
+    def gemma_loaded(self) -> bool:
+        return self._gemma is not None
+
+    def release_gemma(self) -> None:
+        """Free the Gemma language model (the largest part); a later `encode` loads it again."""
+        if self._gemma is not None:
+            self._gemma = None
+            _free_cache(self.gemma_device)
+            log.info("released Gemma-3 (%s)", self.gemma_device)
+
+    def release(self) -> None:
+        """Free everything this encoder loaded."""
+        self.release_gemma()
+        if self._heads is not None:
+            self._heads = None
+            _free_cache(self.device)
+
+    def __enter__(self) -> TextEncoder:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+    # --- encoding ----------------------------------------------------------------------------
+    def encode(self, prompt: str) -> TextEncoding:
+        tokens = self.tokenizer(prompt)
+        hidden = self.gemma.hidden_states(tokens.input_ids, tokens.attention_mask)
+        out = project_and_connect(*self.heads, hidden, tokens.attention_mask).output
+        return TextEncoding(prompt, out.video_context, out.audio_context, out.context_mask,
+                            tokens.input_ids, tokens.attention_mask)
+
+    def encode_all(self, prompts: list[str] | tuple[str, ...], *, release_gemma: bool = True) -> list[TextEncoding]:
+        """Encode every prompt of a job with one Gemma residency, then (by default) free Gemma."""
+        try:
+            return [self.encode(p) for p in prompts]
+        finally:
+            if release_gemma:
+                self.release_gemma()

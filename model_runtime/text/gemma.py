@@ -1,0 +1,224 @@
+"""Gemma-3 text encoder: validate the Hugging Face folder, load only its language model, return all states.
+
+LTX-2.3 reads every hidden state of Gemma-3-12B's language model (the scaled token embeddings, the output
+of each layer, the final-norm output: L+1 states) and never its logits or vision tower. The official
+folder is a `Gemma3ForConditionalGeneration` checkpoint (keys `language_model.model.*`,
+`vision_tower.*`, `multi_modal_projector.*`, tied lm_head). We build transformers' `Gemma3TextModel`
+from the folder's `text_config` and let `from_pretrained` map `language_model.model.* -> *`: the vision
+tower is never materialised (about 0.8 GB less for the 12B model) and transformers keeps computing its
+own non-persistent buffers (embedding scale, both RoPE tables) exactly as in a normal load.
+
+Folder problems are found before any weight is read and reported as `CheckpointError` naming the fix.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from model_runtime.checkpoints import read_header
+from model_runtime.errors import CheckpointError, MissingKeysError, UnexpectedKeysError
+from model_runtime.text.tokenizer import TOKENIZER_FILES
+
+log = logging.getLogger(__name__)
+
+#: config.json `model_type` of the official Gemma-3 multimodal folder (google/gemma-3-12b-it)
+GEMMA3_MODEL_TYPE = "gemma3"
+
+#: where the language model's keys live in a Gemma-3 folder: transformers-4 layout (the official folder)
+#: and the layout transformers 5 writes when it re-saves the model
+LANGUAGE_MODEL_PREFIXES = ("language_model.model.", "model.language_model.")
+
+#: parts of the multimodal checkpoint the text encoder does not use (skipped, never loaded)
+UNUSED_PREFIXES = ("vision_tower.", "multi_modal_projector.", "model.vision_tower.", "model.multi_modal_projector.",
+                   "lm_head.")
+
+_GET_FOLDER = "download the complete google/gemma-3-12b-it folder (config.json, model*.safetensors, tokenizer files)"
+
+
+@dataclass(frozen=True)
+class GemmaDims:
+    """The Gemma numbers the LTX text path depends on (feature extractor input = hidden x states)."""
+
+    hidden_size: int
+    num_hidden_layers: int
+
+    @property
+    def num_states(self) -> int:
+        """L+1: the embedding output plus one state per layer (the last one after the final norm)."""
+        return self.num_hidden_layers + 1
+
+
+@dataclass(frozen=True)
+class GemmaFolder:
+    """A validated Gemma-3 folder: its weight files, the language-model key prefix, and its dims."""
+
+    path: Path
+    dims: GemmaDims
+    weight_files: tuple[Path, ...]
+    language_model_prefix: str
+    raw_config: dict = field(repr=False, compare=False)
+
+
+def _read_config(folder: Path) -> dict:
+    cfg_path = folder / "config.json"
+    if not cfg_path.is_file():
+        raise CheckpointError(f"{folder}: no config.json: not a Hugging Face model folder; {_GET_FOLDER}")
+    try:
+        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{cfg_path}: not valid JSON ({exc.__class__.__name__})") from None
+    if not isinstance(cfg, dict):
+        raise CheckpointError(f"{cfg_path}: not a JSON object")
+    model_type = cfg.get("model_type")
+    if model_type != GEMMA3_MODEL_TYPE:
+        raise CheckpointError(
+            f"{folder}: config.json model_type is {model_type!r}, expected {GEMMA3_MODEL_TYPE!r}: LTX-2.3 needs the "
+            f"Gemma-3 text encoder (Gemma3ForConditionalGeneration, e.g. google/gemma-3-12b-it)"
+        )
+    text = cfg.get("text_config")
+    if not isinstance(text, dict) or not all(isinstance(text.get(k), int) for k in ("hidden_size", "num_hidden_layers")):
+        raise CheckpointError(f"{cfg_path}: text_config lacks hidden_size / num_hidden_layers")
+    return cfg
+
+
+def _weight_files(folder: Path) -> tuple[Path, ...]:
+    index = folder / "model.safetensors.index.json"
+    if index.is_file():
+        try:
+            weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
+            names = sorted(set(weight_map.values()))
+        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+            raise CheckpointError(f"{index}: corrupt shard index ({exc.__class__.__name__})") from None
+        missing = [n for n in names if not (folder / n).is_file()]
+        if missing:
+            raise CheckpointError(f"{folder}: weight shard(s) missing: {', '.join(missing)}; {_GET_FOLDER}")
+        return tuple(folder / n for n in names)
+    single = folder / "model.safetensors"
+    if single.is_file():
+        return (single,)
+    if any(folder.glob("*.bin")) or any(folder.glob("*.pt")):
+        raise CheckpointError(
+            f"{folder}: only pickle weights (*.bin/*.pt) found; they are never loaded: use the safetensors release"
+        )
+    raise CheckpointError(f"{folder}: no model weights (model.safetensors or model.safetensors.index.json); {_GET_FOLDER}")
+
+
+def _language_model_prefix(files: tuple[Path, ...]) -> str:
+    keys: set[str] = set()
+    for f in files:
+        keys.update(read_header(f).tensors)
+    for prefix in LANGUAGE_MODEL_PREFIXES:
+        if f"{prefix}embed_tokens.weight" in keys:
+            return prefix
+    raise CheckpointError(
+        f"{files[0].parent}: the weights hold no Gemma-3 language model (no "
+        f"{' or '.join(p + 'embed_tokens.weight' for p in LANGUAGE_MODEL_PREFIXES)}); {_GET_FOLDER}"
+    )
+
+
+def inspect_gemma_folder(path: str | Path) -> GemmaFolder:
+    """Validate a Gemma-3 folder from its config and safetensors headers only (no weights read)."""
+    folder = Path(path)
+    if not folder.exists():
+        raise CheckpointError(f"{folder}: Gemma text encoder folder not found; {_GET_FOLDER}")
+    if not folder.is_dir():
+        raise CheckpointError(f"{folder}: is a file; the text encoder is a folder; {_GET_FOLDER}")
+    cfg = _read_config(folder)
+    if not any((folder / name).is_file() for name in TOKENIZER_FILES):
+        raise CheckpointError(f"{folder}: no tokenizer ({' or '.join(TOKENIZER_FILES)}); {_GET_FOLDER}")
+    files = _weight_files(folder)
+    prefix = _language_model_prefix(files)
+    text = cfg["text_config"]
+    return GemmaFolder(folder, GemmaDims(text["hidden_size"], text["num_hidden_layers"]), files, prefix, cfg)
+
+
+@contextlib.contextmanager
+def _transformers_quiet() -> Iterator[None]:
+    """transformers logs a table of the skipped vision keys (we check the keys ourselves, strictly) and
+    draws a progress bar on stderr (library code reports through logging, never a terminal bar)."""
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    bars_were_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars_were_on:
+            hf_logging.enable_progress_bar()
+
+
+def load_gemma_language_model(
+    folder: GemmaFolder, *, dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu"
+) -> nn.Module:
+    """Load the folder's language model (`Gemma3TextModel`) strictly: a missing weight is an error."""
+    from transformers import AutoConfig, Gemma3TextModel
+
+    try:
+        config = AutoConfig.from_pretrained(str(folder.path), local_files_only=True).text_config
+        with _transformers_quiet():
+            model, info = Gemma3TextModel.from_pretrained(
+                str(folder.path), config=config, local_files_only=True, use_safetensors=True, dtype=dtype,
+                key_mapping={"^" + folder.language_model_prefix.replace(".", r"\."): ""},
+                output_loading_info=True,
+            )
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{folder.path}: cannot load the Gemma-3 language model: {exc}") from exc
+    if info["missing_keys"] or info["mismatched_keys"]:
+        bad = sorted(map(str, [*info["missing_keys"], *info["mismatched_keys"]]))
+        raise MissingKeysError(f"{folder.path}: Gemma-3 weights missing or of the wrong shape: {', '.join(bad[:12])}")
+    foreign = sorted(k for k in info["unexpected_keys"] if not k.startswith(UNUSED_PREFIXES))
+    if foreign:
+        raise UnexpectedKeysError(f"{folder.path}: tensors the Gemma-3 language model does not use: {', '.join(foreign[:12])}")
+    model = model.to(device).eval().requires_grad_(False)
+    log.info("loaded Gemma-3 language model from %s (%s, %d layers, hidden %d)", folder.path, dtype,
+             folder.dims.num_hidden_layers, folder.dims.hidden_size)
+    return model
+
+
+class GemmaEncoder:
+    """A loaded Gemma-3 language model that returns the stacked hidden states the LTX text path reads."""
+
+    def __init__(self, folder: GemmaFolder, model: nn.Module):
+        self.folder = folder
+        self.model = model
+
+    @classmethod
+    def load(cls, path: str | Path, *, dtype: torch.dtype = torch.float32,
+             device: torch.device | str = "cpu") -> GemmaEncoder:
+        folder = inspect_gemma_folder(path)
+        return cls(folder, load_gemma_language_model(folder, dtype=dtype, device=device))
+
+    @property
+    def dims(self) -> GemmaDims:
+        return self.folder.dims
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @torch.inference_mode()
+    def hidden_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """All L+1 states stacked on the last axis: `[B, T, D, L+1]`, padded positions set to 0.
+
+        Position ids run 0..T-1 over the padded sequence (transformers' default), as in the reference.
+        Padded rows are zeroed because their values depend on the attention kernel; the feature
+        extractor discards them anyway.
+        """
+        dev = self.device
+        out = self.model(input_ids=input_ids.to(dev), attention_mask=attention_mask.to(dev),
+                         output_hidden_states=True, use_cache=False)
+        states = torch.stack(out.hidden_states, dim=-1)
+        del out
+        keep = attention_mask.to(dev, torch.bool)[:, :, None, None]
+        return states.masked_fill_(~keep, 0.0)
