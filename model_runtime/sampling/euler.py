@@ -2,12 +2,18 @@
 
 Latents are a tuple (video tokens, audio tokens) advanced together with one model call per step.
 The update is x + (x - x0) / sigma * (sigma_next - sigma) in float32, in the reference's operation
-order (velocity first, then the step) so that results match it bit for bit.
+order (velocity first, then the step) so results match it bit for bit.
+
+The loop is a generator: it yields a `Step` after every update, which is how progress and previews
+reach the caller (no callbacks through the stack, no tqdm), and it checks the cancel token before
+every step and once more after the last one, so a cancelled job raises before anything else runs.
+`run_euler` drains it for callers that only want the result (with an optional per-step callback).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Protocol
 
 import torch
@@ -23,8 +29,14 @@ class X0Function(Protocol):
     def __call__(self, latents: Latents, sigma: torch.Tensor, index: int) -> Latents: ...
 
 
-#: called after each step with (steps done, total steps, the x0 predictions of that step)
-StepCallback = Callable[[int, int, Latents], None]
+@dataclass(frozen=True)
+class Step:
+    """One finished step: `done` of `total`, the x0 it used and the latents it produced."""
+
+    done: int
+    total: int
+    x0: Latents
+    latents: Latents
 
 
 def euler_step(x: torch.Tensor, x0: torch.Tensor, sigma: torch.Tensor, sigma_next: torch.Tensor) -> torch.Tensor:
@@ -35,17 +47,25 @@ def euler_step(x: torch.Tensor, x0: torch.Tensor, sigma: torch.Tensor, sigma_nex
     return (x.float() + velocity.float() * (sigma_next.float() - sigma.float())).to(x.dtype)
 
 
-def euler_loop(sigmas: torch.Tensor, latents: Latents, x0_fn: X0Function, *,
-               on_step: StepCallback | None = None, cancel: CancelToken | None = None) -> Latents:
-    """Run len(sigmas)-1 steps; the token is checked before every step and once after the last."""
+def euler_loop(sigmas: torch.Tensor, latents: Latents, x0_fn: X0Function,
+               cancel: CancelToken | None = None) -> Iterator[Step]:
+    """Yield a Step for each of the len(sigmas)-1 updates; the last Step holds the final latents."""
     total = len(sigmas) - 1
     for i in range(total):
         if cancel is not None:
             cancel.raise_if_cancelled()
         x0s = x0_fn(latents, sigmas[i], i)
         latents = tuple(euler_step(x, x0, sigmas[i], sigmas[i + 1]) for x, x0 in zip(latents, x0s, strict=True))
-        if on_step is not None:
-            on_step(i + 1, total, x0s)
+        yield Step(i + 1, total, x0s, latents)
     if cancel is not None:
         cancel.raise_if_cancelled()
+
+
+def run_euler(sigmas: torch.Tensor, latents: Latents, x0_fn: X0Function, *,
+              on_step: Callable[[Step], None] | None = None, cancel: CancelToken | None = None) -> Latents:
+    """Run the whole loop and return the final latents."""
+    for step in euler_loop(sigmas, latents, x0_fn, cancel):
+        latents = step.latents
+        if on_step is not None:
+            on_step(step)
     return latents

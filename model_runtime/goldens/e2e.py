@@ -1,0 +1,136 @@
+"""Golden section (g): the distilled two-stage text-to-audio+video run, end to end.
+
+Runs the runtime's own distilled render (`pipelines.distilled.run` on a `ModelEngine` that loads every
+component strictly) with the golden's initial noise injected, then compares what the reference
+recorded: per-step x0 of both stages, the final latents, the upsampled latent, the re-noised stage-2
+start, the float video, the uint8 frames (1-LSB rule), the 48 kHz waveform and its rate. It also checks
+that drawing from the seed reproduces the stored noise exactly (so a plain seeded run is the same run).
+Prompt, size, frames, fps and seed come from the golden's metadata.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import torch
+
+from model_runtime.goldens import Comparison, GoldenContext, compare_uint8_frames
+from model_runtime.models.video_vae import video_to_uint8
+from model_runtime.pipelines.engine import NO_PERTURBATION, DecodedAudio, Engine, Perturbation, PromptContexts
+from model_runtime.pipelines.geometry import Geometry
+from model_runtime.sampling.noise import NOISE_ORDER, NoiseSource
+
+
+@dataclass(frozen=True)
+class DenoiseCall:
+    video_in: torch.Tensor
+    audio_in: torch.Tensor
+    sigma: float
+    perturbation: Perturbation
+    contexts: PromptContexts
+    video_x0: torch.Tensor
+    audio_x0: torch.Tensor
+
+
+@dataclass
+class RecordingEngine:
+    """Forwards to a real engine and keeps every transformer call and upsampler output (like the
+    reference goldens' forward hooks), so the pipeline under test runs unchanged."""
+
+    inner: Engine
+    calls: list[DenoiseCall] = field(default_factory=list)
+    upsampled: list[torch.Tensor] = field(default_factory=list)
+
+    @property
+    def config(self) -> dict:
+        return self.inner.config
+
+    @property
+    def model_version(self) -> str:
+        return self.inner.model_version
+
+    @property
+    def device(self) -> torch.device:
+        return self.inner.device
+
+    def encode_prompts(self, prompts: tuple[str, ...]) -> tuple[PromptContexts, ...]:
+        return self.inner.encode_prompts(prompts)
+
+    def denoise(self, video: torch.Tensor, audio: torch.Tensor, sigma: torch.Tensor, geometry: Geometry,
+                contexts: PromptContexts, perturbation: Perturbation = NO_PERTURBATION):
+        vx0, ax0 = self.inner.denoise(video, audio, sigma, geometry, contexts, perturbation)
+        self.calls.append(DenoiseCall(video.detach().cpu(), audio.detach().cpu(), float(sigma), perturbation,
+                                      contexts, vx0.detach().cpu(), ax0.detach().cpu()))
+        return vx0, ax0
+
+    def upsample(self, video_latent: torch.Tensor) -> torch.Tensor:
+        out = self.inner.upsample(video_latent)
+        self.upsampled.append(out.detach().cpu())
+        return out
+
+    def decode_video(self, video_latent: torch.Tensor, tiled: bool) -> Iterator[torch.Tensor]:
+        return self.inner.decode_video(video_latent, tiled)
+
+    def decode_audio(self, audio_latent: torch.Tensor) -> DecodedAudio:
+        return self.inner.decode_audio(audio_latent)
+
+
+def golden_engine(ctx: GoldenContext):
+    """A strict ModelEngine on the golden set's files (cached in the context: loaded once per session)."""
+    from model_runtime.runtime import ModelEngine, ModelPaths
+
+    paths = ModelPaths(ctx.checkpoint_path, ctx.upsampler_path, ctx.text_encoder_dir)
+    return ctx.cached("runtime.engine", lambda: ModelEngine(paths, "cpu", ctx.dtype, strict=ctx.strict))
+
+
+def golden_noise(ctx: GoldenContext) -> dict[str, torch.Tensor]:
+    return {name: ctx.tensor(f"e2e.noise.{name}") for name in NOISE_ORDER if ctx.has(f"e2e.noise.{name}")}
+
+
+def check_seeded_noise(ctx: GoldenContext) -> list[Comparison]:
+    """Drawing from the seed in the documented order must give the stored noise bit for bit."""
+    source = NoiseSource(ctx.settings["seed"])
+    out = []
+    for name, ref in golden_noise(ctx).items():
+        drawn = source.draw(name, ref.shape)
+        err = (drawn.double() - ref.double()).abs().max().item()
+        out.append(Comparison(f"e2e.noise.{name} (seeded draw)", err, "exact", err == 0.0))
+    return out
+
+
+def run_render(ctx: GoldenContext):
+    """The distilled render of the golden settings with the stored noise; returns (result, recording)."""
+    from model_runtime.pipelines import collect
+    from model_runtime.pipelines.distilled import run as run_distilled
+    from model_runtime.pipelines.types import GenerationRequest
+
+    s = ctx.settings
+    request = GenerationRequest(
+        prompt=ctx.prompt, width=int(s["width"]), height=int(s["height"]), frames=int(s["num_frames"]),
+        fps=float(s["fps"]), seed=int(s["seed"]), stage="render", initial_noise=golden_noise(ctx),
+        keep_float_video=True, previews=False,
+    )
+    engine = RecordingEngine(golden_engine(ctx))
+    return collect(run_distilled(engine, request)), engine
+
+
+def run(ctx: GoldenContext) -> list[Comparison]:
+    result, rec = run_render(ctx)
+    n1 = ctx.tensor("e2e.stage1.denoised_video_steps").shape[0]
+    stage1, stage2 = rec.calls[:n1], rec.calls[n1:]
+    out = check_seeded_noise(ctx)
+    for stage, calls in (("stage1", stage1), ("stage2", stage2)):
+        out.append(ctx.compare(f"e2e.{stage}.denoised_video_steps", torch.stack([c.video_x0 for c in calls])))
+        out.append(ctx.compare(f"e2e.{stage}.denoised_audio_steps", torch.stack([c.audio_x0 for c in calls])))
+        out.append(ctx.compare(f"e2e.{stage}.video_latent", result.latents[stage].video))
+        out.append(ctx.compare(f"e2e.{stage}.audio_latent", result.latents[stage].audio))
+    out.append(ctx.compare("e2e.stage2.initial_video_tokens", stage2[0].video_in))
+    out.append(ctx.compare("e2e.stage2.initial_audio_tokens", stage2[0].audio_in))
+    out.append(ctx.compare("e2e.upsampled_video_latent", rec.upsampled[0]))
+    out.append(ctx.compare("e2e.video", result.video))
+    out.append(compare_uint8_frames("e2e.frames (uint8 of e2e.video)", result.frames,
+                                    video_to_uint8(ctx.tensor("e2e.video"))))
+    out.append(ctx.compare("e2e.audio_waveform", result.waveform))
+    out.append(ctx.compare("e2e.audio_sampling_rate", torch.tensor(result.sample_rate, dtype=torch.int64)))
+    return out

@@ -1,0 +1,82 @@
+"""Dev (non-distilled) text-to-audio+video with multi-modal guidance.
+
+Stage 1 runs the token-shifted schedule (30 steps for 2.3, 40 for 2.0; the shift uses the 4096-token
+default like ltx-pipelines, so the schedule does not depend on the size) with CFG, STG, modality
+guidance and rescale per modality. A draft stops there; a render runs stage 1 at half size and then
+the distilled x2 upsample + 3-step refinement (the official two-stage pipeline refines with the
+distilled LoRA applied; LoRAs are not supported yet, so the refinement uses the same weights).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass
+
+from model_runtime.pipelines.distilled import base_settings, finish, first_stage, refine, stage_geometries
+from model_runtime.pipelines.engine import Engine
+from model_runtime.pipelines.stages import Job, encode_prompts, guided_x0
+from model_runtime.pipelines.types import Event, GenerationRequest, GenerationResult
+from model_runtime.sampling.control import CancelToken
+from model_runtime.sampling.guidance import GuidanceParams
+from model_runtime.sampling.schedules import distilled_sigmas, shifted_sigmas
+
+#: ltx-pipelines' DEFAULT_NEGATIVE_PROMPT (1.0.0)
+DEFAULT_NEGATIVE_PROMPT = (
+    "blurry, out of focus, overexposed, underexposed, low contrast, washed out colors, excessive noise, "
+    "grainy texture, poor lighting, flickering, motion blur, distorted proportions, unnatural skin tones, "
+    "deformed facial features, asymmetrical face, missing facial features, extra limbs, disfigured hands, "
+    "wrong hand count, artifacts around text, inconsistent perspective, camera shake, incorrect depth of "
+    "field, background too sharp, background clutter, distracting reflections, harsh shadows, inconsistent "
+    "lighting direction, color banding, cartoonish rendering, 3D CGI look, unrealistic materials, uncanny "
+    "valley effect, incorrect ethnicity, wrong gender, exaggerated expressions, wrong gaze direction, "
+    "mismatched lip sync, silent or muted audio, distorted voice, robotic voice, echo, background noise, "
+    "off-sync audio, incorrect dialogue, added dialogue, repetitive speech, jittery movement, awkward "
+    "pauses, incorrect timing, unnatural transitions, inconsistent framing, tilted camera, flat lighting, "
+    "inconsistent tone, cinematic oversaturation, stylized filters, or AI artifacts."
+)
+
+
+@dataclass(frozen=True)
+class DevDefaults:
+    steps: int
+    video: GuidanceParams
+    audio: GuidanceParams
+
+
+def _defaults(steps: int, stg_block: int) -> DevDefaults:
+    return DevDefaults(steps, GuidanceParams(cfg=3.0, stg=1.0, modality=3.0, rescale=0.7, stg_blocks=(stg_block,)),
+                       GuidanceParams(cfg=7.0, stg=1.0, modality=3.0, rescale=0.7, stg_blocks=(stg_block,)))
+
+
+#: model_version prefix -> defaults (ltx-pipelines LTX_2_PARAMS / LTX_2_3_PARAMS); newest first
+DEV_DEFAULTS: tuple[tuple[str, DevDefaults], ...] = (("2.3", _defaults(30, 28)), ("", _defaults(40, 29)))
+
+
+def defaults_for(model_version: str) -> DevDefaults:
+    return next(d for prefix, d in DEV_DEFAULTS if model_version.startswith(prefix))
+
+
+def run(engine: Engine, request: GenerationRequest, cancel: CancelToken | None = None
+        ) -> Generator[Event, None, GenerationResult]:
+    """The dev pipeline as a generator of events returning the result."""
+    job = Job(engine, request, cancel)
+    d = defaults_for(engine.model_version)
+    video_g, audio_g = request.video_guidance or d.video, request.audio_guidance or d.audio
+    negative = request.negative_prompt if request.negative_prompt is not None else DEFAULT_NEGATIVE_PROMPT
+    first, full = stage_geometries(engine, request)
+    positive, neg = yield from encode_prompts(job, negative)
+    sigmas = shifted_sigmas(request.steps or d.steps)
+    x0_fn = guided_x0(engine, first, positive, neg, video_g, audio_g)
+    latents = {"stage1": (yield from first_stage(job, first, sigmas, x0_fn))}
+    settings = base_settings(job, "dev") | {
+        "negative_prompt": negative, "steps": len(sigmas) - 1, "sigmas": {"stage1": sigmas.tolist()},
+        "video_guidance": _as_dict(video_g), "audio_guidance": _as_dict(audio_g),
+    }
+    if request.stage == "render":
+        latents["stage2"] = yield from refine(job, full, positive, latents["stage1"])
+        settings["sigmas"]["stage2"] = distilled_sigmas(2).tolist()
+    return (yield from finish(job, latents, settings))
+
+
+def _as_dict(g: GuidanceParams) -> dict:
+    return {"cfg": g.cfg, "stg": g.stg, "modality": g.modality, "rescale": g.rescale, "stg_blocks": list(g.stg_blocks)}

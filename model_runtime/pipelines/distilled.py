@@ -1,0 +1,110 @@
+"""Distilled text-to-audio+video: a one-stage draft, a two-stage render, and a draft promoted to a render.
+
+draft:   8 fixed sigmas at the requested size (what stage 1 of a render would do at that size).
+render:  stage 1 at half size (8 sigmas), x2 latent upsample, re-noise video AND audio to the first
+         stage-2 sigma, 3 refinement sigmas at full size, decode.
+promote: a render whose request carries a finished draft's stage-1 latents: stage 1 is skipped (its
+         noise is still drawn so the stage-2 noise equals that of a direct render with the same seed:
+         promoting a draft gives the render you would have got).
+This follows ltx-pipelines' DistilledPipeline step for step (no image conditioning yet).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+
+from model_runtime.errors import InvalidRequestError
+from model_runtime.pipelines.engine import Engine, PromptContexts
+from model_runtime.pipelines.geometry import Geometry, geometry
+from model_runtime.pipelines.stages import (
+    Job,
+    decode,
+    denoise_stage,
+    encode_prompts,
+    initial_latents,
+    plain_x0,
+    skip_noise,
+)
+from model_runtime.pipelines.types import Event, GenerationRequest, GenerationResult, StageLatents
+from model_runtime.sampling.control import CancelToken
+from model_runtime.sampling.euler import X0Function
+from model_runtime.sampling.schedules import distilled_sigmas
+
+
+def stage_geometries(engine: Engine, request: GenerationRequest) -> tuple[Geometry, Geometry]:
+    """(first-stage geometry, output geometry): equal for a draft, half size then full for a render."""
+    full = geometry(engine.config, request.width, request.height, request.frames, request.fps)
+    if request.stage == "draft":
+        return full, full
+    half = geometry(engine.config, request.width // 2, request.height // 2, request.frames, request.fps)
+    return half, full
+
+
+def first_stage(job: Job, geom: Geometry, sigmas, x0_fn: X0Function) -> Generator[Event, None, StageLatents]:
+    """Stage 1 from pure noise (or skipped for a promoted draft, whose latents are checked instead)."""
+    draft = job.request.draft_latents
+    if draft is not None:
+        _check_draft(draft, geom)
+        skip_noise(job, "stage1", geom)
+        return StageLatents(draft.video.detach(), draft.audio.detach())
+    start = initial_latents(job, "stage1", geom, float(sigmas[0]))
+    video, audio = yield from denoise_stage(job, "stage1", geom, sigmas, start, x0_fn)
+    return StageLatents(geom.video_latent(video), geom.audio_latent(audio))
+
+
+def refine(job: Job, full: Geometry, contexts: PromptContexts, s1: StageLatents
+           ) -> Generator[Event, None, StageLatents]:
+    """Upsample the stage-1 video x2, re-noise video and audio to the first stage-2 sigma, refine."""
+    job.check()
+    yield job.event("upsample", 0, 1)
+    upsampled = job.engine.upsample(s1.video.to(job.engine.device))
+    yield job.event("upsample", 1, 1)
+    sigmas = distilled_sigmas(2)
+    clean = (full.video_tokens(upsampled), full.audio_tokens(s1.audio))
+    start = initial_latents(job, "stage2", full, float(sigmas[0]), clean)
+    x0_fn = plain_x0(job.engine, full, contexts)
+    video, audio = yield from denoise_stage(job, "stage2", full, sigmas, start, x0_fn)
+    return StageLatents(full.video_latent(video), full.audio_latent(audio))
+
+
+def finish(job: Job, latents: dict[str, StageLatents], settings: dict) -> Generator[Event, None, GenerationResult]:
+    """Decode the last stage's latents and assemble the result (latents moved to the CPU)."""
+    last = latents["stage2" if "stage2" in latents else "stage1"]
+    decoded = yield from decode(job, last.video, last.audio)
+    cpu = {k: StageLatents(v.video.detach().cpu(), v.audio.detach().cpu()) for k, v in latents.items()}
+    return GenerationResult(frames=decoded.frames, waveform=decoded.waveform, fps=job.request.fps,
+                            sample_rate=decoded.sample_rate, latents=cpu, settings=settings, video=decoded.video)
+
+
+def base_settings(job: Job, pipeline: str) -> dict:
+    r = job.request
+    return {
+        "pipeline": pipeline, "stage": r.stage, "prompt": r.prompt, "seed": r.seed, "width": r.width,
+        "height": r.height, "frames": r.frames, "fps": r.fps, "model_version": job.engine.model_version,
+        "promoted_from_draft": r.draft_latents is not None, "explicit_noise": sorted(r.initial_noise or ()),
+        "tiled_decode": r.tiled_decode,
+    }
+
+
+def run(engine: Engine, request: GenerationRequest, cancel: CancelToken | None = None
+        ) -> Generator[Event, None, GenerationResult]:
+    """The distilled pipeline as a generator of events returning the result."""
+    job = Job(engine, request, cancel)
+    first, full = stage_geometries(engine, request)
+    contexts, _ = yield from encode_prompts(job)
+    s1_sigmas = distilled_sigmas(1)
+    latents = {"stage1": (yield from first_stage(job, first, s1_sigmas, plain_x0(engine, first, contexts)))}
+    settings = base_settings(job, "distilled") | {"sigmas": {"stage1": s1_sigmas.tolist()}}
+    if request.stage == "render":
+        latents["stage2"] = yield from refine(job, full, contexts, latents["stage1"])
+        settings["sigmas"]["stage2"] = distilled_sigmas(2).tolist()
+    return (yield from finish(job, latents, settings))
+
+
+def _check_draft(draft: StageLatents, geom: Geometry) -> None:
+    if tuple(draft.video.shape) != geom.video_shape or tuple(draft.audio.shape) != geom.audio_shape:
+        raise InvalidRequestError(
+            f"the draft's latents (video {tuple(draft.video.shape)}, audio {tuple(draft.audio.shape)}) do not "
+            f"match this render's first stage (video {geom.video_shape}, audio {geom.audio_shape}): promote a "
+            f"draft of {geom.width}x{geom.height}, {geom.frames} frames at {geom.fps:g} fps"
+        )

@@ -1,0 +1,158 @@
+"""Building blocks shared by the pipelines: prompt encoding, one denoising stage, decoding.
+
+Each block is a generator that yields progress/preview events and returns its value, so a pipeline
+reads as a short sequence of `x = yield from block(...)` lines and the whole job is one generator
+the runtime can hand to the GUI worker. Cancellation is checked between steps (in the Euler loop) and
+before every expensive block, so a cancelled job never reaches the decoder.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Generator
+from dataclasses import dataclass, field
+
+import torch
+
+from model_runtime.models.video_vae import video_to_uint8
+from model_runtime.pipelines.engine import Engine, Perturbation, PromptContexts
+from model_runtime.pipelines.geometry import Geometry
+from model_runtime.pipelines.preview import preview_rgb
+from model_runtime.pipelines.types import Event, GenerationRequest, PreviewEvent, ProgressEvent
+from model_runtime.sampling.control import CancelToken, StepClock
+from model_runtime.sampling.euler import Latents, X0Function, euler_loop
+from model_runtime.sampling.guidance import GuidanceParams, guide
+from model_runtime.sampling.noise import NoiseSource, renoise
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Job:
+    """One running generation: its request, engine, noise source, cancel token and start time."""
+
+    engine: Engine
+    request: GenerationRequest
+    cancel: CancelToken | None = None
+    noise: NoiseSource = field(init=False)
+    started: float = field(default_factory=time.monotonic)
+
+    def __post_init__(self) -> None:
+        self.noise = NoiseSource(self.request.seed, self.request.initial_noise)
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def check(self) -> None:
+        if self.cancel is not None:
+            self.cancel.raise_if_cancelled()
+
+    def event(self, stage: str, step: int, total: int, eta: float | None = None) -> ProgressEvent:
+        return ProgressEvent(stage, step, total, self.elapsed(), eta)
+
+
+def encode_prompts(job: Job, negative: str | None = None
+                   ) -> Generator[Event, None, tuple[PromptContexts, PromptContexts | None]]:
+    """Encode the prompt (and a negative prompt for guidance) in one text-encoder residency."""
+    job.check()
+    yield job.event("text", 0, 1)
+    prompts = (job.request.prompt,) if negative is None else (job.request.prompt, negative)
+    encoded = job.engine.encode_prompts(prompts)
+    yield job.event("text", 1, 1)
+    return encoded[0], (encoded[1] if negative is not None else None)
+
+
+def initial_latents(job: Job, stage: str, geometry: Geometry, sigma: float,
+                    clean: Latents | None = None) -> Latents:
+    """Draw the stage's video then audio noise (token layouts); mix it into `clean` at `sigma`.
+
+    A first stage starts from pure noise (the reference uses noise scale 1 whatever its first sigma);
+    a refinement stage starts from noise*sigma + clean*(1-sigma), for video AND audio.
+    """
+    device = job.engine.device
+    noise = (job.noise.draw(f"{stage}_video", geometry.video_token_shape),
+             job.noise.draw(f"{stage}_audio", geometry.audio_token_shape))
+    if clean is None:
+        return tuple(n.to(device) for n in noise)
+    return tuple(renoise(c.to(device), n, sigma) for c, n in zip(clean, noise, strict=True))
+
+
+def skip_noise(job: Job, stage: str, geometry: Geometry) -> None:
+    """Advance the seeded generator past a stage that does not run (promotion of a draft)."""
+    job.noise.skip(f"{stage}_video", geometry.video_token_shape)
+    job.noise.skip(f"{stage}_audio", geometry.audio_token_shape)
+
+
+def plain_x0(engine: Engine, geometry: Geometry, contexts: PromptContexts) -> X0Function:
+    """The distilled model's x0: one transformer call with the prompt."""
+
+    def x0(latents: Latents, sigma: torch.Tensor, index: int) -> Latents:
+        return engine.denoise(latents[0], latents[1], sigma, geometry, contexts)
+
+    return x0
+
+
+def guided_x0(engine: Engine, geometry: Geometry, positive: PromptContexts, negative: PromptContexts,
+              video: GuidanceParams, audio: GuidanceParams) -> X0Function:
+    """The dev model's x0: cond, uncond (negative prompt), STG-perturbed and modality-isolated passes
+    (each only when some modality's strength needs it), combined per modality by `guide`."""
+    stg = Perturbation(video_stg_blocks=video.stg_blocks if video.needs_perturbed else (),
+                       audio_stg_blocks=audio.stg_blocks if audio.needs_perturbed else ())
+    isolated = Perturbation(isolate_modalities=True)
+
+    def x0(latents: Latents, sigma: torch.Tensor, index: int) -> Latents:
+        v, a = latents
+        none = (None, None)
+        cond = engine.denoise(v, a, sigma, geometry, positive)
+        unc = engine.denoise(v, a, sigma, geometry, negative) if video.needs_uncond or audio.needs_uncond else none
+        ptb = engine.denoise(v, a, sigma, geometry, positive, stg) if stg != Perturbation() else none
+        iso = (engine.denoise(v, a, sigma, geometry, positive, isolated)
+               if video.needs_isolated or audio.needs_isolated else none)
+        return (guide(video, cond[0], unc[0], ptb[0], iso[0]), guide(audio, cond[1], unc[1], ptb[1], iso[1]))
+
+    return x0
+
+
+def denoise_stage(job: Job, stage: str, geometry: Geometry, sigmas: torch.Tensor, latents: Latents,
+                  x0_fn: X0Function) -> Generator[Event, None, Latents]:
+    """Run the Euler loop of one stage, yielding a ProgressEvent (and a preview) after every step."""
+    clock = StepClock(len(sigmas) - 1)
+    log.info("%s: %d steps at %dx%d, %d frames", stage, clock.total, geometry.width, geometry.height,
+             geometry.frames)
+    yield job.event(stage, 0, clock.total)
+    for step in euler_loop(sigmas.to(job.engine.device), latents, x0_fn, job.cancel):
+        latents = step.latents
+        yield job.event(stage, step.done, step.total, clock.eta(step.done))
+        if job.request.previews:
+            yield PreviewEvent(stage, step.done, preview_rgb(geometry.video_latent(step.x0[0])))
+    return latents
+
+
+@dataclass(frozen=True)
+class Decoded:
+    frames: torch.Tensor
+    video: torch.Tensor | None
+    waveform: torch.Tensor
+    sample_rate: int
+
+
+def decode(job: Job, video_latent: torch.Tensor, audio_latent: torch.Tensor) -> Generator[Event, None, Decoded]:
+    """Decode the final latents (untiled unless the request asks for tiling); checked for cancel first.
+
+    Chunks are converted to uint8 as they come so a tiled decode never holds the whole float video,
+    unless the request asked to keep it.
+    """
+    job.check()
+    yield job.event("decode", 0, 2)
+    frames, floats = [], []
+    for chunk in job.engine.decode_video(video_latent, job.request.tiled_decode):
+        job.check()
+        frames.append(video_to_uint8(chunk))
+        if job.request.keep_float_video:
+            floats.append(chunk)
+    yield job.event("decode", 1, 2)
+    audio = job.engine.decode_audio(audio_latent)
+    yield job.event("decode", 2, 2)
+    video = torch.cat(floats, dim=2) if floats else None
+    return Decoded(torch.cat(frames, dim=0), video, audio.waveform, audio.sample_rate)

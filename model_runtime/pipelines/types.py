@@ -1,0 +1,167 @@
+"""The runtime's public data: requests, results and the events a generation yields.
+
+Everything is a frozen dataclass so a request can be queued, logged, re-run and compared, and so the
+GUI thread can never mutate what the worker thread is using. A request validates itself on
+construction: an invalid request cannot exist, and its message says what to change.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+
+from model_runtime.errors import InvalidRequestError
+from model_runtime.sampling.control import CancelToken
+from model_runtime.sampling.guidance import GuidanceParams
+from model_runtime.sampling.noise import NOISE_ORDER
+
+__all__ = [
+    "CancelToken", "GenerationRequest", "GenerationResult", "PreviewEvent", "ProgressEvent", "StageLatents",
+    "Event", "STAGES", "PIPELINES",
+]
+
+Stage = Literal["draft", "render"]
+Pipeline = Literal["distilled", "dev"]
+STAGES: tuple[str, ...] = ("draft", "render")
+PIPELINES: tuple[str, ...] = ("distilled", "dev")
+
+#: pixel grid a size must sit on: one stage decodes at the latent grid (32 px); a two-stage render
+#: runs its first stage at half size, so its size must be a multiple of twice the grid
+SIZE_MULTIPLE = {"draft": 32, "render": 64}
+TEMPORAL_STRIDE = 8
+
+
+@dataclass(frozen=True)
+class StageLatents:
+    """The final latents of one stage, natural layouts: video [1, C, F', H', W'], audio [1, C, T, M]."""
+
+    video: torch.Tensor
+    audio: torch.Tensor
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """What to generate.
+
+    stage "draft": one stage at (width, height) with the distilled stage-1 schedule (fast preview).
+    stage "render": two stages, the first at half size, x2 latent upsample, refinement at full size.
+    `draft_latents` (the `latents["stage1"]` of a finished draft of the same prompt/seed at half this
+    size) turns a render into a promotion: stage 1 is skipped.
+    `initial_noise` maps names of `sampling.noise.NOISE_ORDER` to token-layout tensors (reproduction,
+    golden tests); missing names are drawn from the seed.
+    `steps` / `video_guidance` / `audio_guidance` override the dev pipeline's defaults (the distilled
+    schedule is fixed: it is what the distilled weights were trained for).
+    """
+
+    prompt: str
+    width: int
+    height: int
+    frames: int
+    fps: float
+    seed: int = 0
+    negative_prompt: str | None = None
+    stage: Stage = "draft"
+    pipeline: Pipeline = "distilled"
+    steps: int | None = None
+    video_guidance: GuidanceParams | None = None
+    audio_guidance: GuidanceParams | None = None
+    initial_noise: Mapping[str, torch.Tensor] | None = field(default=None, compare=False, repr=False)
+    draft_latents: StageLatents | None = field(default=None, compare=False, repr=False)
+    tiled_decode: bool = False
+    keep_float_video: bool = False
+    previews: bool = True
+
+    def __post_init__(self) -> None:
+        problems = _request_problems(self)
+        if problems:
+            raise InvalidRequestError("; ".join(problems))
+
+    @property
+    def size_multiple(self) -> int:
+        return SIZE_MULTIPLE[self.stage]
+
+
+def _request_problems(r: GenerationRequest) -> list[str]:
+    problems: list[str] = []
+    if not isinstance(r.prompt, str) or not r.prompt.strip():
+        problems.append("the prompt is empty: describe the video (and its sound) to generate")
+    if r.stage not in STAGES:
+        problems.append(f"stage must be one of {STAGES}, got {r.stage!r}")
+        return problems
+    if r.pipeline not in PIPELINES:
+        problems.append(f"pipeline must be one of {PIPELINES}, got {r.pipeline!r}")
+    m = SIZE_MULTIPLE[r.stage]
+    for name, value in (("width", r.width), ("height", r.height)):
+        if not isinstance(value, int) or value <= 0 or value % m:
+            hint = f" (nearest: {max(m, round(value / m) * m)})" if isinstance(value, int | float) and value > 0 else ""
+            problems.append(f"{name} {value} must be a positive multiple of {m} px for a {r.stage}{hint}")
+    if not isinstance(r.frames, int) or r.frames < 1 or (r.frames - 1) % TEMPORAL_STRIDE:
+        k = max(0, round((r.frames - 1) / TEMPORAL_STRIDE)) if isinstance(r.frames, int | float) else 0
+        problems.append(f"frames {r.frames} must be 8k+1 (1, 9, 17, ..., 121); nearest: {TEMPORAL_STRIDE * k + 1}")
+    if not isinstance(r.fps, int | float) or not math.isfinite(r.fps) or r.fps <= 0:
+        problems.append(f"fps must be a positive number, got {r.fps!r}")
+    if r.steps is not None and (not isinstance(r.steps, int) or r.steps < 1):
+        problems.append(f"steps must be a positive integer, got {r.steps!r}")
+    if r.steps is not None and r.pipeline == "distilled":
+        problems.append("the distilled pipeline has a fixed schedule: steps cannot be overridden")
+    if r.initial_noise is not None:
+        unknown = sorted(set(r.initial_noise) - set(NOISE_ORDER))
+        if unknown:
+            problems.append(f"unknown initial-noise names {unknown}; expected some of {list(NOISE_ORDER)}")
+    if r.draft_latents is not None and r.stage != "render":
+        problems.append("draft_latents promote a draft to a render: use stage='render'")
+    return problems
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    """A finished generation.
+
+    frames: uint8 [F, H, W, 3] (RGB); video: the decoder's float output [1, 3, F, H, W] when the request
+    asked to keep it (it is 4x the size of the frames); waveform: float32 [2, N] at `sample_rate`;
+    latents: the final latents of each stage that ran ("stage1", "stage2"), to promote a draft;
+    settings: everything needed to re-run the job (JSON-serialisable).
+    """
+
+    frames: torch.Tensor
+    waveform: torch.Tensor
+    fps: float
+    sample_rate: int
+    latents: Mapping[str, StageLatents]
+    settings: Mapping[str, Any]
+    video: torch.Tensor | None = None
+
+    @property
+    def duration_s(self) -> float:
+        return self.frames.shape[0] / self.fps
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """Where a generation is: `stage` is "text", "stage1", "stage2", "upsample" or "decode"."""
+
+    stage: str
+    step: int
+    total: int
+    elapsed_s: float
+    eta_s: float | None = None
+
+    @property
+    def fraction(self) -> float:
+        return self.step / self.total if self.total else 1.0
+
+
+@dataclass(frozen=True)
+class PreviewEvent:
+    """A cheap look at the current x0 prediction: uint8 RGB [F', H', W', 3] at latent resolution."""
+
+    stage: str
+    step: int
+    image: torch.Tensor
+
+
+Event = ProgressEvent | PreviewEvent
