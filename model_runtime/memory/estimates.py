@@ -1,0 +1,190 @@
+"""Activation-memory and compute estimates per pipeline stage, from token counts and layer widths.
+
+Every figure is bytes for batch 1 (guidance passes run one after another, never batched). The model and
+its constants:
+
+* Tokens. Video latents are 32x smaller in space and 8x in time: F' = (F - 1) / 8 + 1, H' = H / 32,
+  W' = W / 32, video tokens = F' * H' * W'. Audio has 25 latent tokens per second. A two-stage render
+  runs stage 1 at half width and height (a quarter of the tokens), then x2 latent upsampling and stage 2.
+* Transformer (`transformer_bytes`). Attention is SDPA with the flash / memory-efficient kernels, so no
+  N x N score matrix exists: activation memory is linear in tokens. The peak of a block is the larger of
+  two phases. Attention phase: `ATTN_ACT` D-wide tensors per token in the activation dtype (residual
+  stream, normed and modulated copies, q/k/v, attention output, the RoPE tables, the A<->V projections)
+  plus `ATTN_F32` in float32 (the split RoPE upcasts q and k). FFN phase: `FFN_ACT` + `FFN_F32` likewise
+  plus the FFN's projection and GELU outputs (2 x FFN width per token, or per chunk when the FFN runs in
+  token chunks). With per-token timesteps every token also carries its AdaLN rows and their per-block
+  copy: (2 x mod_rows + 1) x D more. Audio tokens count the same way with the audio widths.
+  The constants were fitted to `measure.PeakTracker` readings of diffusers' `LTX2VideoTransformer3DModel`
+  (LTX-2.3 options, the real head-dim and FFN ratios) on CPU in bfloat16 and float32: per token and per
+  D, bf16 17.8 elements plain / 14.3 with chunked FFN, fp32 16.65 / 11.4; per-token timesteps add 19.0
+  in all four cases. The tests re-measure a different width against these predictions.
+* Video VAE decode (`vae_decode_bytes`). For each decoder stage at its resolution: a residual stage
+  holds `RES_MULT` tensors of its width (input kept for the skip, norm/activation output, conv output,
+  the conv's padded input, its second temporary: fitted, 5 measured on a generated decoder); an
+  upsampling stage holds its input, its conv output (C x t x s x s wider)
+  and the depth-to-space copy. The peak is the largest stage; temporal upsampling maps F -> 2F - 1.
+  Tiled decoding bounds the voxels per stage by the tile plus its halo.
+* Vocoder: `VOC_MULT` float32 tensors of (channels x samples) at its widest stage (SnakeBeta runs
+  anti-aliased at twice the rate; the AMP resblock keeps its input and two temporaries).
+* Text encoder: Gemma keeps all L + 1 hidden states (the feature extractor stacks them), the MLP holds
+  3 tensors of the MLP width, the masked attention (SDPA math path) holds heads x T x T float32 scores;
+  the feature extractor holds the stacked states twice in float32.
+* Compute time: 2 FLOPs per parameter per token for linear layers plus 4 x N^2 x D per layer for video
+  self-attention, at the machine's effective TFLOPS; VAE: 2 x 27 x C_in x C_out per output voxel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from model_runtime.memory.layout import ModelLayout, TextEncoderDims, TransformerDims
+
+ATTN_ACT, ATTN_F32 = 8.53, 2.87  # attention phase: D-wide tensors in the activation dtype / in float32
+FFN_ACT, FFN_F32 = 7.5, 1.15  # FFN phase, besides the FFN's own two hidden-width tensors
+RES_MULT = 5.0
+VOC_MULT = 6.0
+AUDIO_TOKENS_PER_S = 25
+SPATIAL, TEMPORAL = 32, 8
+
+
+@dataclass(frozen=True)
+class LatentShape:
+    """Latent grid of one stage: video F' x H' x W' and the audio token count."""
+
+    frames: int
+    height: int
+    width: int
+    audio_tokens: int
+
+    @property
+    def video_tokens(self) -> int:
+        return self.frames * self.height * self.width
+
+    @classmethod
+    def for_pixels(cls, width: int, height: int, frames: int, fps: float) -> LatentShape:
+        return cls((frames - 1) // TEMPORAL + 1, max(1, height // SPATIAL), max(1, width // SPATIAL),
+                   round(frames / fps * AUDIO_TOKENS_PER_S))
+
+    def halved(self) -> LatentShape:
+        """Stage-1 grid of a two-stage render (half width and height, same frames and audio)."""
+        return LatentShape(self.frames, max(1, self.height // 2), max(1, self.width // 2), self.audio_tokens)
+
+
+@dataclass(frozen=True)
+class TileSpec:
+    """A decode tile in latent units: frames x height x width cells plus a halo of overlap on each side."""
+
+    frames: int
+    size: int
+    halo: int = 2
+    halo_frames: int = 1
+
+    def label(self) -> str:
+        return f"{self.size * SPATIAL}px x {(self.frames - 1) * TEMPORAL + 1}f tiles"
+
+
+def transformer_bytes(dims: TransformerDims, shape: LatentShape, act_bytes: int, *, text_tokens: int = 1024,
+                      per_token_timestep: bool = False, ffn_chunk_tokens: int | None = None) -> int:
+    """Peak activation bytes of one transformer forward: the larger of the attention phase and the FFN
+    phase of a block, per modality (see the module docstring for the model and where the numbers come from)."""
+    def per_modality(tokens: int, dim: int, ffn: int) -> float:
+        attn = tokens * dim * (ATTN_ACT * act_bytes + ATTN_F32 * 4)
+        ffn_tokens = tokens if ffn_chunk_tokens is None else min(tokens, ffn_chunk_tokens)
+        ffn_phase = tokens * dim * (FFN_ACT * act_bytes + FFN_F32 * 4) + ffn_tokens * 2 * ffn * act_bytes
+        mod = tokens * (2 * dims.mod_rows + 1) * dim * act_bytes if per_token_timestep else 0
+        return max(attn, ffn_phase) + mod
+
+    video = per_modality(shape.video_tokens, dims.video_dim, dims.video_ffn)
+    audio = per_modality(shape.audio_tokens, dims.audio_dim, dims.audio_ffn)
+    text = 4 * text_tokens * (dims.video_dim + dims.audio_dim) * act_bytes  # contexts + their K/V
+    return int(video + audio + text)
+
+
+def transformer_flops(layout: ModelLayout, shape: LatentShape) -> float:
+    linear = sum(b.linear_params for b in layout.blocks) + layout.transformer_non_block.linear_params
+    d = layout.transformer_dims
+    n = shape.video_tokens
+    return 2.0 * linear * n + 4.0 * n * n * d.video_dim * d.num_layers
+
+
+def _decoder_peak_elems(layout: ModelLayout, frames: int, height: int, width: int) -> float:
+    f, h, w = frames, height, width
+    peak, prev = 0.0, layout.decoder[0].channels
+    for st in layout.decoder:
+        vox = f * h * w
+        if st.up is None:
+            peak = max(peak, RES_MULT * st.channels * vox)
+        else:
+            t, s = st.up
+            peak = max(peak, vox * (prev + 2 * st.conv_out))
+            f, h, w = (2 * f - 1 if t == 2 else f), h * s, w * s
+        prev = st.channels
+    pixels = 3 * f * h * w * layout.decoder_patch ** 2
+    return max(peak, 2.0 * pixels)
+
+
+def vae_decode_bytes(layout: ModelLayout, shape: LatentShape, act_bytes: int, tile: TileSpec | None = None) -> int:
+    if tile is None:
+        return int(_decoder_peak_elems(layout, shape.frames, shape.height, shape.width) * act_bytes)
+    f = min(shape.frames, tile.frames + 2 * tile.halo_frames)
+    s_h = min(shape.height, tile.size + 2 * tile.halo)
+    s_w = min(shape.width, tile.size + 2 * tile.halo)
+    return int(_decoder_peak_elems(layout, f, s_h, s_w) * act_bytes)
+
+
+def vae_decode_flops(layout: ModelLayout, shape: LatentShape, tile: TileSpec | None = None) -> float:
+    f, h, w = shape.frames, shape.height, shape.width
+    total, prev = 0.0, layout.decoder[0].channels
+    for st in layout.decoder:
+        vox = f * h * w
+        if st.up is None:
+            total += 2 * 27 * 2 * st.channels * st.channels * vox  # ~two convs per residual stage
+        else:
+            t, s = st.up
+            total += 2 * 27 * st.conv_out * prev * vox
+            f, h, w = (2 * f - 1 if t == 2 else f), h * s, w * s
+        prev = st.channels
+    if tile is not None:  # each tile recomputes its halo
+        grow = ((tile.size + 2 * tile.halo) / tile.size) ** 2 * (tile.frames + 2 * tile.halo_frames) / tile.frames
+        total *= min(grow, 4.0)
+    return total
+
+
+def vocoder_bytes(layout: ModelLayout, seconds: float) -> int:
+    widest = max((c * per_s for c, per_s in layout.vocoder_widths), default=0)
+    return int(VOC_MULT * widest * seconds * 4 * 2)  # x2: stereo
+
+
+def text_encoder_bytes(te: TextEncoderDims, tokens: int, act_bytes: int) -> int:
+    hidden_states = (te.layers + 1) * tokens * te.hidden * act_bytes
+    mlp = 3 * tokens * te.mlp * act_bytes
+    scores = te.heads * tokens * tokens * 4
+    features = 2 * (te.layers + 1) * tokens * te.hidden * 4
+    return hidden_states + max(mlp + scores, features)
+
+
+def text_encoder_flops(te: TextEncoderDims, tokens: int) -> float:
+    return 2.0 * te.layers * te.layer_params * tokens + 4.0 * te.layers * tokens * tokens * te.heads * te.head_dim
+
+
+def upsampler_bytes(layout: ModelLayout, shape: LatentShape, act_bytes: int) -> int:
+    """The x2 latent upsampler works at `mid_channels` on the stage-1 grid, then on the doubled grid."""
+    mid = layout.upsampler_mid
+    return int(4 * mid * shape.video_tokens * 4 * act_bytes)
+
+
+def ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def tiles_needed(shape: LatentShape, tile: TileSpec | None) -> int:
+    if tile is None:
+        return 1
+    return (ceil_div(shape.frames, tile.frames) * ceil_div(shape.height, tile.size)
+            * ceil_div(shape.width, tile.size))
+
+
+def gb(nbytes: float) -> float:
+    """Bytes -> GB (10^9, the unit GPU vendors print on the box)."""
+    return round(nbytes / 1e9, 2)
+

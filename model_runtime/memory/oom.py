@@ -1,0 +1,92 @@
+"""Out-of-memory recovery: free what the failed attempt held, retry once with the next plan down.
+
+Why only once: a second OOM with a plan predicted to need clearly less memory means the prediction or the
+machine is off by more than a retry can fix; failing cleanly with the numbers is more useful than a
+ladder of ever slower attempts.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+import torch
+
+from model_runtime.errors import RuntimeErrorBase
+from model_runtime.memory.estimates import gb
+from model_runtime.memory.plan import MemoryPlan
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class OutOfMemoryJobError(RuntimeErrorBase):
+    """The job ran out of memory with its plan and with the fallback; the message has the figures."""
+
+    def __init__(self, message: str, attempts: tuple[tuple[MemoryPlan, str], ...]) -> None:
+        super().__init__(message)
+        self.attempts = attempts
+
+
+def is_oom(exc: BaseException) -> bool:
+    """CUDA raises torch.OutOfMemoryError; MPS and some CUDA paths raise RuntimeError('... out of memory')."""
+    if isinstance(exc, torch.OutOfMemoryError):
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+
+
+def free_memory() -> None:
+    """Drop unreachable tensors and return cached device blocks to the driver."""
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+    mps = getattr(torch, "mps", None)
+    if mps is not None and torch.backends.mps.is_available():
+        mps.empty_cache()
+
+
+def _device_peak() -> str:
+    if torch.cuda.is_available():
+        return f", device peak {gb(torch.cuda.max_memory_allocated()):.2f} GB allocated"
+    return ""
+
+
+def _attempt(job_fn: Callable[[MemoryPlan], T], plan: MemoryPlan) -> tuple[bool, T | None, str]:
+    """Run once; (ok, result, OOM description). The exception (and the frames holding tensors) is gone
+    by the time this returns, so memory can really be freed."""
+    try:
+        return True, job_fn(plan), ""
+    except Exception as exc:  # noqa: BLE001 - anything but OOM is re-raised untouched
+        if not is_oom(exc):
+            raise
+        detail = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}{_device_peak()}"
+    return False, None, detail
+
+
+def run_with_oom_retry(job_fn: Callable[[MemoryPlan], T], plans: Sequence[MemoryPlan],
+                       notify: Callable[[str], None] | None = None) -> T:
+    """Run `job_fn(plans[0])`; on OOM free memory, tell `notify` and run `job_fn(plans[1])`.
+    A second OOM (or none to fall back to) raises OutOfMemoryJobError with predicted and seen figures."""
+    if not plans:
+        raise ValueError("run_with_oom_retry needs at least one plan")
+    say = notify or log.warning
+    attempts: list[tuple[MemoryPlan, str]] = []
+    for i, plan in enumerate(plans[:2]):
+        ok, result, detail = _attempt(job_fn, plan)
+        if ok:
+            return result  # type: ignore[return-value]
+        attempts.append((plan, detail))
+        free_memory()
+        if i == 0 and len(plans) > 1:
+            say(f"Ran out of memory with {plan.summary}. Retrying once with {plans[1].summary}.")
+    m = plans[0].machine
+    lines = [f"Out of memory on a {m.vram_gb:g} GB {m.device} device with {m.ram_gb:g} GB RAM."]
+    for plan, detail in attempts:
+        lines.append(f"  plan {plan.strategy.label}: predicted {gb(plan.peak_vram_bytes):.2f} GB VRAM, "
+                     f"{gb(plan.peak_ram_bytes):.2f} GB RAM; failed with {detail}")
+    lines.append("Try a smaller size or fewer frames, or close other programs using the GPU.")
+    raise OutOfMemoryJobError("\n".join(lines), tuple(attempts))
