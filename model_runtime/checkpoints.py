@@ -43,6 +43,8 @@ REQUIRED_COMPONENTS = {
 }
 
 SUPPORTED_VERSION_PREFIX = "2.3"
+#: `_class_name` of the transformer section in LTX-2.x configs (LTX-Video 0.9 files say Transformer3DModel)
+LTX2_TRANSFORMER_CLASS = "AVTransformer3DModel"
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,17 @@ class CheckpointInfo:
         return sum(t.numel for t in self.header.tensors.values())
 
 
+def _foreign_format_hint(first_bytes: bytes) -> str:
+    """Name the format of a file that is not safetensors, so the message says what the user picked."""
+    if first_bytes[:1] == b"\x80":
+        return ": it is a Python pickle (.ckpt/.pt/.bin), which is never loaded for safety"
+    if first_bytes[:4] == b"PK\x03\x04":
+        return ": it is a zip archive (a torch.save .pt/.ckpt file?), which is never loaded for safety"
+    if first_bytes[:4] == b"GGUF":
+        return ": it is a GGUF file (llama.cpp/ComfyUI-GGUF), not supported"
+    return ""
+
+
 def read_header(path: str | Path) -> SafetensorsHeader:
     """Parse and validate a safetensors header; raise CheckpointError naming the problem."""
     p = Path(path)
@@ -100,15 +113,17 @@ def read_header(path: str | Path) -> SafetensorsHeader:
             raise CheckpointError(f"{p}: not a safetensors file (only {size} bytes)")
         (n,) = struct.unpack("<Q", raw_len)
         if n == 0 or n > _MAX_HEADER_BYTES:
-            hint = " (it looks like a pickle/.ckpt file, which is never loaded)" if raw_len[:2] == b"\x80\x02" or raw_len[:2] == b"PK" else ""
-            raise CheckpointError(f"{p}: not a safetensors file (header length {n}){hint}")
+            raise CheckpointError(f"{p}: not a safetensors file (header length {n}){_foreign_format_hint(raw_len)}")
         if 8 + n > size:
             raise CheckpointError(f"{p}: truncated or corrupt: header says {n} bytes, file has {size - 8}")
         raw = fh.read(n)
+    if not raw.lstrip(b" ").startswith(b"{"):
+        raise CheckpointError(f"{p}: not a safetensors file (no JSON header){_foreign_format_hint(raw_len)}")
     try:
         doc = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{p}: corrupt safetensors header ({exc.__class__.__name__})") from None
+        raise CheckpointError(f"{p}: corrupt safetensors header ({exc.__class__.__name__}): the file is damaged; "
+                              "download it again") from None
     if not isinstance(doc, dict):
         raise CheckpointError(f"{p}: corrupt safetensors header (not a JSON object)")
     metadata = doc.pop("__metadata__", None) or {}
@@ -158,29 +173,43 @@ def components_in(header: SafetensorsHeader) -> tuple[str, ...]:
     return tuple(found)
 
 
+def _refuse_other_models(header: SafetensorsHeader, cfg: dict, version: str) -> None:
+    """Raise UnsupportedModelError naming what the file is when it is not an LTX-2.3 single file.
+
+    Order matters: a stated version is the most reliable clue (an LTX-2.5 file may carry new classes),
+    then the transformer class (LTX-Video 0.9 files carry a config but no model_version)."""
+    where = header.path
+    if cfg.get("_class_name") == "LatentUpsampler":
+        raise UnsupportedModelError(f"{where}: this is a latent upsampler file; give it as the upsampler, not the checkpoint")
+    if version and not version.startswith(SUPPORTED_VERSION_PREFIX):
+        detail = ""
+        if version.startswith("2.5"):
+            detail = " (LTX-2.5 ships as separate component files with a Gemma-4 text encoder; not supported yet)"
+        raise UnsupportedModelError(
+            f"{where}: model version {version} is not supported; expected LTX-{SUPPORTED_VERSION_PREFIX}.x{detail}"
+        )
+    section = cfg.get("transformer")
+    cls = section.get("_class_name") if isinstance(section, dict) else None
+    if cls is not None and cls != LTX2_TRANSFORMER_CLASS:
+        raise UnsupportedModelError(
+            f"{where}: transformer class {cls!r} is not LTX-2's {LTX2_TRANSFORMER_CLASS}: an LTX-Video 0.9.x "
+            f"(video-only) checkpoint? This runtime runs LTX-{SUPPORTED_VERSION_PREFIX} single files."
+        )
+    if not version:
+        raise UnsupportedModelError(
+            f"{where}: no 'model_version' in the metadata: an LTX-Video 0.9.x or unofficial file? "
+            f"This runtime runs LTX-{SUPPORTED_VERSION_PREFIX} single files."
+        )
+    if not isinstance(section, dict):
+        raise UnsupportedModelError(f"{where}: embedded config has no 'transformer' section")
+
+
 def inspect_checkpoint(path: str | Path, *, require_complete: bool = True) -> CheckpointInfo:
     """Say what an LTX-2.3 single file holds; refuse anything else with a clear message."""
     header = read_header(path)
     cfg = _load_config(header)
     version = header.metadata.get("model_version", "")
-    if "_class_name" in cfg and cfg.get("_class_name") == "LatentUpsampler":
-        raise UnsupportedModelError(
-            f"{header.path}: this is a latent upsampler file; give it as the upsampler, not the checkpoint"
-        )
-    if not version:
-        raise UnsupportedModelError(
-            f"{header.path}: no 'model_version' in the metadata: an LTX-Video 0.9.x or unofficial file? "
-            f"This runtime runs LTX-{SUPPORTED_VERSION_PREFIX} single files."
-        )
-    if not version.startswith(SUPPORTED_VERSION_PREFIX):
-        detail = ""
-        if version.startswith("2.5"):
-            detail = " (LTX-2.5 ships as separate component files with a Gemma-4 text encoder; not supported yet)"
-        raise UnsupportedModelError(
-            f"{header.path}: model version {version} is not supported; expected LTX-{SUPPORTED_VERSION_PREFIX}.x{detail}"
-        )
-    if "transformer" not in cfg:
-        raise UnsupportedModelError(f"{header.path}: embedded config has no 'transformer' section")
+    _refuse_other_models(header, cfg, version)
     comps = components_in(header)
     missing = tuple(c for c in REQUIRED_COMPONENTS if c not in comps)
     if missing and require_complete:

@@ -116,13 +116,18 @@ def load_component(
     header = path_or_header if isinstance(path_or_header, SafetensorsHeader) else read_header(path_or_header)
     policy = dtype if callable(dtype) else cast_floats_to(dtype)
     module = build_on_meta(spec, config)
-    expected = set(module.state_dict().keys())
+    shapes = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+    expected = set(shapes)
     mapping, unexpected = plan_keys(spec, header.tensors.keys(), expected)
     missing = expected - set(mapping.values())
     if missing:
         raise MissingKeysError(
             f"{header.path}: {spec.name}: {len(missing)} weight(s) missing from the file: {_names(missing)}"
         )
+    wrong = [f"{fk} {list(header.tensors[fk].shape)} (expected {list(shapes[mk])})"
+             for fk, mk in mapping.items() if tuple(header.tensors[fk].shape) != shapes[mk]]
+    if wrong:  # the embedded config does not describe these weights: say so before reading anything
+        raise CheckpointError(f"{header.path}: {spec.name}: {len(wrong)} tensor(s) with the wrong shape: {_names(wrong)}")
     if unexpected:
         msg = f"{header.path}: {spec.name}: {len(unexpected)} tensor(s) in the file are not used: {_names(unexpected)}"
         if strict:

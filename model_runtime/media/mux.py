@@ -62,7 +62,10 @@ def fps_fraction(fps: float | Fraction) -> Fraction:
         return fps
     if not fps > 0:
         raise MediaError(f"frame rate must be positive, got {fps}")
-    return Fraction(fps).limit_denominator(1001)
+    ntsc = round(fps * 1.001)
+    if abs(fps - ntsc / 1.001) < 1e-3 and abs(fps - round(fps)) > 1e-3:
+        return Fraction(ntsc * 1000, 1001)  # 23.976, 29.97, 59.94 are 24000/1001 ... as players expect
+    return Fraction(fps).limit_denominator(1000)
 
 
 def fit_audio(waveform: Any, samples: int) -> np.ndarray:
@@ -97,7 +100,11 @@ def _os_error_message(path: Path, exc: BaseException) -> str:
     return f"{path}: cannot write the video: {exc}"
 
 
-def _check_folder(path: Path) -> None:
+def check_output_path(path: str | Path) -> Path:
+    """Refuse an output path that cannot be written, before any work is done (the CLI calls this early)."""
+    path = Path(path)
+    if path.suffix.lower() != ".mp4":
+        raise MediaError(f"{path}: the output must be an .mp4 file")
     folder = path.parent
     if not folder.is_dir():
         raise MediaError(f"{path}: cannot write the video: folder {folder} does not exist")
@@ -105,6 +112,7 @@ def _check_folder(path: Path) -> None:
         raise MediaError(f"{path}: cannot write the video: the folder {folder} is not writable")
     if path.is_dir():
         raise MediaError(f"{path}: cannot write the video: a folder with that name exists")
+    return path
 
 
 def _add_video(container, frames: np.ndarray, fps: Fraction, crf: int, preset: str):
@@ -199,7 +207,7 @@ def write_mp4(
         tag = json.dumps(metadata or {}, sort_keys=True, ensure_ascii=False)
     except (TypeError, ValueError) as exc:
         raise MediaError(f"generation settings are not JSON-serialisable: {exc}") from None
-    _check_folder(path)
+    check_output_path(path)
     duration = arr.shape[0] / rate
     samples = round(duration * sample_rate) if waveform is not None else 0
     audio = fit_audio(waveform, samples) if waveform is not None else None

@@ -1,0 +1,80 @@
+"""`ltx-studio-cli check-goldens DIR`: run every golden section and print one row per compared tensor.
+
+DIR is a golden set laid out like `shared/fixtures/ltx23_tiny/`. Tolerances come from the golden file's
+metadata (never from here). Exit status 0 only when every comparison passes; 1 when one fails; 2 when
+DIR is not a golden set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from model_runtime.errors import CheckpointError
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("check-goldens", help="compare the runtime against a reference golden set",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("dir", type=Path, help="golden set folder (checkpoint, upscaler, text_encoder/, golden.safetensors)")
+    p.add_argument("--section", action="append", default=None,
+                   help="run only this section (repeatable); default: all")
+    p.set_defaults(func=run)
+
+
+def _tol(tol: float | str) -> str:
+    return f"{tol:.1e}" if isinstance(tol, float) else str(tol)
+
+
+def format_row(c, width: int) -> str:
+    verdict = "PASS" if c.passed else "FAIL"
+    detail = f"  {c.detail}" if c.detail else ""
+    return f"{c.name:<{width}}  {c.max_abs_error:>10.3e}  {_tol(c.tolerance):>16}  {verdict}{detail}"
+
+
+def run_sections(root: Path, sections: tuple[str, ...]) -> list:
+    """`goldens.run_all`, except that a section that raises becomes one FAIL row instead of ending the run:
+    one broken section must not hide the results of the others."""
+    import importlib
+
+    from model_runtime.goldens import Comparison, GoldenContext
+
+    ctx = GoldenContext.open(root)
+    results = []
+    for section in sections:
+        try:
+            results.extend(importlib.import_module(f"model_runtime.goldens.{section}").run(ctx))
+        except Exception as exc:  # report and go on; the summary still fails
+            log.exception("golden section %s failed", section)
+            results.append(Comparison(f"{section} (section error)", float("inf"), "-", False,
+                                      f"{exc.__class__.__name__}: {exc}".splitlines()[0]))
+    return results
+
+
+def run(args: argparse.Namespace) -> int:
+    from model_runtime import goldens
+
+    root: Path = args.dir
+    if not root.is_dir():
+        raise CheckpointError(f"{root}: not a folder (expected a golden set folder)")
+    sections = tuple(args.section) if args.section else goldens.SECTIONS
+    unknown = [s for s in sections if s not in goldens.SECTIONS]
+    if unknown:
+        raise CheckpointError(f"unknown section(s) {unknown}; choose from {list(goldens.SECTIONS)}")
+    results = run_sections(root, sections)
+    width = max([len(c.name) for c in results] + [6])
+    out = sys.stdout
+    out.write(f"{'tensor':<{width}}  {'max |err|':>10}  {'tolerance':>16}  result\n")
+    for c in results:
+        out.write(format_row(c, width) + "\n")
+    failed = [c.name for c in results if not c.passed]
+    summary = f"{len(results) - len(failed)}/{len(results)} passed"
+    if not results:
+        out.write("goldens FAIL: nothing was compared\n")
+        return 1
+    out.write(f"goldens {'PASS' if not failed else 'FAIL'}: {summary}" + (f"; failed: {', '.join(failed)}" if failed else "") + "\n")
+    return 0 if not failed else 1
