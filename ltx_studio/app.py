@@ -23,6 +23,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--screenshot", type=Path, help="save a screenshot of the main window once shown, then exit")
     p.add_argument("--quit-after", type=float, default=0.0, metavar="SECONDS",
                    help="exit after this many seconds (0 = run until closed)")
+    p.add_argument("--self-test", action="store_true",
+                   help="with a temporary profile and the demo model: draft, render that draft, play it, "
+                        "save --screenshot; exit 0 only if every step worked")
     return p.parse_args(argv)
 
 
@@ -33,8 +36,13 @@ def _save_screenshot(window, path: Path) -> bool:
     return ok
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, runtime_factory=None) -> int:
+    """Entry point. `runtime_factory` replaces the production `open_runtime` (tests hand in a fake)."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.self_test and args.profile is None:
+        import tempfile
+
+        args.profile = Path(tempfile.mkdtemp(prefix="ltx-studio-self-test-"))
 
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
@@ -44,13 +52,21 @@ def main(argv: list[str] | None = None) -> int:
     from ltx_studio.ui.main_window import MainWindow
 
     ctx = AppContext.create(AppPaths.for_root(args.profile) if args.profile else None)
+    if args.self_test:
+        ctx.save_settings(ctx.settings.with_changes(use_demo_model=True))
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("LTX Studio")
     app.setApplicationVersion(__version__)
-    window = MainWindow(ctx)
+    window = MainWindow(ctx, runtime_factory)
     window.show()
     status = {"code": 0}
-    if args.screenshot:
+    self_test = None
+    if args.self_test:
+        from ltx_studio.self_test import SelfTest
+
+        self_test = SelfTest(window, args.screenshot)
+        QTimer.singleShot(0, self_test.start)
+    elif args.screenshot:
         def shoot() -> None:
             status["code"] = 0 if _save_screenshot(window, args.screenshot) else 1
             app.quit()
@@ -58,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.quit_after > 0:
         QTimer.singleShot(int(args.quit_after * 1000), app.quit)
     app.exec()
-    return status["code"]
+    window.shutdown()
+    return self_test.code if self_test is not None else status["code"]
 
 
 if __name__ == "__main__":

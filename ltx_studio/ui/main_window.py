@@ -1,101 +1,265 @@
-"""The main window: the final layout's regions (prompt, presets, preview/timeline, queue/history, status)."""
+"""The main window: prompt + format on the left, player/previews/drafts in the middle, queue/history on the right.
+
+It wires the panels to the job queue and the history store; it holds no generation logic of its own.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (
-    QComboBox,
-    QFormLayout,
-    QFrame,
-    QGroupBox,
-    QLabel,
-    QListWidget,
-    QMainWindow,
-    QPlainTextEdit,
-    QPushButton,
-    QSplitter,
-    QTabWidget,
-    QVBoxLayout,
-    QWidget,
-)
+import logging
+from pathlib import Path
+
+import psutil
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent
+from PySide6.QtWidgets import QLabel, QMainWindow, QSplitter, QVBoxLayout, QWidget
 
 from ltx_studio import __version__
 from ltx_studio.context import AppContext
+from ltx_studio.formats import FormatChoice, Machine, can_promote, load_presets, render_target
+from ltx_studio.job_queue import JobQueue
+from ltx_studio.jobs import GenerationJob, JobSpec
+from ltx_studio.runtime_api import ModelChoice, RuntimeFactory, open_runtime
+from ltx_studio.store import JobStore
+from ltx_studio.ui.presets_panel import PresetsPanel
+from ltx_studio.ui.preview_area import PreviewArea
+from ltx_studio.ui.prompt_panel import PromptPanel
+from ltx_studio.ui.queue_panel import QueuePanel
+
+log = logging.getLogger(__name__)
+
+__all__ = ["MainWindow", "PromptPanel", "PresetsPanel", "PreviewArea", "QueuePanel"]
 
 
-class PromptPanel(QGroupBox):
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__("Prompt", parent)
-        self.setObjectName("promptPanel")
-        lay = QVBoxLayout(self)
-        self.prompt = QPlainTextEdit(placeholderText="Describe the shot, the motion and the sound…")
-        self.negative = QPlainTextEdit(placeholderText="Negative prompt (optional)")
-        self.negative.setMaximumHeight(70)
-        self.draft_button = QPushButton("Draft")
-        lay.addWidget(self.prompt, 3)
-        lay.addWidget(self.negative, 1)
-        lay.addWidget(self.draft_button)
-
-
-class PresetsPanel(QGroupBox):
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__("Format", parent)
-        self.setObjectName("presetsPanel")
-        form = QFormLayout(self)
-        self.aspect = QComboBox()
-        self.aspect.addItems(["16:9", "9:16 (portrait)", "1:1", "4:5", "21:9"])
-        self.tier = QComboBox()
-        self.tier.addItems(["Draft", "720p", "1080p", "4K"])
-        form.addRow("Aspect", self.aspect)
-        form.addRow("Quality", self.tier)
-
-
-class PreviewArea(QFrame):
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("previewArea")
-        lay = QVBoxLayout(self)
-        self.screen = QLabel("No clip yet: write a prompt and press Draft")
-        self.screen.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.screen.setMinimumSize(480, 270)
-        self.screen.setStyleSheet("background:#111; color:#bbb; font-size:15px;")
-        self.timeline = QLabel("Timeline")
-        self.timeline.setObjectName("timeline")
-        self.timeline.setFixedHeight(80)
-        self.timeline.setStyleSheet("background:#1d1f24; color:#888;")
-        lay.addWidget(self.screen, 1)
-        lay.addWidget(self.timeline)
-
-
-class QueuePanel(QTabWidget):
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("queuePanel")
-        self.queue = QListWidget()
-        self.history = QListWidget()
-        self.addTab(self.queue, "Queue")
-        self.addTab(self.history, "History")
+def model_choice(ctx: AppContext) -> ModelChoice:
+    s = ctx.settings
+    demo = s.use_demo_model or not s.checkpoint
+    return ModelChoice(demo, s.checkpoint, s.upsampler, s.text_encoder)
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, ctx: AppContext) -> None:
+    def __init__(self, ctx: AppContext, runtime_factory: RuntimeFactory | None = None) -> None:
         super().__init__()
         self.ctx = ctx
+        self._shut = False
+        self.presets = load_presets()
         self.setWindowTitle(f"LTX Studio {__version__}")
         self.resize(1400, 860)
+        self.store = JobStore(ctx.paths.database)
+        self.store.recover(ctx.paths.outputs)
+        self.queue = JobQueue(self.store, runtime_factory or open_runtime, model_choice(ctx), ctx.paths.cache,
+                              ctx.paths.outputs, self)
+        self._build_ui()
+        self._connect()
+        self._apply_model_choice()
+        restored = self.queue.restore()
+        self.refresh_history()
+        for row in reversed(self.store.history(kind="draft", states=("done",), limit=PreviewArea.MAX_DRAFT_CARDS)):
+            self._add_draft_card(row.id)
+        self.statusBar().showMessage(f"{restored} job(s) from the last session are waiting: Resume queue"
+                                     if restored else "Ready")
+
+    def _build_ui(self) -> None:
         left = QWidget()
         left_lay = QVBoxLayout(left)
-        self.prompt_panel = PromptPanel()
-        self.presets_panel = PresetsPanel()
+        self.prompt_panel = PromptPanel(self.presets)
+        self.presets_panel = PresetsPanel(self.presets)
         left_lay.addWidget(self.prompt_panel, 1)
         left_lay.addWidget(self.presets_panel)
         self.preview = PreviewArea()
+        self._install_player()
         self.queue_panel = QueuePanel()
         split = QSplitter(Qt.Orientation.Horizontal)
         for w in (left, self.preview, self.queue_panel):
             split.addWidget(w)
-        split.setSizes([360, 740, 300])
+        split.setSizes([380, 720, 320])
         self.setCentralWidget(split)
-        self.model_label = QLabel("Model: demo (random weights)" if ctx.settings.use_demo_model else "Model: LTX-2.3")
+        self.model_label = QLabel()
         self.statusBar().addPermanentWidget(self.model_label)
-        self.statusBar().showMessage("Ready")
+        file_menu = self.menuBar().addMenu("&File")
+        self.export_action = QAction("&Export current clip…", self)
+        self.export_action.setShortcut("Ctrl+E")
+        file_menu.addAction(self.export_action)
+        menu = self.menuBar().addMenu("&Settings")
+        self.models_action = QAction("&Models…", self)
+        menu.addAction(self.models_action)
+        self._prompt_timer = QTimer(self, singleShot=True, interval=400)
+
+    def _install_player(self) -> None:
+        """Use the Qt Multimedia player when it is installed (ltx_studio.player), else the still fallback."""
+        try:
+            from ltx_studio.player import PlayerWidget  # type: ignore[import-not-found]
+        except ImportError:
+            return
+        self.preview.set_player(PlayerWidget())
+
+    def _connect(self) -> None:
+        p, q, qp = self.prompt_panel, self.queue, self.queue_panel
+        p.draftRequested.connect(self.draft)
+        p.renderRequested.connect(self.render_prompt)
+        p.promptChanged.connect(lambda _t: self._prompt_timer.start())
+        self._prompt_timer.timeout.connect(lambda: self.presets_panel.apply_prompt(p.prompt.toPlainText()))
+        q.jobAdded.connect(self._on_job_added)
+        q.jobEnded.connect(self._on_job_ended)
+        q.pausedChanged.connect(qp.set_paused)
+        q.modelStatus.connect(self._on_model_status)
+        self.preview.cancelRequested.connect(lambda: q.current and q.cancel(q.current))
+        self.preview.playRequested.connect(self.play)
+        self.preview.renderRequested.connect(self.render_draft)
+        qp.cancel_button.clicked.connect(self._cancel_selected)
+        qp.resumeRequested.connect(lambda: q.set_paused(False))
+        qp.playRequested.connect(self.play)
+        qp.renderRequested.connect(self.render_draft)
+        qp.requeueRequested.connect(self.requeue)
+        qp.deleteRequested.connect(self.delete)
+        qp.filterChanged.connect(self.refresh_history)
+        self.models_action.triggered.connect(self.open_models_page)
+        self.export_action.triggered.connect(self.open_export)
+
+    def _on_model_status(self, message: str) -> None:
+        self.statusBar().showMessage(f"Model: {message}")
+        if message.endswith("loaded"):  # the demo's tokenizer exists once the demo model was built
+            self._use_tokenizer(model_choice(self.ctx))
+
+    def _use_tokenizer(self, choice: ModelChoice) -> None:
+        folder = self.ctx.paths.cache / "demo-model" / "text_encoder" if choice.demo else choice.text_encoder
+        self.prompt_panel.counter.use_folder(folder)
+        self.prompt_panel.refresh_count()
+
+    def _apply_model_choice(self) -> None:
+        choice = model_choice(self.ctx)
+        self.model_label.setText("Model: demo (random weights)" if choice.demo else f"Model: {choice.describe()}")
+        self.queue.set_model(choice)
+        ram = psutil.virtual_memory().available / 2**30
+        self.presets_panel.set_machine(Machine("cpu", ram, choice.demo))
+        self._use_tokenizer(choice)
+
+    # --- actions ---------------------------------------------------------------------------------------
+    def _spec(self, kind: str, fmt, seed: int) -> JobSpec | None:
+        prompt = self.prompt_panel.prompt.toPlainText().strip()
+        if not prompt:
+            self.statusBar().showMessage("Write a prompt first: describe the shot, the motion and the sound")
+            return None
+        c = fmt.choice
+        return JobSpec(prompt=prompt, seed=seed, width=fmt.width, height=fmt.height, frames=fmt.frames,
+                       fps=fmt.fps, kind=kind, negative_prompt=self.prompt_panel.negative.toPlainText().strip(),
+                       aspect=c.aspect, tier=c.tier, seconds=c.seconds, **self.prompt_panel.advanced_values())
+
+    def draft(self) -> GenerationJob | None:
+        spec = self._spec("draft", self.presets_panel.draft_format(), self.prompt_panel.next_seed())
+        return self._submit(spec) if spec else None
+
+    def render_prompt(self) -> GenerationJob | None:
+        spec = self._spec("render", self.presets_panel.render_format(), self.prompt_panel.seed.value())
+        return self._submit(spec) if spec else None
+
+    def render_draft(self, draft_id: int) -> GenerationJob | None:
+        """Promote a finished draft: same prompt, seed, clip length; its stage-1 latents when the sizes fit."""
+        row = self.store.get(draft_id)
+        if row.kind != "draft" or row.state != "done":
+            self.statusBar().showMessage(f"Job {draft_id} is not a finished draft")
+            return None
+        d = JobSpec.from_dict(row.spec)
+        target = render_target(FormatChoice(d.aspect, self.presets_panel.choice().tier, d.fps, d.seconds))
+        promote = bool(row.latents) and can_promote((d.width, d.height), (target.width, target.height))
+        spec = d.with_changes(kind="render", width=target.width, height=target.height, tier=target.choice.tier,
+                              parent_id=draft_id, draft_latents=row.latents if promote else None)
+        if not promote:
+            self.statusBar().showMessage(f"{target.choice.tier} is not twice the draft's size: a full two-stage "
+                                         "render with the same prompt and seed")
+        return self._submit(spec)
+
+    def requeue(self, job_id: int) -> GenerationJob:
+        return self._submit(JobSpec.from_dict(self.store.get(job_id).spec))
+
+    def _submit(self, spec: JobSpec) -> GenerationJob:
+        job = self.queue.submit(spec)
+        self.queue.set_paused(False)  # a user action resumes a queue paused after a restart
+        return job
+
+    def play(self, job_id: int) -> None:
+        row = self.store.get(job_id)
+        if row.video and Path(row.video).is_file():
+            self.preview.show_clip(row.video)
+        else:
+            self.statusBar().showMessage(f"Job {job_id} has no video ({row.state})")
+
+    def delete(self, job_id: int) -> None:
+        if self.store.get(job_id).state not in ("queued", "running"):
+            self.store.delete(job_id)
+            card = self.preview.cards.pop(job_id, None)
+            if card is not None:
+                card.deleteLater()
+            self.refresh_history()
+
+    def _cancel_selected(self) -> None:
+        job_id = self.queue_panel.selected_queue_job()
+        if job_id is not None and job_id in self.queue.jobs:
+            self.queue.cancel(self.queue.jobs[job_id])
+
+    def refresh_history(self) -> None:
+        if self._shut:
+            return
+        text, kind = self.queue_panel.filters()
+        self.queue_panel.show_history(self.store.history(text, kind))
+
+    def open_models_page(self):
+        from ltx_studio.ui.models_page import ModelsDialog
+
+        dlg = ModelsDialog(self.ctx.settings, self)
+        if dlg.exec():
+            self.ctx.save_settings(dlg.result_settings())
+            self._apply_model_choice()
+        return dlg
+
+    def open_export(self):
+        """The export dialog (ltx_studio.export_dialog) on the clip in the player, with its trim points."""
+        player = self.preview.player
+        path = getattr(player, "path", None)
+        if not path:
+            self.statusBar().showMessage("Nothing to export yet: play a clip first")
+            return None
+        from ltx_studio.export_dialog import ExportDialog
+
+        trim = player.trim_seconds() if hasattr(player, "trim_seconds") else (None, None)
+        dlg = ExportDialog(path, *trim, parent=self)
+        dlg.open()
+        return dlg
+
+    # --- job events ------------------------------------------------------------------------------------
+    def _on_job_added(self, job: GenerationJob) -> None:
+        self.queue_panel.add_job(job)
+        job.started.connect(lambda j=job: self.preview.follow(j))
+
+    def _add_draft_card(self, job_id: int) -> None:
+        row = self.store.get(job_id)
+        s = row.spec
+        caption = f"#{row.id} seed {s['seed']}\n{s['width']}×{s['height']} · {s['frames'] / s['fps']:.1f} s\n{s['prompt'][:40]}"
+        self.preview.add_draft(row.id, row.thumbnail or "", caption)
+
+    def _on_job_ended(self, job: GenerationJob) -> None:
+        if self._shut:  # signals still queued while the app closes: the store is gone
+            return
+        if job.state == "done":
+            if job.spec.kind == "draft":
+                self._add_draft_card(job.id)
+            self.preview.show_clip(job.output.video)
+            self.statusBar().showMessage(f"Job {job.id} done in {job.elapsed():.1f} s: {job.output.video.name}")
+        elif job.state == "failed":
+            self.statusBar().showMessage(f"Job {job.id} failed: {job.message}")
+            log.error("job %d failed: %s", job.id, job.message)
+        else:
+            self.statusBar().showMessage(f"Job {job.id} {job.state}: {job.message}")
+        if job.started_at is not None:
+            self.preview.job_ended(job)
+        self.refresh_history()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+        self.shutdown()
+        super().closeEvent(event)
+
+    def shutdown(self) -> None:
+        if self._shut:
+            return
+        self._shut = True
+        self.queue.shutdown()
+        self.store.close()

@@ -1,0 +1,223 @@
+"""Format presets (aspect x tier, fps, duration) and the rules that snap a choice to what the model makes.
+
+Presets are data (`presets/formats.toml`); this module only reads them and applies the model's grid:
+sizes on a multiple of 32 px for a one-stage draft and 64 px for a two-stage render (stage 1 runs at
+half size), frames = 8k + 1. The UI shows the snapped size, frame count and clip length, so what the
+user sees is exactly what the job will make. No Qt here: the CLI and tests use it as is.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+PRESETS_FILE = "formats.toml"
+
+
+@dataclass(frozen=True)
+class Aspect:
+    name: str
+    label: str
+    ratio: tuple[int, int]
+    words: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Tier:
+    name: str
+    short_side: int
+    stage: str  # "draft" | "render"
+    words: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Limits:
+    fps: tuple[float, ...]
+    default_fps: float
+    min_seconds: float
+    max_seconds: float
+    default_seconds: float
+    temporal_stride: int
+    draft_multiple: int
+    render_multiple: int
+
+
+@dataclass(frozen=True)
+class Capacity:
+    tokens_per_gb: float
+    cpu_tokens_per_gb: float
+    real_weights_gb: float
+    demo_weights_gb: float
+
+
+@dataclass(frozen=True)
+class Presets:
+    aspects: tuple[Aspect, ...]
+    tiers: tuple[Tier, ...]
+    limits: Limits
+    capacity: Capacity
+    defaults: dict  # pipeline -> {steps, video_cfg, audio_cfg, stg, modality}
+
+    def aspect(self, name: str) -> Aspect:
+        return next(a for a in self.aspects if a.name == name)
+
+    def tier(self, name: str) -> Tier:
+        return next(t for t in self.tiers if t.name == name)
+
+    @property
+    def draft_tier(self) -> Tier:
+        return next(t for t in self.tiers if t.stage == "draft")
+
+
+@cache
+def load_presets() -> Presets:
+    """Parse the packaged presets once (the file is data shipped with the app, it never changes at run time)."""
+    raw = tomllib.loads(resources.files("ltx_studio").joinpath("presets", PRESETS_FILE).read_text("utf-8"))
+    lim = raw["limits"]
+    return Presets(
+        aspects=tuple(Aspect(a["name"], a["label"], tuple(a["ratio"]), tuple(a["words"])) for a in raw["aspect"]),
+        tiers=tuple(Tier(t["name"], int(t["short_side"]), t["stage"], tuple(t["words"])) for t in raw["tier"]),
+        limits=Limits(tuple(float(f) for f in lim["fps"]), float(lim["default_fps"]), float(lim["min_seconds"]),
+                      float(lim["max_seconds"]), float(lim["default_seconds"]), int(lim["temporal_stride"]),
+                      int(lim["draft_multiple"]), int(lim["render_multiple"])),
+        capacity=Capacity(**raw["capacity"]),
+        defaults=raw["defaults"],
+    )
+
+
+@dataclass(frozen=True)
+class FormatChoice:
+    """What the user picked (names and nominal numbers), before snapping."""
+
+    aspect: str = "16:9"
+    tier: str = "Draft"
+    fps: float = 24.0
+    seconds: float = 5.0
+
+
+@dataclass(frozen=True)
+class ResolvedFormat:
+    """What the job will make: exact pixels, frame count and clip length."""
+
+    width: int
+    height: int
+    frames: int
+    fps: float
+    stage: str
+    choice: FormatChoice
+
+    @property
+    def seconds(self) -> float:
+        return self.frames / self.fps
+
+    @property
+    def latent_tokens(self) -> int:
+        return (self.width // 32) * (self.height // 32) * ((self.frames - 1) // 8 + 1)
+
+    def describe(self) -> str:
+        return f"{self.width}×{self.height} · {self.frames} frames @ {self.fps:g} fps · {self.seconds:.2f} s"
+
+
+def snap_size(value: float, multiple: int) -> int:
+    """Nearest positive multiple of `multiple` (a half rounds up): 720 -> 704 at 64 px, 1080 -> 1088."""
+    return max(multiple, int(value / multiple + 0.5) * multiple)
+
+
+def snap_frames(seconds: float, fps: float, stride: int = 8) -> int:
+    """Frame count 8k+1 closest to `seconds` x `fps` (at least 1 + stride, a clip with motion)."""
+    k = max(1, int((seconds * fps - 1) / stride + 0.5))
+    return stride * k + 1
+
+
+def resolve(choice: FormatChoice, presets: Presets | None = None, stage: str | None = None) -> ResolvedFormat:
+    """Snap a choice: short side from the tier, long side from the aspect, both on the stage's grid."""
+    p = presets or load_presets()
+    aspect, tier = p.aspect(choice.aspect), p.tier(choice.tier)
+    stage = stage or tier.stage
+    multiple = p.limits.draft_multiple if stage == "draft" else p.limits.render_multiple
+    rw, rh = aspect.ratio
+    short = tier.short_side
+    w, h = (short * rw / rh, short) if rw >= rh else (short, short * rh / rw)
+    seconds = min(max(choice.seconds, p.limits.min_seconds), p.limits.max_seconds)
+    frames = snap_frames(seconds, choice.fps, p.limits.temporal_stride)
+    return ResolvedFormat(snap_size(w, multiple), snap_size(h, multiple), frames, float(choice.fps), stage, choice)
+
+
+def render_target(choice: FormatChoice, presets: Presets | None = None) -> ResolvedFormat:
+    """The render a draft is promoted to: the chosen tier, or 720p-class when the chosen tier is the draft."""
+    p = presets or load_presets()
+    tier = p.tier(choice.tier)
+    if tier.stage == "draft":
+        tier = next(t for t in p.tiers if t.stage == "render")
+    return resolve(FormatChoice(choice.aspect, tier.name, choice.fps, choice.seconds), p, "render")
+
+
+def can_promote(draft_size: tuple[int, int], target_size: tuple[int, int]) -> bool:
+    """A draft's stage-1 latents seed a render only when the render is exactly twice the draft's size."""
+    return target_size == (draft_size[0] * 2, draft_size[1] * 2)
+
+
+@dataclass(frozen=True)
+class Machine:
+    """What the fit check knows about the machine: device kind and free memory in GB."""
+
+    device: str  # "cuda" | "mps" | "cpu"
+    memory_gb: float
+    demo: bool
+
+
+def fit_advice(fmt: ResolvedFormat, machine: Machine, presets: Presets | None = None) -> str | None:
+    """None when the format should fit; otherwise why not and what to change (never a hard gate)."""
+    cap = (presets or load_presets()).capacity
+    weights = cap.demo_weights_gb if machine.demo else cap.real_weights_gb
+    per_gb = cap.cpu_tokens_per_gb if machine.device == "cpu" else cap.tokens_per_gb
+    spare = machine.memory_gb - weights
+    if spare <= 0:
+        return (f"the model needs about {weights:.0f} GB and this {machine.device.upper()} has "
+                f"{machine.memory_gb:.0f} GB: expect heavy offloading or an out-of-memory failure")
+    budget = spare * per_gb
+    if fmt.latent_tokens <= budget:
+        return None
+    scale = budget / fmt.latent_tokens
+    shorter = max(1.0, fmt.seconds * scale)
+    return (f"{fmt.width}×{fmt.height} for {fmt.seconds:.1f} s is {fmt.latent_tokens:,} latent tokens; this "
+            f"{machine.device.upper()} ({machine.memory_gb:.0f} GB) handles about {int(budget):,}: choose a lower "
+            f"tier or at most {shorter:.0f} s")
+
+
+_SECONDS = re.compile(r"\b(\d{1,2}(?:\.\d+)?)\s*-?\s*(?:s|sec|secs|second|seconds)\b", re.IGNORECASE)
+_FPS = re.compile(r"\b(\d{2})\s*fps\b", re.IGNORECASE)
+
+
+def _has_word(text: str, word: str) -> bool:
+    return re.search(r"(?<![\w:])" + re.escape(word) + r"(?![\w:])", text, re.IGNORECASE) is not None
+
+
+def detect_format(prompt: str, presets: Presets | None = None) -> dict:
+    """Format words a prompt names ("vertical", "9:16", "square", "4K", "10 seconds", "30 fps").
+
+    Returns only what was found: keys among aspect / tier / seconds / fps, each with the phrase that set it
+    under `<key>_why`, so the UI can say what it changed and why.
+    """
+    p = presets or load_presets()
+    found: dict = {}
+    for a in p.aspects:
+        w = next((w for w in a.words if _has_word(prompt, w)), None)
+        if w and "aspect" not in found:
+            found["aspect"], found["aspect_why"] = a.name, w
+    for t in p.tiers:
+        w = next((w for w in t.words if t.stage == "render" and _has_word(prompt, w)), None)
+        if w and "tier" not in found:
+            found["tier"], found["tier_why"] = t.name, w
+    m = _SECONDS.search(prompt)
+    if m:
+        secs = float(m.group(1))
+        if p.limits.min_seconds <= secs <= p.limits.max_seconds:
+            found["seconds"], found["seconds_why"] = secs, m.group(0)
+    m = _FPS.search(prompt)
+    if m and float(m.group(1)) in p.limits.fps:
+        found["fps"], found["fps_why"] = float(m.group(1)), m.group(0)
+    return found

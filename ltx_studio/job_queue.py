@@ -1,0 +1,174 @@
+"""The job queue: accepts jobs at any time, runs them one at a time on the worker thread, persists every step.
+
+Ordering policy (why): the creator waits on drafts, so a queued draft runs before queued renders; a new
+draft supersedes drafts still waiting (only the latest idea matters), never the running one; renders run
+in the order they were asked for. Every transition is written to the JobStore first, so a crash leaves
+the queue recoverable: waiting jobs come back as waiting (the queue starts paused so a job that crashed
+the app is not re-run blindly), a job that was running comes back as interrupted.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QThread, Signal
+from PySide6.QtGui import QImage
+
+from ltx_studio.jobs import GenerationJob, JobOutput, JobSpec, Progress
+from ltx_studio.runtime_api import ModelChoice, RuntimeFactory
+from ltx_studio.store import JobStore
+from ltx_studio.worker import Worker
+
+log = logging.getLogger(__name__)
+
+
+class JobQueue(QObject):
+    jobAdded = Signal(object)        # GenerationJob
+    jobEnded = Signal(object)        # GenerationJob, in a final state
+    pausedChanged = Signal(bool)
+    modelStatus = Signal(str)
+    _run = Signal(int, object, object)
+    _setModel = Signal(object)
+
+    def __init__(self, store: JobStore, factory: RuntimeFactory, choice: ModelChoice, cache_dir: Path,
+                 outputs: Path, parent: QObject | None = None, threads: int | None = None) -> None:
+        super().__init__(parent)
+        self.store = store
+        self.jobs: dict[int, GenerationJob] = {}
+        self.pending: list[GenerationJob] = []
+        self.current: GenerationJob | None = None
+        self.paused = False
+        self._thread = QThread()
+        self._thread.setObjectName("generation-worker")
+        self.worker = Worker(factory, choice, cache_dir, outputs, threads)
+        self.worker.moveToThread(self._thread)
+        self._run.connect(self.worker.run)
+        self._setModel.connect(self.worker.set_model)
+        w = self.worker
+        w.jobStarted.connect(self._on_started)
+        w.jobProgress.connect(self._on_progress)
+        w.jobPreview.connect(self._on_preview)
+        w.jobFinished.connect(self._on_finished)
+        w.jobFailed.connect(self._on_failed)
+        w.jobCancelled.connect(self._on_cancelled)
+        w.modelStatus.connect(self.modelStatus)
+        self._thread.start()
+
+    # --- public API ------------------------------------------------------------------------------------
+    def restore(self) -> int:
+        """Reload jobs left waiting by a previous run (after `store.recover`); the queue starts paused."""
+        rows = self.store.pending()
+        for row in rows:
+            self._enqueue(GenerationJob(row.id, JobSpec.from_dict(row.spec), self))
+        if rows:
+            self.set_paused(True)
+        return len(rows)
+
+    def submit(self, spec: JobSpec) -> GenerationJob:
+        """Queue a job (persisted first); a draft supersedes waiting drafts. A paused queue stays paused."""
+        if spec.kind == "draft":
+            for old in [j for j in self.pending if j.spec.kind == "draft"]:
+                self._drop_pending(old, "superseded by a newer draft")
+        job_id = self.store.add(spec.kind, spec.to_dict(), spec.parent_id)
+        job = GenerationJob(job_id, spec, self)
+        self._enqueue(job)
+        self._dispatch()
+        return job
+
+    def cancel(self, job: GenerationJob, reason: str = "cancelled by the user") -> None:
+        if job in self.pending:
+            self._drop_pending(job, reason)
+        elif job is self.current:
+            job.cancel(reason)  # the worker stops at its next step and reports cancelled
+
+    def set_paused(self, paused: bool) -> None:
+        if paused != self.paused:
+            self.paused = paused
+            self.pausedChanged.emit(paused)
+        if not paused:
+            self._dispatch()
+
+    def set_model(self, choice: ModelChoice) -> None:
+        self._setModel.emit(choice)
+
+    @property
+    def busy(self) -> bool:
+        return self.current is not None
+
+    def shutdown(self, wait_ms: int = 10_000) -> None:
+        """Cancel the running job and stop the worker thread. Waiting jobs stay queued in the store."""
+        if self.current is not None:
+            self.current.cancel("the app is closing")
+        self._thread.quit()
+        if not self._thread.wait(wait_ms):
+            log.warning("worker thread did not stop within %d ms", wait_ms)
+
+    # --- internals -------------------------------------------------------------------------------------
+    def _enqueue(self, job: GenerationJob) -> None:
+        self.jobs[job.id] = job
+        if job.spec.kind == "draft":  # drafts go ahead of waiting renders, after earlier drafts
+            idx = next((i for i, j in enumerate(self.pending) if j.spec.kind != "draft"), len(self.pending))
+        else:
+            idx = len(self.pending)
+        self.pending.insert(idx, job)
+        self.jobAdded.emit(job)
+
+    def _drop_pending(self, job: GenerationJob, reason: str) -> None:
+        self.pending.remove(job)
+        self.store.set_state(job.id, "cancelled", reason)
+        job.mark_cancelled(reason)
+        self.jobEnded.emit(job)
+
+    def _dispatch(self) -> None:
+        if self.current is not None or self.paused or not self.pending:
+            return
+        job = self.pending.pop(0)
+        self.current = job
+        self.store.set_state(job.id, "running")
+        job.mark_running()
+        self._run.emit(job.id, job.spec, job.token)
+
+    def _job(self, job_id: int) -> GenerationJob | None:
+        job = self.jobs.get(job_id)
+        return job if job is not None and job is self.current else None
+
+    def _on_started(self, job_id: int) -> None:
+        log.info("job %d started", job_id)
+
+    def _on_progress(self, job_id: int, p: Progress) -> None:
+        if job := self._job(job_id):
+            job.report_progress(p)
+
+    def _on_preview(self, job_id: int, img: QImage) -> None:
+        if job := self._job(job_id):
+            job.preview.emit(img)
+
+    def _end(self, job: GenerationJob) -> None:
+        self.current = None
+        self.jobEnded.emit(job)
+        self._dispatch()
+
+    def _on_finished(self, job_id: int, out: JobOutput) -> None:
+        if job := self._job(job_id):
+            try:
+                self.store.finish(job_id, out.video, out.thumbnail, out.latents, out.settings)
+            except (OSError, ValueError) as exc:
+                log.error("job %d: cannot record result: %s", job_id, exc)
+                self.store.set_state(job_id, "failed", f"could not record the result: {exc}")
+                job.mark_failed(f"could not record the result: {exc}")
+            else:
+                job.mark_done(out)
+            self._end(job)
+
+    def _on_failed(self, job_id: int, message: str) -> None:
+        if job := self._job(job_id):
+            self.store.set_state(job_id, "failed", message)
+            job.mark_failed(message)
+            self._end(job)
+
+    def _on_cancelled(self, job_id: int, reason: str) -> None:
+        if job := self._job(job_id):
+            self.store.set_state(job_id, "cancelled", reason)
+            job.mark_cancelled(reason)
+            self._end(job)

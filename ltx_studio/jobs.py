@@ -1,0 +1,159 @@
+"""One job object per generation: its spec (what to make) and its life (state, signals, cancel, timing).
+
+`JobSpec` is plain data (JSON round-trip) so the queue can persist it and re-queue it after a restart
+or from the history. `GenerationJob` lives on the GUI thread; the worker thread reports to it through
+queued signals and the only thing the two threads share is the cancel token (a thread-safe flag).
+Signal order of one job: stateChanged("running"), started, progress..., preview..., then exactly one
+of finished / failed / cancelled (and stateChanged with the final state).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QImage
+
+from model_runtime.sampling.control import CancelToken  # torch-free: a threading.Event wrapper
+
+MAX_SEED = 2**31 - 1
+
+
+def random_seed() -> int:
+    return random.SystemRandom().randint(0, MAX_SEED)
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """Everything a generation needs, already snapped (width/height/frames are what the model makes)."""
+
+    prompt: str
+    seed: int
+    width: int
+    height: int
+    frames: int
+    fps: float
+    kind: str = "draft"                # draft | render
+    negative_prompt: str = ""
+    aspect: str = "16:9"
+    tier: str = "Draft"
+    seconds: float = 5.0
+    pipeline: str = "distilled"        # distilled | dev
+    steps: int | None = None
+    video_cfg: float | None = None
+    audio_cfg: float | None = None
+    stg: float | None = None
+    modality: float | None = None
+    parent_id: int | None = None       # the draft a render promotes
+    draft_latents: str | None = None   # that draft's stage-1 latents file (promotion), if the sizes fit
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> JobSpec:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+    def with_changes(self, **kw) -> JobSpec:
+        return replace(self, **kw)
+
+    def summary(self) -> str:
+        return f"{self.kind} · {self.width}×{self.height} · {self.frames / self.fps:.1f} s · seed {self.seed}"
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A progress report for the UI: stage, step of total, elapsed and ETA in seconds (ETA None = unknown)."""
+
+    stage: str
+    step: int
+    total: int
+    elapsed_s: float
+    eta_s: float | None
+
+    @property
+    def fraction(self) -> float:
+        return self.step / self.total if self.total else 0.0
+
+    def describe(self) -> str:
+        eta = f", ~{self.eta_s:.0f} s left" if self.eta_s is not None else ""
+        return f"{self.stage} {self.step}/{self.total} · {self.elapsed_s:.1f} s{eta}"
+
+
+@dataclass(frozen=True)
+class JobOutput:
+    video: Path
+    thumbnail: Path
+    latents: Path | None
+    settings: dict
+
+
+class GenerationJob(QObject):
+    """One generation's life: queued -> running -> done | failed | cancelled (| interrupted after a crash)."""
+
+    stateChanged = Signal(str)
+    started = Signal()
+    progress = Signal(object)       # Progress
+    preview = Signal(QImage)
+    finished = Signal(object)       # JobOutput
+    failed = Signal(str)            # a message the user can act on
+    cancelled = Signal(str)         # why (the user, superseded)
+
+    def __init__(self, job_id: int, spec: JobSpec, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.id = job_id
+        self.spec = spec
+        self.state = "queued"
+        self.token = CancelToken()
+        self.message = ""
+        self.last_progress: Progress | None = None
+        self.output: JobOutput | None = None
+        self.started_at: float | None = None
+        self.ended_at: float | None = None
+
+    @property
+    def is_active(self) -> bool:
+        return self.state in ("queued", "running")
+
+    def elapsed(self) -> float:
+        if self.started_at is None:
+            return 0.0
+        return (self.ended_at or time.monotonic()) - self.started_at
+
+    def cancel(self, reason: str = "cancelled by the user") -> None:
+        """Ask to stop. A running job stops at its next step (the queue reports `cancelled`)."""
+        if self.is_active:
+            self.token.cancel(reason)
+
+    # --- transitions, driven by the queue (GUI thread) -------------------------------------------------
+    def _set(self, state: str) -> None:
+        self.state = state
+        self.stateChanged.emit(state)
+
+    def mark_running(self) -> None:
+        self.started_at = time.monotonic()
+        self._set("running")
+        self.started.emit()
+
+    def report_progress(self, p: Progress) -> None:
+        self.last_progress = p
+        self.progress.emit(p)
+
+    def mark_done(self, output: JobOutput) -> None:
+        self.output, self.ended_at = output, time.monotonic()
+        self._set("done")
+        self.finished.emit(output)
+
+    def mark_failed(self, message: str) -> None:
+        self.message, self.ended_at = message, time.monotonic()
+        self._set("failed")
+        self.failed.emit(message)
+
+    def mark_cancelled(self, reason: str) -> None:
+        self.message, self.ended_at = reason, time.monotonic()
+        self._set("cancelled")
+        self.cancelled.emit(reason)

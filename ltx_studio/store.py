@@ -1,0 +1,170 @@
+"""The queue and the history in one SQLite file: every job is a row from submission to its last state.
+
+Why one table: a job's life (queued -> running -> done | failed | cancelled | interrupted) is one row
+whose state changes, so the queue after a crash is simply "the rows still queued" and the history is
+"the rows that ended". Each transition is its own committed transaction (WAL, synchronous=FULL), so a
+kill -9 at any moment leaves the file consistent. On open, `recover()` turns a row left "running" into
+"interrupted" and never lets a "done" row point at a missing file: outputs are written under temporary
+names and renamed before the row says done (see worker.py), and a done row whose file vanished is
+marked "missing" with its paths cleared. No Qt here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+ACTIVE_STATES = ("queued", "running")
+FINAL_STATES = ("done", "failed", "cancelled", "interrupted", "missing")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind        TEXT NOT NULL,          -- draft | render
+    state       TEXT NOT NULL,
+    spec        TEXT NOT NULL,          -- JSON of JobSpec: everything needed to run it again
+    parent_id   INTEGER,                -- the draft a render promotes
+    created     REAL NOT NULL,
+    started     REAL,
+    ended       REAL,
+    message     TEXT NOT NULL DEFAULT '',
+    video       TEXT,                   -- final MP4 (absolute path)
+    thumbnail   TEXT,                   -- PNG
+    latents     TEXT,                   -- safetensors of the stage-1 latents (drafts: for promotion)
+    settings    TEXT                    -- JSON the runtime returned (exact request, versions)
+);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
+"""
+
+
+@dataclass(frozen=True)
+class JobRow:
+    id: int
+    kind: str
+    state: str
+    spec: dict
+    parent_id: int | None
+    created: float
+    started: float | None
+    ended: float | None
+    message: str
+    video: str | None
+    thumbnail: str | None
+    latents: str | None
+    settings: dict | None
+
+    @classmethod
+    def from_sql(cls, r: sqlite3.Row) -> JobRow:
+        return cls(r["id"], r["kind"], r["state"], json.loads(r["spec"]), r["parent_id"], r["created"],
+                   r["started"], r["ended"], r["message"], r["video"], r["thumbnail"], r["latents"],
+                   json.loads(r["settings"]) if r["settings"] else None)
+
+
+class JobStore:
+    """Thread-confined (GUI thread) access to the jobs database."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db = sqlite3.connect(str(path), isolation_level=None)  # autocommit; explicit transactions
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _one(self, job_id: int) -> JobRow:
+        r = self._db.execute("SELECT * FROM jobs WHERE id=?", (job_id,)).fetchone()
+        if r is None:
+            raise KeyError(f"no job {job_id}")
+        return JobRow.from_sql(r)
+
+    def get(self, job_id: int) -> JobRow:
+        return self._one(job_id)
+
+    def add(self, kind: str, spec: dict, parent_id: int | None = None) -> int:
+        cur = self._db.execute("INSERT INTO jobs(kind, state, spec, parent_id, created) VALUES (?, 'queued', ?, ?, ?)",
+                               (kind, json.dumps(spec), parent_id, time.time()))
+        return int(cur.lastrowid)
+
+    def set_state(self, job_id: int, state: str, message: str = "") -> None:
+        now = time.time()
+        if state == "running":
+            self._db.execute("UPDATE jobs SET state=?, started=?, message=? WHERE id=?", (state, now, message, job_id))
+        else:
+            ended = now if state in FINAL_STATES else None
+            self._db.execute("UPDATE jobs SET state=?, ended=?, message=? WHERE id=?", (state, ended, message, job_id))
+
+    def finish(self, job_id: int, video: Path, thumbnail: Path, latents: Path | None, settings: dict,
+               message: str = "") -> None:
+        """Mark done only once the files exist (the worker renamed them into place before reporting)."""
+        missing = [str(p) for p in (video, thumbnail, latents) if p is not None and not Path(p).is_file()]
+        if missing:
+            raise FileNotFoundError(f"job {job_id}: outputs not on disk: {missing}")
+        self._db.execute(
+            "UPDATE jobs SET state='done', ended=?, message=?, video=?, thumbnail=?, latents=?, settings=? WHERE id=?",
+            (time.time(), message, str(video), str(thumbnail), str(latents) if latents else None,
+             json.dumps(settings, default=str), job_id))
+
+    def pending(self) -> list[JobRow]:
+        rows = self._db.execute("SELECT * FROM jobs WHERE state='queued' ORDER BY id").fetchall()
+        return [JobRow.from_sql(r) for r in rows]
+
+    def history(self, text: str = "", kind: str | None = None, states: tuple[str, ...] = FINAL_STATES,
+                limit: int = 500) -> list[JobRow]:
+        """Ended jobs, newest first, filtered by prompt text and kind."""
+        q = f"SELECT * FROM jobs WHERE state IN ({','.join('?' * len(states))})"
+        args: list = list(states)
+        if text:
+            q += " AND spec LIKE ?"
+            args.append(f"%{text}%")
+        if kind:
+            q += " AND kind=?"
+            args.append(kind)
+        q += " ORDER BY id DESC LIMIT ?"
+        args.append(limit)
+        return [JobRow.from_sql(r) for r in self._db.execute(q, args).fetchall()]
+
+    def delete(self, job_id: int) -> None:
+        """Remove a finished job's row first, then its files (a crash in between leaves orphans, never dangling rows)."""
+        row = self._one(job_id)
+        self._db.execute("DELETE FROM jobs WHERE id=?", (job_id,))
+        for p in (row.video, row.thumbnail, row.latents):
+            if p:
+                Path(p).unlink(missing_ok=True)
+                if p == row.video:
+                    Path(p).with_suffix(".json").unlink(missing_ok=True)
+
+    def recover(self, outputs: Path) -> dict[str, int]:
+        """After a crash: running -> interrupted, done rows without files -> missing, temp files removed."""
+        counts = {"interrupted": 0, "missing": 0, "temp_removed": 0}
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            cur = self._db.execute("UPDATE jobs SET state='interrupted', ended=?, message=? WHERE state='running'",
+                                   (time.time(), "interrupted: the app stopped while this job ran"))
+            counts["interrupted"] = cur.rowcount
+            for r in self._db.execute("SELECT * FROM jobs WHERE state='done'").fetchall():
+                row = JobRow.from_sql(r)
+                if not all(Path(p).is_file() for p in (row.video, row.thumbnail) if p) or not row.video:
+                    self._db.execute("UPDATE jobs SET state='missing', message=?, video=NULL, thumbnail=NULL, "
+                                     "latents=NULL WHERE id=?", ("output file missing on disk", row.id))
+                    counts["missing"] += 1
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        if outputs.is_dir():
+            for p in outputs.iterdir():
+                if ".partial" in p.name or p.name.startswith(".tmp-"):
+                    p.unlink(missing_ok=True)
+                    counts["temp_removed"] += 1
+        if any(counts.values()):
+            log.warning("recovered job store: %s", counts)
+        return counts

@@ -1,0 +1,102 @@
+"""Settings → Models: point the app at the LTX-2.3 checkpoint, the upsampler and the Gemma folder (or a folder with them)."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ltx_studio.model_setup import check_all, scan_folder
+from ltx_studio.settings import Settings
+
+
+class ModelsDialog(QDialog):
+    """Edits the model paths of a Settings value; `result_settings()` returns the edited copy."""
+
+    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("modelsDialog")
+        self.setWindowTitle("Settings — Models")
+        self.resize(760, 420)
+        self._settings = settings
+        lay = QVBoxLayout(self)
+        self.demo = QCheckBox("Use the built-in demo model (tiny, random weights: for trying the app, not for results)")
+        self.demo.setChecked(settings.use_demo_model)
+        lay.addWidget(self.demo)
+        form = QFormLayout()
+        self.checkpoint = self._path_row(form, "LTX-2.3 checkpoint", settings.checkpoint, folder=False)
+        self.upsampler = self._path_row(form, "Spatial upscaler x2", settings.upsampler, folder=False)
+        self.text_encoder = self._path_row(form, "Gemma-3 folder", settings.text_encoder, folder=True)
+        lay.addLayout(form)
+        scan = QPushButton("Find them in a folder… (e.g. a ComfyUI models folder)")
+        scan.clicked.connect(self._scan)
+        lay.addWidget(scan)
+        self.report = QLabel()
+        self.report.setObjectName("modelsReport")
+        self.report.setWordWrap(True)
+        lay.addWidget(self.report, 1)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        lay.addWidget(buttons)
+        for e in (self.checkpoint, self.upsampler, self.text_encoder):
+            e.editingFinished.connect(self.refresh)
+        self.refresh()
+
+    def _path_row(self, form: QFormLayout, label: str, value: str, folder: bool) -> QLineEdit:
+        edit = QLineEdit(value)
+        browse = QPushButton("Browse…")
+
+        def pick() -> None:
+            path = (QFileDialog.getExistingDirectory(self, label) if folder else
+                    QFileDialog.getOpenFileName(self, label, filter="safetensors (*.safetensors)")[0])
+            if path:
+                edit.setText(path)
+                self.refresh()
+
+        browse.clicked.connect(pick)
+        row = QHBoxLayout()
+        row.addWidget(edit, 1)
+        row.addWidget(browse)
+        form.addRow(label, row)
+        return edit
+
+    def _scan(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder containing the model files")
+        if folder:
+            self.apply_scan(folder)
+
+    def apply_scan(self, folder: str) -> None:
+        found = scan_folder(folder)
+        for edit, value in ((self.checkpoint, found.checkpoint), (self.upsampler, found.upsampler),
+                            (self.text_encoder, found.text_encoder)):
+            if value:
+                edit.setText(value)
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Inspect each path (headers only) and say what is present, what is missing and what it is for."""
+        lines = []
+        statuses = check_all(self.checkpoint.text().strip(), self.upsampler.text().strip(),
+                             self.text_encoder.text().strip())
+        for s in statuses:
+            mark = "✔" if s.ok else "✘"
+            lines.append(f"<p><b>{mark} {s.role.replace('_', ' ')}</b>: {s.message}"
+                         + ("" if s.ok else f"<br><i>needed for: {s.purpose}</i>") + "</p>")
+        self.statuses = statuses
+        self.report.setText("".join(lines))
+
+    def result_settings(self) -> Settings:
+        return self._settings.with_changes(
+            checkpoint=self.checkpoint.text().strip(), upsampler=self.upsampler.text().strip(),
+            text_encoder=self.text_encoder.text().strip(), use_demo_model=self.demo.isChecked())

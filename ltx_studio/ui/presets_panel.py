@@ -1,0 +1,155 @@
+"""Format panel: aspect x tier, fps, duration; shows the exact snapped output and whether it fits the machine.
+
+A prompt that names its format ("vertical", "9:16", "4K", "10 seconds") sets the matching choice; the
+change is announced in a banner with an Undo button, and the same words are not applied twice (so an
+undo sticks while the user keeps typing).
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QFrame,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QWidget,
+)
+
+from ltx_studio.formats import (
+    FormatChoice,
+    Machine,
+    Presets,
+    ResolvedFormat,
+    detect_format,
+    fit_advice,
+    render_target,
+    resolve,
+)
+
+
+class PresetsPanel(QGroupBox):
+    formatChanged = Signal(object)  # FormatChoice
+
+    def __init__(self, presets: Presets, parent: QWidget | None = None) -> None:
+        super().__init__("Format", parent)
+        self.setObjectName("presetsPanel")
+        self.presets = presets
+        self.machine = Machine("cpu", 8.0, True)
+        self._undo: FormatChoice | None = None
+        self._applied_words: dict = {}
+        form = QFormLayout(self)
+        self.aspect = QComboBox()
+        for a in presets.aspects:
+            self.aspect.addItem(a.label, a.name)
+        self.tier = QComboBox()
+        for t in presets.tiers:
+            self.tier.addItem(t.name, t.name)
+        self.tier.setCurrentIndex(1)  # the render target; drafts always use the draft tier
+        self.fps = QComboBox()
+        for f in presets.limits.fps:
+            self.fps.addItem(f"{f:g} fps", f)
+        self.seconds = QDoubleSpinBox(minimum=presets.limits.min_seconds, maximum=presets.limits.max_seconds,
+                                      singleStep=1.0, suffix=" s", decimals=1)
+        self.seconds.setValue(presets.limits.default_seconds)
+        form.addRow("Aspect", self.aspect)
+        form.addRow("Render tier", self.tier)
+        form.addRow("Frame rate", self.fps)
+        form.addRow("Duration", self.seconds)
+        self.exact = QLabel()
+        self.exact.setObjectName("exactFormat")
+        self.exact.setWordWrap(True)
+        self.fit = QLabel()
+        self.fit.setObjectName("fitAdvice")
+        self.fit.setWordWrap(True)
+        self.fit.setStyleSheet("color:#d35400;")
+        form.addRow(self.exact)
+        form.addRow(self.fit)
+        form.addRow(self._banner())
+        for combo in (self.aspect, self.tier, self.fps):
+            combo.currentIndexChanged.connect(self._changed)
+        self.seconds.valueChanged.connect(self._changed)
+        self._changed()
+
+    def _banner(self) -> QFrame:
+        self.banner = QFrame()
+        self.banner.setObjectName("formatBanner")
+        self.banner.setStyleSheet("#formatBanner{background:#24425e;border-radius:4px;} QLabel{color:#dde;}")
+        row = QHBoxLayout(self.banner)
+        row.setContentsMargins(6, 2, 6, 2)
+        self.banner_text = QLabel()
+        self.banner_text.setWordWrap(True)
+        self.undo_button = QPushButton("Undo")
+        self.undo_button.clicked.connect(self.undo_detection)
+        row.addWidget(self.banner_text, 1)
+        row.addWidget(self.undo_button)
+        self.banner.setVisible(False)
+        return self.banner
+
+    # --- the choice ------------------------------------------------------------------------------------
+    def choice(self) -> FormatChoice:
+        return FormatChoice(self.aspect.currentData(), self.tier.currentData(), float(self.fps.currentData()),
+                            float(self.seconds.value()))
+
+    def set_choice(self, c: FormatChoice) -> None:
+        widgets = (self.aspect, self.tier, self.fps, self.seconds)
+        for w in widgets:
+            w.blockSignals(True)
+        self.aspect.setCurrentIndex(self.aspect.findData(c.aspect))
+        self.tier.setCurrentIndex(self.tier.findData(c.tier))
+        self.fps.setCurrentIndex(max(0, self.fps.findData(c.fps)))
+        self.seconds.setValue(c.seconds)
+        for w in widgets:
+            w.blockSignals(False)
+        self._changed()
+
+    def draft_format(self) -> ResolvedFormat:
+        c = self.choice()
+        return resolve(FormatChoice(c.aspect, self.presets.draft_tier.name, c.fps, c.seconds), self.presets)
+
+    def render_format(self) -> ResolvedFormat:
+        return render_target(self.choice(), self.presets)
+
+    def set_machine(self, machine: Machine) -> None:
+        self.machine = machine
+        self._changed()
+
+    def _changed(self, *_) -> None:
+        d, r = self.draft_format(), self.render_format()
+        self.exact.setText(f"Draft: {d.describe()}\nRender: {r.describe()}")
+        advice = fit_advice(r, self.machine, self.presets)
+        self.fit.setText(f"Render may not fit: {advice}" if advice else "")
+        self.fit.setVisible(bool(advice))
+        self.formatChanged.emit(self.choice())
+
+    # --- prompt words ----------------------------------------------------------------------------------
+    def apply_prompt(self, prompt: str) -> bool:
+        """Set the format a prompt names; returns True when something changed (announced, undoable)."""
+        found = detect_format(prompt, self.presets)
+        words = {k: v for k, v in found.items() if not k.endswith("_why")}
+        new = {k: v for k, v in words.items() if self._applied_words.get(k) != v}
+        self._applied_words = words
+        if not new:
+            return False
+        before = self.choice()
+        after = FormatChoice(new.get("aspect", before.aspect), new.get("tier", before.tier),
+                             new.get("fps", before.fps), new.get("seconds", before.seconds))
+        if after == before:
+            return False
+        self._undo = before
+        self.set_choice(after)
+        why = ", ".join(f"{new[k]:g} s" if k == "seconds" else f"{new[k]:g} fps" if k == "fps" else str(new[k])
+                        for k in new) + " — from \u201c" + "\u201d, \u201c".join(found[f"{k}_why"] for k in new) + "\u201d"
+        self.banner_text.setText(f"Format set from the prompt: {why}")
+        self.banner.setVisible(True)
+        return True
+
+    def undo_detection(self) -> None:
+        if self._undo is not None:
+            self.set_choice(self._undo)
+            self._undo = None
+        self.banner.setVisible(False)

@@ -1,0 +1,185 @@
+"""Preview area: the player slot, live sampling previews and progress of the running job, and the drafts strip.
+
+The player slot takes any widget with a `load(path)` method (the Qt Multimedia player with its timeline
+lives in `ltx_studio.player`); until one is installed, `StillPlayer` shows the clip's thumbnail so the
+flow works without it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QStackedLayout,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ltx_studio.jobs import GenerationJob, Progress
+
+
+class StillPlayer(QLabel):
+    """Fallback player: shows the clip's thumbnail (its sidecar PNG) and its name."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("No clip yet: write a prompt and press Draft", parent)
+        self.setObjectName("player")
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setMinimumSize(480, 270)
+        self.setStyleSheet("background:#111; color:#bbb; font-size:15px;")
+        self.path: Path | None = None
+
+    def load(self, path: str | Path) -> None:
+        self.path = Path(path)
+        thumb = self.path.with_suffix(".png")
+        pix = QPixmap(str(thumb)) if thumb.is_file() else QPixmap()
+        if pix.isNull():
+            self.setText(self.path.name)
+        else:
+            self.setPixmap(pix.scaled(self.size() * 0.95, Qt.AspectRatioMode.KeepAspectRatio,
+                                      Qt.TransformationMode.SmoothTransformation))
+        self.setToolTip(str(self.path))
+
+
+class DraftCard(QFrame):
+    """One finished draft in the comparison strip: thumbnail, seed and settings, Play and Render."""
+
+    playRequested = Signal(int)
+    renderRequested = Signal(int)
+
+    def __init__(self, job_id: int, thumbnail: str, caption: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.job_id = job_id
+        self.setObjectName("draftCard")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        img = QLabel()
+        img.setPixmap(QPixmap(thumbnail).scaled(160, 110, Qt.AspectRatioMode.KeepAspectRatio,
+                                                Qt.TransformationMode.SmoothTransformation))
+        img.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        text = QLabel(caption)
+        text.setWordWrap(True)
+        text.setStyleSheet("font-size:11px;")
+        row = QHBoxLayout()
+        play = QToolButton(text="Play")
+        self.render_button = QPushButton("Render")
+        self.render_button.setObjectName("renderDraftButton")
+        play.clicked.connect(lambda: self.playRequested.emit(self.job_id))
+        self.render_button.clicked.connect(lambda: self.renderRequested.emit(self.job_id))
+        row.addWidget(play)
+        row.addWidget(self.render_button)
+        lay.addWidget(img)
+        lay.addWidget(text)
+        lay.addLayout(row)
+        self.setFixedWidth(180)
+
+
+class PreviewArea(QFrame):
+    playRequested = Signal(int)
+    renderRequested = Signal(int)
+    cancelRequested = Signal()
+
+    MAX_DRAFT_CARDS = 8
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("previewArea")
+        lay = QVBoxLayout(self)
+        self.stack_host = QWidget()
+        self.stack = QStackedLayout(self.stack_host)
+        self.player: QWidget = StillPlayer()
+        self.live = QLabel()
+        self.live.setObjectName("livePreview")
+        self.live.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.live.setStyleSheet("background:#0b0b0d;")
+        self.stack.addWidget(self.player)
+        self.stack.addWidget(self.live)
+        lay.addWidget(self.stack_host, 1)
+        lay.addWidget(self._progress_row())
+        self.strip = QWidget()
+        self.strip_lay = QHBoxLayout(self.strip)
+        self.strip_lay.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setObjectName("draftStrip")
+        scroll.setWidget(self.strip)
+        scroll.setWidgetResizable(True)
+        scroll.setFixedHeight(215)
+        lay.addWidget(scroll)
+        self.cards: dict[int, DraftCard] = {}
+
+    def _progress_row(self) -> QWidget:
+        row = QWidget()
+        h = QHBoxLayout(row)
+        h.setContentsMargins(0, 0, 0, 0)
+        self.stage_label = QLabel("Idle")
+        self.stage_label.setObjectName("stageLabel")
+        self.bar = QProgressBar()
+        self.bar.setRange(0, 1000)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancelRequested)
+        h.addWidget(self.stage_label, 2)
+        h.addWidget(self.bar, 3)
+        h.addWidget(self.cancel_button)
+        return row
+
+    def set_player(self, widget: QWidget) -> None:
+        """Install the real player (a widget with `load(path)`) in the slot."""
+        self.stack.removeWidget(self.player)
+        self.player.deleteLater()
+        self.player = widget
+        self.stack.insertWidget(0, widget)
+        self.stack.setCurrentWidget(widget)
+
+    def show_clip(self, path: str | Path) -> None:
+        self.stack.setCurrentWidget(self.player)
+        if getattr(self.player, "path", None) != Path(path):  # reloading a playing clip only restarts it
+            self.player.load(path)  # type: ignore[attr-defined]
+
+    # --- the running job -------------------------------------------------------------------------------
+    def follow(self, job: GenerationJob) -> None:
+        self.cancel_button.setEnabled(True)
+        self.stage_label.setText(f"Job {job.id}: {job.spec.summary()} — starting")
+        self.bar.setValue(0)
+        job.progress.connect(lambda p, j=job: self._on_progress(j, p))
+        job.preview.connect(self._on_preview)
+
+    def _on_progress(self, job: GenerationJob, p: Progress) -> None:
+        self.stage_label.setText(f"Job {job.id} ({job.spec.kind}): {p.describe()}")
+        self.bar.setValue(int(p.fraction * 1000))
+
+    def _on_preview(self, img: QImage) -> None:
+        size = self.stack_host.size()
+        self.live.setPixmap(QPixmap.fromImage(img).scaled(size, Qt.AspectRatioMode.KeepAspectRatio,
+                                                          Qt.TransformationMode.FastTransformation))
+        self.stack.setCurrentWidget(self.live)
+
+    def job_ended(self, job: GenerationJob) -> None:
+        self.cancel_button.setEnabled(False)
+        self.bar.setValue(1000 if job.state == "done" else 0)
+        text = {"done": "done", "failed": f"failed — {job.message}", "cancelled": f"cancelled — {job.message}"}
+        self.stage_label.setText(f"Job {job.id} {text.get(job.state, job.state)} ({job.elapsed():.1f} s)")
+        if job.state != "done":
+            self.stack.setCurrentWidget(self.player)
+
+    # --- drafts comparison -----------------------------------------------------------------------------
+    def add_draft(self, job_id: int, thumbnail: str, caption: str) -> DraftCard:
+        card = DraftCard(job_id, thumbnail, caption)
+        card.playRequested.connect(self.playRequested)
+        card.renderRequested.connect(self.renderRequested)
+        self.strip_lay.insertWidget(0, card)
+        self.cards[job_id] = card
+        while len(self.cards) > self.MAX_DRAFT_CARDS:
+            oldest = min(self.cards)
+            self.cards.pop(oldest).deleteLater()
+        return card

@@ -1,0 +1,176 @@
+"""Prompt editor: prompt with a character/token counter, negative prompt, seed (random/locked/copy), Advanced drawer."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ltx_studio.formats import Presets
+from ltx_studio.jobs import MAX_SEED, random_seed
+
+log = logging.getLogger(__name__)
+
+MAX_PROMPT_TOKENS = 1024  # the text encoder pads/truncates to 1024 tokens
+
+
+class TokenCounter:
+    """Exact token counts with the configured Gemma tokenizer (tokenizers library, no torch), else an estimate."""
+
+    def __init__(self) -> None:
+        self._tok = None
+
+    def use_folder(self, folder: str | Path | None) -> None:
+        self._tok = None
+        path = Path(folder) / "tokenizer.json" if folder else None
+        if path is not None and path.is_file():
+            try:
+                from tokenizers import Tokenizer
+
+                self._tok = Tokenizer.from_file(str(path))
+            except Exception as exc:  # noqa: BLE001 - a broken tokenizer file only costs the exact count
+                log.warning("tokenizer %s unusable for counting: %s", path, exc)
+
+    def count(self, text: str) -> tuple[int, bool]:
+        """(tokens, exact)."""
+        if self._tok is not None:
+            return len(self._tok.encode(text).ids) + 1, True  # + <bos>
+        return int(len(text.split()) * 1.35 + 0.5) + 1, False
+
+
+class PromptPanel(QGroupBox):
+    draftRequested = Signal()
+    renderRequested = Signal()
+    promptChanged = Signal(str)
+
+    def __init__(self, presets: Presets, parent: QWidget | None = None) -> None:
+        super().__init__("Prompt", parent)
+        self.setObjectName("promptPanel")
+        self.presets = presets
+        self.counter = TokenCounter()
+        lay = QVBoxLayout(self)
+        self.prompt = QPlainTextEdit(placeholderText="Describe the shot, the motion and the sound…")
+        self.prompt.setObjectName("promptEdit")
+        self.count_label = QLabel()
+        self.count_label.setObjectName("promptCounter")
+        self.count_label.setAlignment(Qt.AlignmentFlag.AlignRight)
+        self.negative = QPlainTextEdit(placeholderText="Negative prompt (optional)")
+        self.negative.setMaximumHeight(60)
+        lay.addWidget(self.prompt, 3)
+        lay.addWidget(self.count_label)
+        lay.addWidget(self.negative, 1)
+        lay.addLayout(self._seed_row())
+        self.advanced_toggle = QToolButton(text="Advanced ▸", checkable=True)
+        self.advanced_toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.advanced = self._advanced_drawer()
+        self.advanced.setVisible(False)
+        self.advanced_toggle.toggled.connect(self._toggle_advanced)
+        lay.addWidget(self.advanced_toggle)
+        lay.addWidget(self.advanced)
+        buttons = QHBoxLayout()
+        self.draft_button = QPushButton("Draft")
+        self.draft_button.setObjectName("draftButton")
+        self.draft_button.setToolTip("Fast low-resolution draft (Ctrl+Enter)")
+        self.draft_button.setShortcut("Ctrl+Return")
+        self.render_button = QPushButton("Render")
+        self.render_button.setToolTip("Full two-stage render at the chosen tier")
+        buttons.addWidget(self.draft_button, 2)
+        buttons.addWidget(self.render_button, 1)
+        lay.addLayout(buttons)
+        self.draft_button.clicked.connect(self.draftRequested)
+        self.render_button.clicked.connect(self.renderRequested)
+        self.prompt.textChanged.connect(self._on_text)
+        self._on_text()
+
+    def _seed_row(self) -> QHBoxLayout:
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Seed"))
+        self.seed = QSpinBox(minimum=0, maximum=MAX_SEED)
+        self.seed.setValue(random_seed())
+        self.seed_lock = QCheckBox("Lock")
+        self.seed_lock.setToolTip("Locked: every job uses this seed. Unlocked: a new random seed per draft.")
+        dice = QToolButton(text="Random")
+        dice.setToolTip("New random seed")
+        dice.clicked.connect(lambda: self.seed.setValue(random_seed()))
+        copy = QToolButton(text="Copy")
+        copy.clicked.connect(lambda: QGuiApplication.clipboard().setText(str(self.seed.value())))
+        for w in (self.seed, self.seed_lock, dice, copy):
+            row.addWidget(w)
+        return row
+
+    def _advanced_drawer(self) -> QWidget:
+        box = QWidget()
+        form = QFormLayout(box)
+        self.pipeline = QComboBox()
+        self.pipeline.addItems(["distilled", "dev"])
+        self.steps = QSpinBox(minimum=1, maximum=100)
+        self.video_cfg = QDoubleSpinBox(minimum=1.0, maximum=20.0, singleStep=0.5)
+        self.audio_cfg = QDoubleSpinBox(minimum=1.0, maximum=20.0, singleStep=0.5)
+        self.stg = QDoubleSpinBox(minimum=0.0, maximum=5.0, singleStep=0.1)
+        self.modality = QDoubleSpinBox(minimum=1.0, maximum=10.0, singleStep=0.5)
+        form.addRow("Sampler", self.pipeline)
+        form.addRow("Steps", self.steps)
+        form.addRow("Video guidance", self.video_cfg)
+        form.addRow("Audio guidance", self.audio_cfg)
+        form.addRow("STG", self.stg)
+        form.addRow("Modality guidance", self.modality)
+        self.pipeline.currentTextChanged.connect(self.apply_defaults)
+        self.apply_defaults(self.pipeline.currentText())
+        return box
+
+    def apply_defaults(self, pipeline: str) -> None:
+        """Sane defaults per model kind; the distilled model has a fixed schedule, so its knobs are disabled."""
+        d = self.presets.defaults[pipeline]
+        self.steps.setValue(int(d["steps"]))
+        self.video_cfg.setValue(d["video_cfg"])
+        self.audio_cfg.setValue(d["audio_cfg"])
+        self.stg.setValue(d["stg"])
+        self.modality.setValue(d["modality"])
+        for w in (self.steps, self.video_cfg, self.audio_cfg, self.stg, self.modality):
+            w.setEnabled(pipeline == "dev")
+
+    def _toggle_advanced(self, on: bool) -> None:
+        self.advanced.setVisible(on)
+        self.advanced_toggle.setText("Advanced ▾" if on else "Advanced ▸")
+
+    def refresh_count(self) -> None:
+        self._on_text()
+
+    def _on_text(self) -> None:
+        text = self.prompt.toPlainText()
+        n, exact = self.counter.count(text) if text.strip() else (0, True)
+        over = n > MAX_PROMPT_TOKENS
+        self.count_label.setText(f"{len(text)} chars · {'' if exact else '~'}{n} / {MAX_PROMPT_TOKENS} tokens"
+                                 + (" — too long, the end is cut" if over else ""))
+        self.count_label.setStyleSheet("color:#c0392b;" if over else "color:#888;")
+        self.promptChanged.emit(text)
+
+    def next_seed(self) -> int:
+        """The seed for a new draft: the locked one, or a fresh random one (shown, so it can be copied)."""
+        if not self.seed_lock.isChecked():
+            self.seed.setValue(random_seed())
+        return self.seed.value()
+
+    def advanced_values(self) -> dict:
+        pipeline = self.pipeline.currentText()
+        if pipeline != "dev":
+            return {"pipeline": pipeline}
+        return {"pipeline": pipeline, "steps": self.steps.value(), "video_cfg": self.video_cfg.value(),
+                "audio_cfg": self.audio_cfg.value(), "stg": self.stg.value(), "modality": self.modality.value()}
