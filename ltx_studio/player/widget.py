@@ -46,8 +46,7 @@ class PlayerWidget(QWidget):
         self.fps = 24.0
         self.frames = 0
         self.player = QMediaPlayer(self)
-        self.audio = QAudioOutput(self)
-        self.player.setAudioOutput(self.audio)
+        self.audio = QAudioOutput(self)  # attached only while a sound device exists, see _update_sound_notice
         self.view = VideoView()
         self.player.setVideoSink(self.view.sink)
         self.timeline = TimelineWidget()
@@ -177,8 +176,21 @@ class PlayerWidget(QWidget):
 
     # --- slots ------------------------------------------------------------------------------------
     def _update_sound_notice(self) -> None:
+        """Attach the audio output only when a device exists, and say so when none does.
+
+        With no device, Qt's FFmpeg backend would still run an audio renderer thread into a null sink.
+        Tearing that renderer down disconnects it from our Python-created QAudioOutput, which makes
+        shiboken take the GIL inside ~QObject while holding Qt's connection lock; a GUI-thread call
+        into the player at that moment (it holds the GIL) then deadlocks (seen with gdb in the test
+        suite: ~1 run in 5). Without a device there is nothing to play, so there is no renderer at all.
+        """
+        sound = self.has_sound_output()
+        if sound and self.player.audioOutput() is None:
+            self.player.setAudioOutput(self.audio)
+        elif not sound and self.player.audioOutput() is not None:
+            self.player.setAudioOutput(None)
         self.notice.setText(NO_SOUND)
-        self.notice.setVisible(not self.has_sound_output())
+        self.notice.setVisible(not sound)
 
     def _on_loop(self, on: bool) -> None:
         self.player.setLoops(QMediaPlayer.Loops.Infinite if on else QMediaPlayer.Loops.Once)
