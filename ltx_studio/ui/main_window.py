@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import psutil
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent
 from PySide6.QtWidgets import QLabel, QMainWindow, QSplitter, QVBoxLayout, QWidget
@@ -26,6 +25,7 @@ from ltx_studio.ui.prompt_panel import PromptPanel
 from ltx_studio.ui.queue_panel import QueuePanel
 
 log = logging.getLogger(__name__)
+PLAYER_DELAY_MS = 250  # the player (Qt Multimedia init, audio device probe, numpy) is built after first paint
 
 __all__ = ["MainWindow", "PromptPanel", "PresetsPanel", "PreviewArea", "QueuePanel"]
 
@@ -41,6 +41,7 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.ctx = ctx
         self._shut = False
+        self._player_installed = False
         self.presets = load_presets()
         self.setWindowTitle(f"LTX Studio {__version__}")
         self.resize(1400, 860)
@@ -66,7 +67,9 @@ class MainWindow(QMainWindow):
         left_lay.addWidget(self.prompt_panel, 1)
         left_lay.addWidget(self.presets_panel)
         self.preview = PreviewArea()
-        self._install_player()
+        # The player (Qt Multimedia + numpy) is built right after the window is first shown, or on the
+        # first clip, whichever comes first: start-up shows the window without paying for it.
+        QTimer.singleShot(PLAYER_DELAY_MS, self._after_first_paint)
         self.queue_panel = QueuePanel()
         split = QSplitter(Qt.Orientation.Horizontal)
         for w in (left, self.preview, self.queue_panel):
@@ -86,6 +89,9 @@ class MainWindow(QMainWindow):
 
     def _install_player(self) -> None:
         """Use the Qt Multimedia player when it is installed (ltx_studio.player), else the still fallback."""
+        if self._player_installed:
+            return
+        self._player_installed = True
         try:
             from ltx_studio.player import PlayerWidget  # type: ignore[import-not-found]
         except ImportError:
@@ -129,9 +135,21 @@ class MainWindow(QMainWindow):
         choice = model_choice(self.ctx)
         self.model_label.setText("Model: demo (random weights)" if choice.demo else f"Model: {choice.describe()}")
         self.queue.set_model(choice)
+        if self._player_installed:  # at start-up this waits for the first paint (_after_first_paint)
+            self._check_machine_and_tokenizer(choice)
+
+    def _check_machine_and_tokenizer(self, choice: ModelChoice) -> None:
+        """The fit check's RAM reading and the exact token counter (a real Gemma tokenizer.json is
+        ~30 MB to parse): neither is needed to show the window, so start-up defers them."""
+        import psutil
+
         ram = psutil.virtual_memory().available / 2**30
         self.presets_panel.set_machine(Machine("cpu", ram, choice.demo))
         self._use_tokenizer(choice)
+
+    def _after_first_paint(self) -> None:
+        self._install_player()
+        self._check_machine_and_tokenizer(model_choice(self.ctx))
 
     # --- actions ---------------------------------------------------------------------------------------
     def _spec(self, kind: str, fmt, seed: int) -> JobSpec | None:
@@ -179,6 +197,7 @@ class MainWindow(QMainWindow):
     def play(self, job_id: int) -> None:
         row = self.store.get(job_id)
         if row.video and Path(row.video).is_file():
+            self._install_player()
             self.preview.show_clip(row.video)
         else:
             self.statusBar().showMessage(f"Job {job_id} has no video ({row.state})")
@@ -213,6 +232,7 @@ class MainWindow(QMainWindow):
 
     def open_export(self):
         """The export dialog (ltx_studio.export_dialog) on the clip in the player, with its trim points."""
+        self._install_player()
         player = self.preview.player
         path = getattr(player, "path", None)
         if not path:
@@ -242,6 +262,7 @@ class MainWindow(QMainWindow):
         if job.state == "done":
             if job.spec.kind == "draft":
                 self._add_draft_card(job.id)
+            self._install_player()
             self.preview.show_clip(job.output.video)
             self.statusBar().showMessage(f"Job {job.id} done in {job.elapsed():.1f} s: {job.output.video.name}")
         elif job.state == "failed":
