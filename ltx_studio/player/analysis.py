@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 
 class _Signals(QObject):
-    ready = Signal(str, object, object, object)  # path, MediaInfo, list[np.ndarray] thumbnails, peaks
+    ready = Signal(str, object, object, object, object)  # path, MediaInfo, thumbnails, peaks, poster
     failed = Signal(str, str)                   # path, message
 
 
@@ -33,6 +33,8 @@ class _Job(QRunnable):
             info = probe(self.path)
             thumbs = thumbnails(self.path, self.thumbs, self.thumb_height)
             peaks = waveform_peaks(self.path, self.bins)
+            # the first frame at (up to) 720p: shown until the player delivers frames of its own
+            poster = thumbnails(self.path, 1, min(info.height, 720))[0] if info.frames else None
         except RuntimeErrorBase as exc:
             self.signals.failed.emit(self.path, str(exc))
             return
@@ -40,13 +42,13 @@ class _Job(QRunnable):
             log.exception("timeline analysis of %s failed", self.path)
             self.signals.failed.emit(self.path, f"{type(exc).__name__}: {exc}")
             return
-        self.signals.ready.emit(self.path, info, thumbs, peaks)
+        self.signals.ready.emit(self.path, info, thumbs, peaks, poster)
 
 
 class ClipAnalyser(QObject):
     """Starts analyses on a private thread pool; `ready`/`failed` arrive on the owner's thread."""
 
-    ready = Signal(str, object, object, object)
+    ready = Signal(str, object, object, object, object)
     failed = Signal(str, str)
 
     def __init__(self, parent: QObject | None = None) -> None:

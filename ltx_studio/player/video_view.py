@@ -56,6 +56,15 @@ class VideoView(QWidget):
             self.frames_shown += 1
             self.update()
 
+    def set_poster(self, rgb) -> None:
+        """Show `rgb` (uint8 [H, W, 3]) until the player's first frame arrives (a paused clip may not
+        deliver one on every backend, and an empty black picture reads as a broken clip)."""
+        if not self._image.isNull():
+            return
+        h, w, _ = rgb.shape
+        self._image = QImage(rgb.tobytes(), w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+        self.update()
+
     def image(self) -> QImage:
         return self._image
 

@@ -220,7 +220,7 @@ class PlayerWidget(QWidget):
         total = self.frames or round(self.player.duration() / self.frame_ms())
         self.time_label.setText(f"{ms / 1000:.3f} s · frame {min(frame, max(total - 1, 0))} / {total}")
 
-    def _on_analysed(self, path: str, info, thumbs, peaks) -> None:
+    def _on_analysed(self, path: str, info, thumbs, peaks, poster=None) -> None:
         if self.path is None or path != str(self.path):
             return  # a clip that was replaced meanwhile
         self.fps, self.frames = float(info.fps), info.frames
@@ -229,6 +229,8 @@ class PlayerWidget(QWidget):
         if not portrait:
             self.zone_box.setCurrentIndex(0)
         self.timeline.set_thumbnails(thumbs)
+        if poster is not None:
+            self.view.set_poster(poster)
         self.timeline.set_waveform(peaks)
         self._show_time(self.player.position())
         self.loaded.emit(path)
