@@ -7,14 +7,23 @@
 `Runtime.open` only reads headers (fast, and it refuses a wrong file before any weights load); each
 component is loaded strictly on first use and stays resident between jobs (a draft never loads the
 upsampler). `ModelEngine` is the one owner of the loaded modules (STYLE 6): pipelines only call it.
+
+Memory plans (`model_runtime.memory`): given `memory=Machine(vram_gb, ram_gb)` the runtime plans each job
+from the checkpoint header and the request (`choose_plan` / `plan_ladder`); given a sequence of
+`MemoryPlan`s it uses them as the ladder. The engine carries a plan out through `apply_plan` (fp8
+storage, block streaming, chunked FFN / attention) for the transformer and the plan's decode tiles, and
+the job runs under `iter_with_oom_retry`: on out-of-memory it frees memory, yields a `NoticeEvent` and
+reruns once with the next plan down; a second failure raises `OutOfMemoryJobError` with the figures.
+Without `memory` jobs run as before (everything on `device`, no retry).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,9 +33,10 @@ import torch
 from model_runtime.checkpoints import inspect_checkpoint
 from model_runtime.errors import InvalidRequestError, RuntimeErrorBase
 from model_runtime.loading import ComponentSpec, load_component
+from model_runtime.memory.plan import Machine, MemoryPlan, RequestShape
 from model_runtime.pipelines.engine import NO_PERTURBATION, DecodedAudio, Perturbation, PromptContexts
 from model_runtime.pipelines.geometry import Geometry
-from model_runtime.pipelines.types import Event, GenerationRequest, GenerationResult
+from model_runtime.pipelines.types import Event, GenerationRequest, GenerationResult, NoticeEvent
 from model_runtime.sampling.control import CancelToken
 
 log = logging.getLogger(__name__)
@@ -47,8 +57,16 @@ class ModelEngine:
     """Implements `pipelines.engine.Engine` over the real LTX-2.3 components, loaded lazily and kept."""
 
     def __init__(self, paths: ModelPaths, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
-                 *, strict: bool = True) -> None:
+                 *, strict: bool = True, planned: bool = False, budget: Any = None) -> None:
+        """`planned`: the transformer is loaded to host storage and placed per job by a memory plan
+        (`memory_plan`); `budget`: a `memory.VramBudget` the plan's executors charge (a simulated VRAM
+        ceiling for tests, None in production)."""
         self.paths = paths
+        self.planned = planned
+        self.budget = budget
+        self._plan: MemoryPlan | None = None
+        self._placement: contextlib.ExitStack | None = None  # the running job's apply_plan, once entered
+        self._placed = False
         self.info = inspect_checkpoint(paths.checkpoint)
         self._device = torch.device(device)
         self.dtype = dtype
@@ -88,10 +106,34 @@ class ModelEngine:
             if hasattr(module, "release"):  # the text encoder frees Gemma and its heads
                 module.release()
 
-    def _load(self, spec: ComponentSpec) -> torch.nn.Module:
-        module, _ = load_component(self.info.header, spec, self.config, dtype=self.dtype, device=self._device,
-                                   strict=self.strict)
+    def _load(self, spec: ComponentSpec, device: torch.device | str | None = None) -> torch.nn.Module:
+        module, _ = load_component(self.info.header, spec, self.config, dtype=self.dtype,
+                                   device=device or self._device, strict=self.strict)
         return module
+
+    @contextlib.contextmanager
+    def memory_plan(self, plan: MemoryPlan) -> Iterator[MemoryPlan]:
+        """Run the enclosed job under `plan`: the transformer is placed by `apply_plan` on first use and
+        put back in host storage when the job ends (also when it fails), so a retry starts clean."""
+        self._plan, self._placement, self._placed = plan, contextlib.ExitStack(), False
+        try:
+            yield plan
+        finally:
+            placement, self._plan, self._placement, self._placed = self._placement, None, None, False
+            placement.close()
+
+    def _transformer(self):
+        from model_runtime.models.denoiser import AVDenoiser
+
+        storage = "cpu" if self.planned else None
+        denoiser = self.component("transformer", lambda: AVDenoiser(self._load(_spec("transformer"), storage)))
+        if self._placement is not None and not self._placed:
+            from model_runtime.memory.apply import apply_plan
+
+            self._placement.enter_context(apply_plan(denoiser.transformer, self._plan, self._device,
+                                                     budget=self.budget))
+            self._placed = True
+        return denoiser
 
     # --- Engine protocol: operations --------------------------------------------------------------
     def encode_prompts(self, prompts: tuple[str, ...]) -> tuple[PromptContexts, ...]:
@@ -126,9 +168,9 @@ class ModelEngine:
     def denoise(self, video: torch.Tensor, audio: torch.Tensor, sigma: torch.Tensor, geometry: Geometry,
                 contexts: PromptContexts, perturbation: Perturbation = NO_PERTURBATION,
                 ) -> tuple[torch.Tensor, torch.Tensor]:
-        from model_runtime.models.denoiser import AVDenoiser, ModalityInput
+        from model_runtime.models.denoiser import ModalityInput
 
-        denoiser = self.component("transformer", lambda: AVDenoiser(self._load(_spec("transformer"))))
+        denoiser = self._transformer()
         v_pos, a_pos = self._positions(geometry)
         out = denoiser(ModalityInput(video, sigma, contexts.video, v_pos),
                        ModalityInput(audio, sigma, contexts.audio, a_pos), _pass_options(perturbation))
@@ -150,6 +192,7 @@ class ModelEngine:
         from model_runtime.models.video_vae import TilingConfig, decode_video
 
         decoder = self._video_decoder()
+        tiled = tiled or (self._plan is not None and self._plan.vae_tile is not None)
         tiling = TilingConfig() if tiled else None
         with torch.inference_mode():
             chunks = decode_video(decoder, video_latent.to(self._device, self.dtype), tiling)
@@ -176,6 +219,20 @@ class ModelEngine:
         return self._positions_cache[key]
 
 
+def _layout(paths: ModelPaths):
+    """The planner's view of the user's files: headers only (no weight is read), the text encoder's sizes
+    from its `config.json` when the folder has one (else the published Gemma-3-12B sizes)."""
+    import json
+
+    from model_runtime.memory.layout import ModelLayout, TextEncoderDims
+
+    te = None
+    cfg = paths.text_encoder_dir / "config.json" if paths.text_encoder_dir is not None else None
+    if cfg is not None and cfg.is_file():
+        te = TextEncoderDims.from_hf_config(json.loads(cfg.read_text()))
+    return ModelLayout.from_checkpoint(paths.checkpoint, paths.upsampler, te)
+
+
 def _spec(name: str) -> ComponentSpec:
     from model_runtime.components import spec
 
@@ -197,26 +254,59 @@ def _pass_options(p: Perturbation):
 class Runtime:
     """Loaded model files + the job lock. One job runs at a time (one GPU); a second caller gets an error."""
 
-    def __init__(self, engine: Any) -> None:
+    def __init__(self, engine: Any, memory: Machine | Sequence[MemoryPlan] | None = None) -> None:
         self.engine = engine
+        self.memory = memory
         self._busy = threading.Lock()
+        self._layout = None
 
     @classmethod
     def open(cls, paths: ModelPaths, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
-             *, strict: bool = True) -> Runtime:
-        """Validate the files (headers only) and return a runtime that loads components on first use."""
-        return cls(ModelEngine(paths, device, dtype, strict=strict))
+             *, strict: bool = True, memory: Machine | Sequence[MemoryPlan] | None = None,
+             budget: Any = None) -> Runtime:
+        """Validate the files (headers only) and return a runtime that loads components on first use.
+        `memory`: plan each job for this machine, or use these plans as the fallback ladder (see above)."""
+        engine = ModelEngine(paths, device, dtype, strict=strict, planned=memory is not None, budget=budget)
+        return cls(engine, memory)
+
+    def plans(self, request: GenerationRequest) -> tuple[MemoryPlan, ...]:
+        """The memory plans a job would try, best first (empty without `memory`)."""
+        if self.memory is None:
+            return ()
+        if not isinstance(self.memory, Machine):
+            return tuple(self.memory)
+        from model_runtime.memory.planner import plan_ladder
+
+        if self._layout is None:
+            self._layout = _layout(self.engine.paths)
+        shape = RequestShape(request.width, request.height, request.frames, request.fps, stage=request.stage,
+                             prompts=2 if request.negative_prompt else 1)
+        return plan_ladder(self._layout, shape, self.memory)
 
     def generate(self, request: GenerationRequest, cancel: CancelToken | None = None
                  ) -> Generator[Event | GenerationResult, None, GenerationResult]:
-        """Run one job: yields ProgressEvent / PreviewEvent, then the GenerationResult (also returned)."""
+        """Run one job: yields ProgressEvent / PreviewEvent (and a NoticeEvent if it had to fall back to a
+        smaller memory plan), then the GenerationResult (also returned)."""
+        from model_runtime.memory.oom import iter_with_oom_retry
         from model_runtime.pipelines import run
 
         if not self._busy.acquire(blocking=False):
             raise RuntimeErrorBase("the runtime is already running a job: queue the request instead")
         try:
-            result = yield from run(self.engine, request, cancel)
+            plans = self.plans(request)
+            if plans:
+                result = yield from iter_with_oom_retry(lambda p: self._planned(p, request, cancel), plans, NoticeEvent)
+            else:
+                result = yield from run(self.engine, request, cancel)
             yield result
             return result
         finally:
             self._busy.release()
+
+    def _planned(self, plan: MemoryPlan, request: GenerationRequest, cancel: CancelToken | None
+                 ) -> Generator[Event, None, GenerationResult]:
+        from model_runtime.pipelines import run
+
+        log.info("memory plan: %s", plan.summary)
+        with self.engine.memory_plan(plan):
+            return (yield from run(self.engine, request, cancel))

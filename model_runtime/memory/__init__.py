@@ -7,9 +7,11 @@ Planning (pure Python, no torch import):
     ladder = plan_ladder(layout, request, machine)        # plan, then smaller fallbacks
 
 Executing (torch; imported on first use):
-    with apply_plan(transformer, plan, device, budget=None): ...     # fp8 / streaming / FFN chunks
+    with apply_plan(transformer, plan, device, budget=None): ...     # fp8 / streaming / FFN chunks / lean
+                                                                     # blocks (chunked attention, RoPE per chunk)
     with resident_on(vae_decoder, device): tiled_decode(vae_decoder, latent, plan.vae_tile, ...)
     result = run_with_oom_retry(lambda p: job(p), ladder, notify=ui_message)
+    result = yield from iter_with_oom_retry(lambda p: job_events(p), ladder, notice=NoticeEvent)
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ _LAZY = {
     "tiled_decode": "model_runtime.memory.tiling",
     "run_with_oom_retry": "model_runtime.memory.oom",
     "OutOfMemoryJobError": "model_runtime.memory.oom",
+    "iter_with_oom_retry": "model_runtime.memory.oom",
+    "lean_transformer": "model_runtime.memory.lean_block",
     "PeakTracker": "model_runtime.memory.measure",
 }
 

@@ -21,6 +21,7 @@ from model_runtime.memory.executors import (
     quantize_fp8_,
     resident_on,
 )
+from model_runtime.memory.lean_block import lean_transformer
 from model_runtime.memory.plan import MemoryPlan, Placement, Weights
 from model_runtime.memory.streaming import stream_blocks
 
@@ -50,7 +51,7 @@ def non_block_resident(module: nn.Module, blocks: nn.ModuleList, device: torch.d
 def apply_plan(module: nn.Module, plan: MemoryPlan, device: torch.device | str, *,
                budget: VramBudget | None = None, storage: torch.device | str = "cpu") -> Iterator[nn.Module]:
     """Run `module` under `plan` inside the block: fp8 storage (applied once, in place: it is lossy and
-    permanent), blocks resident or streamed, FFN chunking. On exit the weights are back on `storage`."""
+    permanent), blocks resident or streamed, FFN chunking, lean blocks (chunked attention). On exit the weights are back on `storage`."""
     s = plan.strategy
     if s.weights is Weights.FP8:
         quantize_fp8_(module)
@@ -64,4 +65,6 @@ def apply_plan(module: nn.Module, plan: MemoryPlan, device: torch.device | str, 
             stack.enter_context(resident_on(module, device, budget, storage))
         if s.ffn_chunk_tokens:
             stack.enter_context(chunk_feed_forward(module, s.ffn_chunk_tokens))
+        if s.attn_chunk_tokens:
+            stack.enter_context(lean_transformer(module, s.attn_chunk_tokens))
         yield module

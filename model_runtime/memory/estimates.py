@@ -18,6 +18,12 @@ its constants:
   (LTX-2.3 options, the real head-dim and FFN ratios) on CPU in bfloat16 and float32: per token and per
   D, bf16 17.8 elements plain / 14.3 with chunked FFN, fp32 16.65 / 11.4; per-token timesteps add 19.0
   in all four cases. The tests re-measure a different width against these predictions.
+  Lean path (`attn_chunk_tokens`: chunked attention with on-demand RoPE and the lean block forward, see
+  `attention.py` / `lean_block.py`): the attention phase holds `LEAN_ATTN` widths per token (residual,
+  the modulated input the output overwrites, K, V) plus, per chunk token, `LEAN_CHUNK_F32` float32 widths
+  (RMSNorm upcast, RoPE rotation, softmax temporaries); the FFN phase only the residual plus one chunk's
+  FFN. Fitted on the same measurements (width 256, bf16 and fp32, chunks 32-128: 3.6 / 4.5 in both, rounded up to 3.8, with
+  the text and audio terms below added).
 * Video VAE decode (`vae_decode_bytes`). For each decoder stage at its resolution: a residual stage
   holds `RES_MULT` tensors of its width (input kept for the skip, norm/activation output, conv output,
   the conv's padded input, its second temporary: fitted, 5 measured on a generated decoder); an
@@ -41,6 +47,7 @@ from model_runtime.memory.layout import ModelLayout, TextEncoderDims, Transforme
 
 ATTN_ACT, ATTN_F32 = 8.53, 2.87  # attention phase: D-wide tensors in the activation dtype / in float32
 FFN_ACT, FFN_F32 = 7.5, 1.15  # FFN phase, besides the FFN's own two hidden-width tensors
+LEAN_ATTN, LEAN_CHUNK_F32 = 3.8, 4.5  # lean path: widths per token / float32 widths per chunk token
 RES_MULT = 5.0
 VOC_MULT = 6.0
 AUDIO_TOKENS_PER_S = 25
@@ -84,14 +91,21 @@ class TileSpec:
 
 
 def transformer_bytes(dims: TransformerDims, shape: LatentShape, act_bytes: int, *, text_tokens: int = 1024,
-                      per_token_timestep: bool = False, ffn_chunk_tokens: int | None = None) -> int:
+                      per_token_timestep: bool = False, ffn_chunk_tokens: int | None = None,
+                      attn_chunk_tokens: int | None = None) -> int:
     """Peak activation bytes of one transformer forward: the larger of the attention phase and the FFN
-    phase of a block, per modality (see the module docstring for the model and where the numbers come from)."""
+    phase of a block, per modality (see the module docstring for the model and where the numbers come from).
+    `attn_chunk_tokens` selects the lean path (which chunks the FFN by the same count)."""
     def per_modality(tokens: int, dim: int, ffn: int) -> float:
+        mod = tokens * (2 * dims.mod_rows + 1) * dim * act_bytes if per_token_timestep else 0
+        if attn_chunk_tokens:
+            chunk = min(tokens, attn_chunk_tokens)
+            attn = tokens * dim * LEAN_ATTN * act_bytes + chunk * dim * LEAN_CHUNK_F32 * 4
+            ffn_phase = tokens * dim * act_bytes + chunk * (2 * ffn * act_bytes + dim * LEAN_CHUNK_F32 * 4)
+            return max(attn, ffn_phase) + mod
         attn = tokens * dim * (ATTN_ACT * act_bytes + ATTN_F32 * 4)
         ffn_tokens = tokens if ffn_chunk_tokens is None else min(tokens, ffn_chunk_tokens)
         ffn_phase = tokens * dim * (FFN_ACT * act_bytes + FFN_F32 * 4) + ffn_tokens * 2 * ffn * act_bytes
-        mod = tokens * (2 * dims.mod_rows + 1) * dim * act_bytes if per_token_timestep else 0
         return max(attn, ffn_phase) + mod
 
     video = per_modality(shape.video_tokens, dims.video_dim, dims.video_ffn)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from typing import TypeVar
 
 import torch
@@ -20,6 +20,7 @@ from model_runtime.memory.plan import MemoryPlan
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+E = TypeVar("E")
 
 
 class OutOfMemoryJobError(RuntimeErrorBase):
@@ -82,11 +83,43 @@ def run_with_oom_retry(job_fn: Callable[[MemoryPlan], T], plans: Sequence[Memory
         attempts.append((plan, detail))
         free_memory()
         if i == 0 and len(plans) > 1:
-            say(f"Ran out of memory with {plan.summary}. Retrying once with {plans[1].summary}.")
+            say(retry_message(plan, plans[1]))
+    raise _failure(plans, attempts)
+
+
+def iter_with_oom_retry(job_fn: Callable[[MemoryPlan], Generator[E, None, T]], plans: Sequence[MemoryPlan],
+                        notice: Callable[[str], E]) -> Generator[E, None, T]:
+    """The generator form, for jobs that stream events (progress, previews): the job's events pass
+    through; on OOM memory is freed, `notice(message)` is yielded and the job restarts with `plans[1]`.
+    Same rules as `run_with_oom_retry`; returns the job's return value."""
+    if not plans:
+        raise ValueError("iter_with_oom_retry needs at least one plan")
+    attempts: list[tuple[MemoryPlan, str]] = []
+    for i, plan in enumerate(plans[:2]):
+        try:
+            return (yield from job_fn(plan))
+        except Exception as exc:  # noqa: BLE001 - anything but OOM is re-raised untouched
+            if not is_oom(exc):
+                raise
+            detail = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}{_device_peak()}"
+        attempts.append((plan, detail))  # the exception and its frames are gone here: memory can be freed
+        free_memory()
+        if i == 0 and len(plans) > 1:
+            message = retry_message(plan, plans[1])
+            log.warning("%s", message)
+            yield notice(message)
+    raise _failure(plans, attempts)
+
+
+def retry_message(failed: MemoryPlan, fallback: MemoryPlan) -> str:
+    return f"Ran out of memory with {failed.summary}. Retrying once with {fallback.summary}."
+
+
+def _failure(plans: Sequence[MemoryPlan], attempts: list[tuple[MemoryPlan, str]]) -> OutOfMemoryJobError:
     m = plans[0].machine
     lines = [f"Out of memory on a {m.vram_gb:g} GB {m.device} device with {m.ram_gb:g} GB RAM."]
     for plan, detail in attempts:
         lines.append(f"  plan {plan.strategy.label}: predicted {gb(plan.peak_vram_bytes):.2f} GB VRAM, "
                      f"{gb(plan.peak_ram_bytes):.2f} GB RAM; failed with {detail}")
     lines.append("Try a smaller size or fewer frames, or close other programs using the GPU.")
-    raise OutOfMemoryJobError("\n".join(lines), tuple(attempts))
+    return OutOfMemoryJobError("\n".join(lines), tuple(attempts))

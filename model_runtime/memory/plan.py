@@ -48,13 +48,16 @@ class Strategy:
     cache: Cache = Cache.ALL
     ffn_chunk_tokens: int | None = None  # run each FFN over this many tokens at a time (exact; less memory)
     blocks_in_flight: int = 2  # streaming: the block computing plus the one being prefetched
+    attn_chunk_tokens: int | None = None  # lean blocks: attention over query chunks, RoPE per chunk (exact)
 
     @property
     def label(self) -> str:
         parts = [self.weights.value]
         if self.placement is Placement.STREAM:
             parts.append("block streaming")
-        if self.ffn_chunk_tokens:
+        if self.attn_chunk_tokens:
+            parts.append("chunked attention")
+        elif self.ffn_chunk_tokens:
             parts.append("chunked FFN")
         te = {TextPlacement.GPU: "", TextPlacement.GPU_FP8: "fp8 text encoder",
               TextPlacement.STREAM: "streamed text encoder", TextPlacement.CPU: "text encoder on CPU"}
@@ -179,6 +182,7 @@ class MemoryPlan:
             "strategy": s.label, "summary": self.summary, "fits": self.fits,
             "weights": s.weights.value, "placement": s.placement.value, "text_encoder": s.text_encoder.value,
             "cache": s.cache.value, "ffn_chunk_tokens": s.ffn_chunk_tokens, "blocks_in_flight": s.blocks_in_flight,
+            "attn_chunk_tokens": s.attn_chunk_tokens,
             "vae_tile": None if self.vae_tile is None else {
                 "frames": self.vae_tile.frames, "size": self.vae_tile.size, "halo": self.vae_tile.halo,
                 "halo_frames": self.vae_tile.halo_frames, "label": self.vae_tile.label()},

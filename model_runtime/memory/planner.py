@@ -30,6 +30,9 @@ from model_runtime.memory.stages import predict_stages
 log = logging.getLogger(__name__)
 
 FFN_CHUNK_TOKENS = 4096
+ATTN_CHUNK_TOKENS = 8192  # big enough to keep a GPU busy (each chunk attends over every key)
+#: activation levers: plain, chunked FFN, lean blocks (chunked attention + FFN), as (ffn, attention) chunks
+ACTIVATIONS = ((None, None), (FFN_CHUNK_TOKENS, None), (FFN_CHUNK_TOKENS, ATTN_CHUNK_TOKENS))
 
 
 def strategies(machine: Machine) -> list[Strategy]:
@@ -37,8 +40,8 @@ def strategies(machine: Machine) -> list[Strategy]:
     unified = machine.profile.unified
     placements = [Placement.RESIDENT] if unified else list(Placement)
     texts = [TextPlacement.GPU, TextPlacement.GPU_FP8] if unified else list(TextPlacement)
-    return [Strategy(w, p, t, c, f)
-            for w, p, t, c, f in itertools.product(Weights, placements, texts, Cache, (None, FFN_CHUNK_TOKENS))]
+    return [Strategy(w, p, t, c, f, attn_chunk_tokens=a)
+            for w, p, t, c, (f, a) in itertools.product(Weights, placements, texts, Cache, ACTIVATIONS)]
 
 
 def evaluate(layout: ModelLayout, request: RequestShape, machine: Machine, strategy: Strategy) -> MemoryPlan:

@@ -39,6 +39,7 @@ ACT = 2  # bf16 activations
 FP8_UPCAST_OVERHEAD = 1.03  # per-layer upcast of fp8 weights: an extra pass over each weight (assumed)
 STREAM_OVERHEAD = 1.05  # copies share memory bandwidth with compute, plus a sync per block (assumed;
 #                         benchmarks/gpu_plan.py measures both on a real card)
+LEAN_OVERHEAD = 1.03  # chunked attention: more, smaller kernels and RoPE recomputed per block (assumed)
 TILE_CANDIDATES = (None, (16, 32), (16, 24), (8, 16), (8, 12), (4, 8), (2, 6), (2, 4))
 
 
@@ -107,7 +108,8 @@ def _text_stage(layout: ModelLayout, req: RequestShape, m: Machine, s: Strategy,
 def _denoise_stage(name: str, layout: ModelLayout, shape: LatentShape, steps: int, req: RequestShape,
                    m: Machine, s: Strategy, z: _Sizes, extra_vram: int = 0) -> StagePrediction:
     act = est.transformer_bytes(layout.transformer_dims, shape, ACT, text_tokens=req.text_tokens,
-                                per_token_timestep=req.per_token_timestep, ffn_chunk_tokens=s.ffn_chunk_tokens)
+                                per_token_timestep=req.per_token_timestep, ffn_chunk_tokens=s.ffn_chunk_tokens,
+                                attn_chunk_tokens=s.attn_chunk_tokens)
     vram = VRAM_BASE + z.t_vram + act + extra_vram
     streamed = s.placement is Placement.STREAM
     ram = RAM_BASE + (z.t_store if streamed else 0) + z.cached_others(s, on_gpu={"ups"} if extra_vram else set())
@@ -117,6 +119,8 @@ def _denoise_stage(name: str, layout: ModelLayout, shape: LatentShape, steps: in
         compute *= FP8_UPCAST_OVERHEAD
     if s.ffn_chunk_tokens:
         compute *= 1.01
+    if s.attn_chunk_tokens:
+        compute *= LEAN_OVERHEAD
     per_forward = max(compute * STREAM_OVERHEAD, z.t_store / z.link) if streamed else compute
     detail = f"{shape.video_tokens} video + {shape.audio_tokens} audio tokens, {forwards} forwards"
     return StagePrediction(name, int(vram), int(ram), forwards * per_forward, detail)

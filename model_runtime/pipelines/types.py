@@ -20,7 +20,8 @@ from model_runtime.sampling.guidance import GuidanceParams
 from model_runtime.sampling.noise import NOISE_ORDER
 
 __all__ = [
-    "CancelToken", "GenerationRequest", "GenerationResult", "PreviewEvent", "ProgressEvent", "StageLatents",
+    "CancelToken", "GenerationRequest", "GenerationResult", "NoticeEvent", "PreviewEvent", "ProgressEvent",
+    "StageLatents",
     "Event", "STAGES", "PIPELINES",
 ]
 
@@ -164,4 +165,12 @@ class PreviewEvent:
     image: torch.Tensor
 
 
-Event = ProgressEvent | PreviewEvent
+@dataclass(frozen=True)
+class NoticeEvent:
+    """Something the user should be told while the job goes on (e.g. it ran out of GPU memory and is
+    being retried with a smaller memory plan): a sentence the UI can show as is."""
+
+    message: str
+
+
+Event = ProgressEvent | PreviewEvent | NoticeEvent
