@@ -9,12 +9,13 @@ user sees is exactly what the job will make. No Qt here: the CLI and tests use i
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
+from pathlib import Path
 
 PRESETS_FILE = "formats.toml"
+# next to this module (a plain path, not importlib.resources: that import alone costs ~1 ms of start-up)
+PRESETS_DIR = Path(__file__).with_name("presets")
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,9 @@ class Presets:
 @cache
 def load_presets() -> Presets:
     """Parse the packaged presets once (the file is data shipped with the app, it never changes at run time)."""
-    raw = tomllib.loads(resources.files("ltx_studio").joinpath("presets", PRESETS_FILE).read_text("utf-8"))
+    import tomllib  # only here: the window's first paint does not wait for the TOML parser's import
+
+    raw = tomllib.loads((PRESETS_DIR / PRESETS_FILE).read_text("utf-8"))
     lim = raw["limits"]
     return Presets(
         aspects=tuple(Aspect(a["name"], a["label"], tuple(a["ratio"]), tuple(a["words"])) for a in raw["aspect"]),
@@ -188,8 +191,11 @@ def fit_advice(fmt: ResolvedFormat, machine: Machine, presets: Presets | None = 
             f"tier or at most {shorter:.0f} s")
 
 
-_SECONDS = re.compile(r"\b(\d{1,2}(?:\.\d+)?)\s*-?\s*(?:s|sec|secs|second|seconds)\b", re.IGNORECASE)
-_FPS = re.compile(r"\b(\d{2})\s*fps\b", re.IGNORECASE)
+@cache
+def _patterns() -> tuple[re.Pattern, re.Pattern]:
+    """The duration and frame-rate patterns, compiled on first use (not at import: start-up pays for it)."""
+    return (re.compile(r"\b(\d{1,2}(?:\.\d+)?)\s*-?\s*(?:s|sec|secs|second|seconds)\b", re.IGNORECASE),
+            re.compile(r"\b(\d{2})\s*fps\b", re.IGNORECASE))
 
 
 def _has_word(text: str, word: str) -> bool:
@@ -212,12 +218,13 @@ def detect_format(prompt: str, presets: Presets | None = None) -> dict:
         w = next((w for w in t.words if t.stage == "render" and _has_word(prompt, w)), None)
         if w and "tier" not in found:
             found["tier"], found["tier_why"] = t.name, w
-    m = _SECONDS.search(prompt)
+    seconds_re, fps_re = _patterns()
+    m = seconds_re.search(prompt)
     if m:
         secs = float(m.group(1))
         if p.limits.min_seconds <= secs <= p.limits.max_seconds:
             found["seconds"], found["seconds_why"] = secs, m.group(0)
-    m = _FPS.search(prompt)
+    m = fps_re.search(prompt)
     if m and float(m.group(1)) in p.limits.fps:
         found["fps"], found["fps_why"] = float(m.group(1)), m.group(0)
     return found

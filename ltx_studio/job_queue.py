@@ -5,6 +5,13 @@ draft supersedes drafts still waiting (only the latest idea matters), never the 
 in the order they were asked for. Every transition is written to the JobStore first, so a crash leaves
 the queue recoverable: waiting jobs come back as waiting (the queue starts paused so a job that crashed
 the app is not re-run blindly), a job that was running comes back as interrupted.
+
+Engine warm-up (why): the first use of torch and the runtime's modules imports ~1,700 modules on the worker
+thread, and C-extension initialisation holds the GIL for up to ~150 ms at a time, which freezes the UI.
+`prepare_engine()` does that once, right after start-up, while the user is still writing a prompt (or at
+the first job, if that comes sooner); jobs submitted meanwhile stay queued (cancellable, shown as
+"queued") and are handed to the worker when it reports ready, so no job runs while those imports stall
+the UI. A factory without `prepare` (a test fake) needs no warm-up.
 """
 
 from __future__ import annotations
@@ -28,8 +35,10 @@ class JobQueue(QObject):
     jobEnded = Signal(object)        # GenerationJob, in a final state
     pausedChanged = Signal(bool)
     modelStatus = Signal(str)
+    engineReady = Signal()
     _run = Signal(int, object, object)
     _setModel = Signal(object)
+    _prepare = Signal()
 
     def __init__(self, store: JobStore, factory: RuntimeFactory, choice: ModelChoice, cache_dir: Path,
                  outputs: Path, parent: QObject | None = None, threads: int | None = None) -> None:
@@ -39,12 +48,15 @@ class JobQueue(QObject):
         self.pending: list[GenerationJob] = []
         self.current: GenerationJob | None = None
         self.paused = False
+        self.preparing = False
         self._thread = QThread()
         self._thread.setObjectName("generation-worker")
         self.worker = Worker(factory, choice, cache_dir, outputs, threads)
         self.worker.moveToThread(self._thread)
+        self.engine_ready = not self.worker.can_prepare
         self._run.connect(self.worker.run)
         self._setModel.connect(self.worker.set_model)
+        self._prepare.connect(self.worker.prepare)
         w = self.worker
         w.jobStarted.connect(self._on_started)
         w.jobProgress.connect(self._on_progress)
@@ -53,6 +65,7 @@ class JobQueue(QObject):
         w.jobFailed.connect(self._on_failed)
         w.jobCancelled.connect(self._on_cancelled)
         w.modelStatus.connect(self.modelStatus)
+        w.engineReady.connect(self._on_engine_ready)
         self._thread.start()
 
     # --- public API ------------------------------------------------------------------------------------
@@ -92,6 +105,14 @@ class JobQueue(QObject):
     def set_model(self, choice: ModelChoice) -> None:
         self._setModel.emit(choice)
 
+    def prepare_engine(self) -> bool:
+        """Warm the engine on the worker thread (see the module doc); False when the factory needs none."""
+        if self.preparing or self.engine_ready:
+            return False
+        self.preparing = True
+        self._prepare.emit()
+        return True
+
     @property
     def busy(self) -> bool:
         return self.current is not None
@@ -123,6 +144,9 @@ class JobQueue(QObject):
     def _dispatch(self) -> None:
         if self.current is not None or self.paused or not self.pending:
             return
+        if not self.engine_ready:
+            self.prepare_engine()  # no-op while it runs: _on_engine_ready dispatches
+            return
         job = self.pending.pop(0)
         self.current = job
         self.store.set_state(job.id, "running")
@@ -132,6 +156,11 @@ class JobQueue(QObject):
     def _job(self, job_id: int) -> GenerationJob | None:
         job = self.jobs.get(job_id)
         return job if job is not None and job is self.current else None
+
+    def _on_engine_ready(self) -> None:
+        self.preparing, self.engine_ready = False, True
+        self.engineReady.emit()
+        self._dispatch()
 
     def _on_started(self, job_id: int) -> None:
         log.info("job %d started", job_id)

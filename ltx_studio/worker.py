@@ -82,6 +82,7 @@ class Worker(QObject):
     jobFailed = Signal(int, str)
     jobCancelled = Signal(int, str)
     modelStatus = Signal(str)
+    engineReady = Signal()
 
     def __init__(self, factory: RuntimeFactory, choice: ModelChoice, cache_dir: Path, outputs: Path,
                  threads: int | None = None) -> None:
@@ -98,20 +99,42 @@ class Worker(QObject):
     def set_model(self, choice: ModelChoice) -> None:
         self._choice = choice
 
+    @property
+    def can_prepare(self) -> bool:
+        """Whether the factory has a warm-up (`prepare(choice, cache_dir)`); test fakes have none."""
+        return callable(getattr(self._factory, "prepare", None))
+
+    @Slot()
+    def prepare(self) -> None:
+        """Engine warm-up before any job (see job_queue); always ends with engineReady, even on failure
+        (the first job then meets the same problem and reports it to the user)."""
+        try:
+            self.modelStatus.emit("preparing the engine…")
+            self._configure_torch()
+            self._factory.prepare(self._choice, self._cache)  # type: ignore[attr-defined]
+            self.modelStatus.emit("engine ready")
+        except BaseException as exc:  # noqa: BLE001 - the thread must survive; the first job reports it
+            log.warning("engine warm-up failed: %s", exc)
+        finally:
+            self.engineReady.emit()
+
+    def _configure_torch(self) -> None:
+        # Python-heavy phases of this thread (imports, model building) hold the GIL in slices of the
+        # switch interval: 5 ms by default, shorter slices make the GUI thread's turns come sooner while
+        # the worker imports and loads (measured with benchmarks/ui_latency.py)
+        sys.setswitchinterval(min(sys.getswitchinterval(), 0.002))
+        import torch
+
+        if self._threads is None:
+            # leave one core to the GUI thread and the OS: a CPU run holding every core starves the UI
+            torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
+        else:
+            torch.set_num_threads(self._threads)
+
     def _ensure_runtime(self):
         if self._runtime is None or self._runtime_choice != self._choice:
             self._runtime = None  # drop the old model before opening the new one (memory)
-            # Python-heavy phases of this thread (imports, model building) hold the GIL in slices of the
-            # switch interval: 5 ms by default is fine, but shorter slices make the GUI thread's turns come
-            # sooner while the worker imports and loads (measured with benchmarks/ui_latency.py)
-            sys.setswitchinterval(min(sys.getswitchinterval(), 0.002))
-            import torch
-
-            if self._threads is None:
-                # leave one core to the GUI thread and the OS: a CPU run holding every core starves the UI
-                torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
-            else:
-                torch.set_num_threads(self._threads)
+            self._configure_torch()
             self.modelStatus.emit(f"loading {self._choice.describe()}…")
             self._runtime = self._factory(self._choice, self._cache)
             self._runtime_choice = self._choice

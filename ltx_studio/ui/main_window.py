@@ -1,36 +1,46 @@
 """The main window: prompt + format on the left, player/previews/drafts in the middle, queue/history on the right.
 
 It wires the panels to the job queue and the history store; it holds no generation logic of its own.
+
+Start-up is progressive (why: the window must appear about as fast as a bare Qt window). The constructor
+builds only the frame: the four regions (objectNames promptPanel / presetsPanel / previewArea / queuePanel,
+as placeholders of the final layout), the menus and the status bar. Its first paint starts the build:
+presets, job store, queue, left panels, right panels, one step per event-loop turn (each ~5-15 ms, so
+input and paints interleave with it), each panel swapped in where its placeholder was. Anything that
+needs the contents earlier (a test reading `window.prompt_panel` right after construction, a menu action)
+runs the remaining steps synchronously: `ensure_built()` is idempotent. After the build come the player,
+RAM probe and token counter (PLAYER_DELAY_MS later), then the engine warm-up on the worker thread (torch
+and the runtime's modules, so that no job imports them while the UI waits on the GIL).
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent
-from PySide6.QtWidgets import QLabel, QMainWindow, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QGroupBox, QLabel, QMainWindow, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from ltx_studio import __version__
-from ltx_studio.context import AppContext
-from ltx_studio.formats import FormatChoice, Machine, can_promote, load_presets, render_target
-from ltx_studio.job_queue import JobQueue
-from ltx_studio.jobs import GenerationJob, JobSpec
-from ltx_studio.runtime_api import ModelChoice, RuntimeFactory, open_runtime
-from ltx_studio.store import JobStore
-from ltx_studio.ui.presets_panel import PresetsPanel
-from ltx_studio.ui.preview_area import PreviewArea
-from ltx_studio.ui.prompt_panel import PromptPanel
-from ltx_studio.ui.queue_panel import QueuePanel
+
+if TYPE_CHECKING:
+    from ltx_studio.context import AppContext
+    from ltx_studio.jobs import GenerationJob, JobSpec
+    from ltx_studio.runtime_api import ModelChoice, RuntimeFactory
 
 log = logging.getLogger(__name__)
 PLAYER_DELAY_MS = 250  # the player (Qt Multimedia init, audio device probe, numpy) is built after first paint
+# attributes that exist only once the contents are built: reading one before builds them (see __getattr__)
+_CONTENTS = frozenset({"presets", "store", "queue", "prompt_panel", "presets_panel", "preview", "queue_panel",
+                       "_prompt_timer"})
 
-__all__ = ["MainWindow", "PromptPanel", "PresetsPanel", "PreviewArea", "QueuePanel"]
+__all__ = ["MainWindow", "model_choice"]
 
 
 def model_choice(ctx: AppContext) -> ModelChoice:
+    from ltx_studio.runtime_api import ModelChoice
+
     s = ctx.settings
     demo = s.use_demo_model or not s.checkpoint
     return ModelChoice(demo, s.checkpoint, s.upsampler, s.text_encoder)
@@ -40,16 +50,128 @@ class MainWindow(QMainWindow):
     def __init__(self, ctx: AppContext, runtime_factory: RuntimeFactory | None = None) -> None:
         super().__init__()
         self.ctx = ctx
+        self._factory = runtime_factory
         self._shut = False
         self._player_installed = False
-        self.presets = load_presets()
         self.setWindowTitle(f"LTX Studio {__version__}")
         self.resize(1400, 860)
-        self.store = JobStore(ctx.paths.database)
-        self.store.recover(ctx.paths.outputs)
-        self.queue = JobQueue(self.store, runtime_factory or open_runtime, model_choice(ctx), ctx.paths.cache,
+        self._build_frame()
+
+    # --- progressive construction ----------------------------------------------------------------------
+    def _build_frame(self) -> None:
+        """The final layout with light placeholders in the four regions (cheap: plain Qt widgets only;
+        the `Qt` namespace alone costs ~12 ms to materialise, so the frame does not touch it)."""
+        left = QWidget()
+        self._left_lay = QVBoxLayout(left)
+        prompt, fmt = QGroupBox("Prompt"), QGroupBox("Format")
+        fmt.setMinimumHeight(260)  # about the Format panel's height: the swap does not shift the layout
+        self._left_lay.addWidget(prompt, 1)
+        self._left_lay.addWidget(fmt)
+        preview = QLabel("Starting…")
+        preview.setStyleSheet("background:#111; color:#bbb; font-size:15px; qproperty-alignment:AlignCenter;")
+        queue = QTabWidget()
+        queue.addTab(QWidget(), "Queue")
+        queue.addTab(QWidget(), "History")
+        self._slots = {"promptPanel": prompt, "presetsPanel": fmt, "previewArea": preview, "queuePanel": queue}
+        for name, w in self._slots.items():
+            w.setObjectName(name)
+        self._split = QSplitter()  # horizontal
+        for w in (left, preview, queue):
+            self._split.addWidget(w)
+        self._split.setSizes([380, 720, 320])
+        self.setCentralWidget(self._split)
+        self.model_label = QLabel()
+        self.statusBar().addPermanentWidget(self.model_label)
+        self.statusBar().showMessage("Starting…")
+        file_menu = self.menuBar().addMenu("&File")
+        self.export_action = file_menu.addAction("&Export current clip…")  # its Ctrl+E comes with the build
+        self.models_action = self.menuBar().addMenu("&Settings").addAction("&Models…")
+        self.models_action.triggered.connect(self.open_models_page)
+        self.export_action.triggered.connect(self.open_export)
+        self._steps = [self._build_presets, self._build_store, self._build_queue, self._build_left,
+                       self._build_right]
+        self._in_step = False
+        self._build_scheduled = False
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().paintEvent(event)
+        if self._steps and not self._build_scheduled:
+            self._build_scheduled = True  # the frame is on screen: build the contents from the next loop turn
+            QTimer.singleShot(0, self._build_next)
+
+    def __getattr__(self, name: str):
+        """Contents read before the deferred build (tests, early signals) build them now, synchronously."""
+        d = self.__dict__
+        if name in _CONTENTS and d.get("_steps") and not d.get("_in_step") and not d.get("_shut"):
+            self.ensure_built()
+            return getattr(self, name)
+        raise AttributeError(f"{type(self).__name__!s} has no attribute {name!r}")
+
+    @property
+    def is_built(self) -> bool:
+        return not self._steps
+
+    def ensure_built(self) -> None:
+        """Run what is left of the deferred build now (idempotent)."""
+        while self._steps and not self._shut and not self._in_step:
+            self._run_step()
+
+    def _build_next(self) -> None:
+        """One build step per event-loop turn (~5-15 ms each), so input and paints interleave with it."""
+        if self._steps and not self._shut and not self._in_step:
+            self._run_step()
+            if self._steps:
+                QTimer.singleShot(0, self._build_next)
+
+    def _run_step(self) -> None:
+        step = self._steps.pop(0)
+        self._in_step = True
+        try:
+            step()
+        finally:
+            self._in_step = False
+
+    def _build_presets(self) -> None:
+        from ltx_studio.formats import load_presets
+
+        self.presets = load_presets()
+
+    def _build_store(self) -> None:
+        from ltx_studio.store import JobStore
+
+        self.store = JobStore(self.ctx.paths.database)
+        self.store.recover(self.ctx.paths.outputs)
+
+    def _build_queue(self) -> None:
+        from ltx_studio.job_queue import JobQueue
+        from ltx_studio.runtime_api import open_runtime
+
+        ctx = self.ctx
+        self.queue = JobQueue(self.store, self._factory or open_runtime, model_choice(ctx), ctx.paths.cache,
                               ctx.paths.outputs, self)
-        self._build_ui()
+
+    def _build_left(self) -> None:
+        from ltx_studio.ui.presets_panel import PresetsPanel
+        from ltx_studio.ui.prompt_panel import PromptPanel
+
+        self.prompt_panel = PromptPanel(self.presets)
+        self.presets_panel = PresetsPanel(self.presets)
+        self._swap(self._left_lay.replaceWidget, "promptPanel", self.prompt_panel)
+        self._left_lay.setStretchFactor(self.prompt_panel, 1)
+        self._swap(self._left_lay.replaceWidget, "presetsPanel", self.presets_panel)
+
+    def _build_right(self) -> None:
+        from ltx_studio.ui.preview_area import PreviewArea
+        from ltx_studio.ui.queue_panel import QueuePanel
+
+        self.preview = PreviewArea()
+        self.queue_panel = QueuePanel()
+        sizes = self._split.sizes()
+        self._swap(lambda _old, new: self._split.replaceWidget(1, new), "previewArea", self.preview)
+        self._swap(lambda _old, new: self._split.replaceWidget(2, new), "queuePanel", self.queue_panel)
+        self._split.setSizes(sizes)
+        self._prompt_timer = QTimer(self, singleShot=True, interval=400)
+        self.export_action.setShortcut("Ctrl+E")  # not in the frame: the first key sequence costs ~13 ms
         self._connect()
         self._apply_model_choice()
         restored = self.queue.restore()
@@ -58,34 +180,15 @@ class MainWindow(QMainWindow):
             self._add_draft_card(row.id)
         self.statusBar().showMessage(f"{restored} job(s) from the last session are waiting: Resume queue"
                                      if restored else "Ready")
-
-    def _build_ui(self) -> None:
-        left = QWidget()
-        left_lay = QVBoxLayout(left)
-        self.prompt_panel = PromptPanel(self.presets)
-        self.presets_panel = PresetsPanel(self.presets)
-        left_lay.addWidget(self.prompt_panel, 1)
-        left_lay.addWidget(self.presets_panel)
-        self.preview = PreviewArea()
-        # The player (Qt Multimedia + numpy) is built right after the window is first shown, or on the
-        # first clip, whichever comes first: start-up shows the window without paying for it.
         QTimer.singleShot(PLAYER_DELAY_MS, self._after_first_paint)
-        self.queue_panel = QueuePanel()
-        split = QSplitter(Qt.Orientation.Horizontal)
-        for w in (left, self.preview, self.queue_panel):
-            split.addWidget(w)
-        split.setSizes([380, 720, 320])
-        self.setCentralWidget(split)
-        self.model_label = QLabel()
-        self.statusBar().addPermanentWidget(self.model_label)
-        file_menu = self.menuBar().addMenu("&File")
-        self.export_action = QAction("&Export current clip…", self)
-        self.export_action.setShortcut("Ctrl+E")
-        file_menu.addAction(self.export_action)
-        menu = self.menuBar().addMenu("&Settings")
-        self.models_action = QAction("&Models…", self)
-        menu.addAction(self.models_action)
-        self._prompt_timer = QTimer(self, singleShot=True, interval=400)
+
+    def _swap(self, replace, name: str, widget: QWidget) -> None:
+        """Put a built panel where its placeholder was; the placeholder goes (and gives up its name)."""
+        old = self._slots.pop(name)
+        replace(old, widget)
+        old.hide()
+        old.setObjectName("")
+        old.deleteLater()
 
     def _install_player(self) -> None:
         """Use the Qt Multimedia player when it is installed (ltx_studio.player), else the still fallback."""
@@ -118,12 +221,10 @@ class MainWindow(QMainWindow):
         qp.requeueRequested.connect(self.requeue)
         qp.deleteRequested.connect(self.delete)
         qp.filterChanged.connect(self.refresh_history)
-        self.models_action.triggered.connect(self.open_models_page)
-        self.export_action.triggered.connect(self.open_export)
 
     def _on_model_status(self, message: str) -> None:
         self.statusBar().showMessage(f"Model: {message}")
-        if message.endswith("loaded"):  # the demo's tokenizer exists once the demo model was built
+        if message.endswith(("loaded", "ready")):  # the demo's tokenizer exists once the demo model was built
             self._use_tokenizer(model_choice(self.ctx))
 
     def _use_tokenizer(self, choice: ModelChoice) -> None:
@@ -143,16 +244,23 @@ class MainWindow(QMainWindow):
         ~30 MB to parse): neither is needed to show the window, so start-up defers them."""
         import psutil
 
+        from ltx_studio.formats import Machine
+
         ram = psutil.virtual_memory().available / 2**30
         self.presets_panel.set_machine(Machine("cpu", ram, choice.demo))
         self._use_tokenizer(choice)
 
     def _after_first_paint(self) -> None:
+        if self._shut:
+            return
         self._install_player()
         self._check_machine_and_tokenizer(model_choice(self.ctx))
+        self.queue.prepare_engine()  # the worker imports torch + the runtime now, while the user writes
 
     # --- actions ---------------------------------------------------------------------------------------
     def _spec(self, kind: str, fmt, seed: int) -> JobSpec | None:
+        from ltx_studio.jobs import JobSpec
+
         prompt = self.prompt_panel.prompt.toPlainText().strip()
         if not prompt:
             self.statusBar().showMessage("Write a prompt first: describe the shot, the motion and the sound")
@@ -172,6 +280,9 @@ class MainWindow(QMainWindow):
 
     def render_draft(self, draft_id: int) -> GenerationJob | None:
         """Promote a finished draft: same prompt, seed, clip length; its stage-1 latents when the sizes fit."""
+        from ltx_studio.formats import FormatChoice, can_promote, render_target
+        from ltx_studio.jobs import JobSpec
+
         row = self.store.get(draft_id)
         if row.kind != "draft" or row.state != "done":
             self.statusBar().showMessage(f"Job {draft_id} is not a finished draft")
@@ -187,6 +298,8 @@ class MainWindow(QMainWindow):
         return self._submit(spec)
 
     def requeue(self, job_id: int) -> GenerationJob:
+        from ltx_studio.jobs import JobSpec
+
         return self._submit(JobSpec.from_dict(self.store.get(job_id).spec))
 
     def _submit(self, spec: JobSpec) -> GenerationJob:
@@ -274,7 +387,7 @@ class MainWindow(QMainWindow):
             self.preview.job_ended(job)
         self.refresh_history()
 
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
         self.shutdown()
         super().closeEvent(event)
 
@@ -282,5 +395,8 @@ class MainWindow(QMainWindow):
         if self._shut:
             return
         self._shut = True
-        self.queue.shutdown()
-        self.store.close()
+        # a window closed before (part of) its contents were built has no queue or store yet
+        if "queue" in self.__dict__:
+            self.queue.shutdown()
+        if "store" in self.__dict__:
+            self.store.close()

@@ -36,10 +36,14 @@ class TokenCounter:
 
     def __init__(self) -> None:
         self._tok = None
+        self._path: Path | None = None
 
     def use_folder(self, folder: str | Path | None) -> None:
-        self._tok = None
+        """Parse the folder's tokenizer.json (GUI thread: a real one is ~30 MB), once per folder."""
         path = Path(folder) / "tokenizer.json" if folder else None
+        if self._tok is not None and path == self._path:
+            return
+        self._tok, self._path = None, path
         if path is not None and path.is_file():
             try:
                 from tokenizers import Tokenizer

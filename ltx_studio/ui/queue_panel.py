@@ -21,6 +21,7 @@ from ltx_studio.jobs import GenerationJob
 from ltx_studio.store import JobRow
 
 ROLE_ID = Qt.ItemDataRole.UserRole
+MAX_ICONS = 500  # the history shows at most this many rows (JobStore.history's default limit)
 
 
 def _row_text(row: JobRow) -> str:
@@ -46,6 +47,7 @@ class QueuePanel(QTabWidget):
         self.addTab(self._queue_tab(), "Queue")
         self.addTab(self._history_tab(), "History")
         self._queue_items: dict[int, QListWidgetItem] = {}
+        self._icons: dict[str, QIcon] = {}  # thumbnail path -> decoded icon (see show_history)
 
     def _queue_tab(self) -> QWidget:
         w = QWidget()
@@ -144,11 +146,26 @@ class QueuePanel(QTabWidget):
         return self.filter_text.text().strip(), self.filter_kind.currentData()
 
     def show_history(self, rows: list[JobRow]) -> None:
+        """Refill the list. Thumbnails are decoded once per file, at icon size, and kept: the history is
+        refilled after every job and on every filter keystroke, and decoding up to 500 PNGs each time
+        would freeze the UI."""
         self.history.clear()
         self._rows = {r.id: r for r in rows}
+        if len(self._icons) > 4 * MAX_ICONS:  # deleted jobs' icons: drop them all now and then
+            self._icons.clear()
         for r in rows:
             item = QListWidgetItem(_row_text(r))
             item.setData(ROLE_ID, r.id)
             if r.thumbnail:
-                item.setIcon(QIcon(QPixmap(r.thumbnail)))
+                item.setIcon(self._icon(r.thumbnail))
             self.history.addItem(item)
+
+    def _icon(self, path: str) -> QIcon:
+        icon = self._icons.get(path)
+        if icon is None:
+            size = self.history.iconSize()
+            pix = QPixmap(path)
+            if not pix.isNull():
+                pix = pix.scaled(size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
+            icon = self._icons[path] = QIcon(pix)
+        return icon
