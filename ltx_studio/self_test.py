@@ -8,6 +8,7 @@ failure ends the run with exit code 1.
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer
@@ -107,12 +108,14 @@ class SelfTest(QObject):
     def ok(self, what: str) -> None:
         self.steps.append(what)
         log.info("self-test: %s", what)
-        print(f"self-test: ok: {what}", flush=True)  # noqa: T201 - the command's user-facing output
+        sys.stdout.write(f"self-test: ok: {what}\n")  # the command's user-facing output
+        sys.stdout.flush()
 
     def fail(self, why: str) -> None:
         if self.code == 0:
             return
         log.error("self-test FAILED: %s", why)
-        print(f"self-test: FAILED: {why}", flush=True)  # noqa: T201
+        sys.stdout.write(f"self-test: FAILED: {why}\n")
+        sys.stdout.flush()
         self.code = 1
         QApplication.instance().quit()
