@@ -32,12 +32,13 @@ from model_runtime.errors import MediaError, RuntimeErrorBase
 from model_runtime.media import loudness
 from model_runtime.media.export_presets import ExportPreset
 from model_runtime.media.mux import (
-    _DISK_FULL,
-    _NOT_WRITABLE,
-    _os_error_message,
-    _temp_sibling,
+    DISK_FULL_ERRNOS,
+    NOT_WRITABLE_ERRNOS,
+    check_output_path,
     fit_audio,
+    os_error_message,
     read_metadata,
+    temp_sibling,
 )
 from model_runtime.media.probe import MediaInfo, probe, read_audio
 from model_runtime.sampling.control import CancelToken, StepClock
@@ -108,16 +109,8 @@ def frame_span(info: MediaInfo, in_s: float | None = None, out_s: float | None =
 
 
 def check_target(out: Path, preset: ExportPreset) -> None:
-    """Refuse a target that cannot be written before any work is done (mux's check insists on .mp4)."""
-    if out.suffix.lower() != preset.suffix:
-        raise MediaError(f"{out}: {preset.label} writes {preset.suffix} files; name the output *{preset.suffix}")
-    folder = out.parent
-    if not folder.is_dir():
-        raise MediaError(f"{out}: cannot export: the folder {folder} does not exist")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise MediaError(f"{out}: cannot export: the folder {folder} is not writable")
-    if out.is_dir():
-        raise MediaError(f"{out}: cannot export: a folder with that name exists")
+    """Refuse a target that cannot be written before any work is done."""
+    check_output_path(out, preset.suffix, f"{preset.label} writes {preset.suffix} files; name the output as a")
 
 
 def output_size(preset: ExportPreset, width: int, height: int) -> tuple[int, int]:
@@ -307,17 +300,17 @@ def export(source: str | Path, preset: ExportPreset, out: str | Path, *, in_s: f
     if progress is not None:
         progress(ExportProgress("audio", 0, span.count, 0.0, None))
     audio, measured = export_audio(source, info, span, preset)
-    tmp = _temp_sibling(out, f".partial{preset.suffix}")
+    tmp = temp_sibling(out, f".partial{preset.suffix}")
     try:
         _write(tmp, source, info, span, preset, fit, audio, progress, cancel)
         os.replace(tmp, out)
     except (ExportCancelled, MediaError):
         raise
     except OSError as exc:
-        raise MediaError(_os_error_message(out, exc)) from exc
+        raise MediaError(os_error_message(out, exc)) from exc
     except Exception as exc:  # av.FFmpegError and encoder failures: one clear line, no partial file
-        if getattr(exc, "errno", None) in _DISK_FULL | _NOT_WRITABLE:
-            raise MediaError(_os_error_message(out, exc)) from exc
+        if getattr(exc, "errno", None) in DISK_FULL_ERRNOS | NOT_WRITABLE_ERRNOS:
+            raise MediaError(os_error_message(out, exc)) from exc
         raise MediaError(f"{out}: cannot export the video: {exc}") from exc
     finally:
         tmp.unlink(missing_ok=True)

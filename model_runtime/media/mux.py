@@ -35,8 +35,8 @@ AUDIO_CODEC = "aac"
 VIDEO_CODEC = "libx264"
 _BT709 = 1  # AVCOL_PRI_BT709 == AVCOL_TRC_BT709 == AVCOL_SPC_BT709 == 1
 _MPEG_RANGE = 1  # AVCOL_RANGE_MPEG (limited)
-_DISK_FULL = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
-_NOT_WRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS}
+DISK_FULL_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
+NOT_WRITABLE_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS}
 
 
 @dataclass(frozen=True)
@@ -91,27 +91,28 @@ def _check_frames(frames: Any) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-def _os_error_message(path: Path, exc: BaseException) -> str:
+def os_error_message(path: Path, exc: BaseException) -> str:
     code = getattr(exc, "errno", None)
-    if code in _DISK_FULL:
+    if code in DISK_FULL_ERRNOS:
         return f"{path}: cannot write the video: the disk is full (or the file size limit was reached)"
-    if code in _NOT_WRITABLE:
+    if code in NOT_WRITABLE_ERRNOS:
         return f"{path}: cannot write the video: the folder is not writable"
     return f"{path}: cannot write the video: {exc}"
 
 
-def check_output_path(path: str | Path) -> Path:
-    """Refuse an output path that cannot be written, before any work is done (the CLI calls this early)."""
+def check_output_path(path: str | Path, suffix: str = ".mp4", what: str = "the output must be an") -> Path:
+    """Refuse an output path that cannot be written, before any work is done (the CLI and the export
+    call this early). `suffix` is the container's extension; `what` starts the wrong-extension message."""
     path = Path(path)
-    if path.suffix.lower() != ".mp4":
-        raise MediaError(f"{path}: the output must be an .mp4 file")
+    if path.suffix.lower() != suffix:
+        raise MediaError(f"{path}: {what} {suffix} file")
     folder = path.parent
     if not folder.is_dir():
-        raise MediaError(f"{path}: cannot write the video: folder {folder} does not exist")
+        raise MediaError(f"{path}: cannot write the file: folder {folder} does not exist")
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise MediaError(f"{path}: cannot write the video: the folder {folder} is not writable")
+        raise MediaError(f"{path}: cannot write the file: the folder {folder} is not writable")
     if path.is_dir():
-        raise MediaError(f"{path}: cannot write the video: a folder with that name exists")
+        raise MediaError(f"{path}: cannot write the file: a folder with that name exists")
     return path
 
 
@@ -171,12 +172,12 @@ def _write_container(tmp: Path, frames: np.ndarray, fps: Fraction, audio: np.nda
             _encode_audio(container, astream, audio, sample_rate)
 
 
-def _temp_sibling(path: Path, suffix: str) -> Path:
+def temp_sibling(path: Path, suffix: str) -> Path:
     """A fresh hidden name next to `path`: same filesystem, so the final rename is atomic."""
     try:
         fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix, dir=path.parent)
     except OSError as exc:
-        raise MediaError(_os_error_message(path, exc)) from exc
+        raise MediaError(os_error_message(path, exc)) from exc
     os.close(fd)
     return Path(name)
 
@@ -211,8 +212,8 @@ def write_mp4(
     duration = arr.shape[0] / rate
     samples = round(duration * sample_rate) if waveform is not None else 0
     audio = fit_audio(waveform, samples) if waveform is not None else None
-    tmp = _temp_sibling(path, ".partial.mp4")
-    tmp_side = _temp_sibling(path, ".partial.json")
+    tmp = temp_sibling(path, ".partial.mp4")
+    tmp_side = temp_sibling(path, ".partial.json")
     try:
         _write_container(tmp, arr, rate, audio, sample_rate, tag, crf, preset)
         tmp_side.write_text(json.dumps(metadata or {}, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
@@ -224,11 +225,11 @@ def write_mp4(
             path.unlink(missing_ok=True)  # all or nothing: an MP4 without its sidecar is not "complete"
             raise
     except OSError as exc:
-        raise MediaError(_os_error_message(path, exc)) from exc
+        raise MediaError(os_error_message(path, exc)) from exc
     except Exception as exc:  # av.FFmpegError and encoder failures: still one clear line, no partial file
         code = getattr(exc, "errno", None)
-        if code in _DISK_FULL | _NOT_WRITABLE:
-            raise MediaError(_os_error_message(path, exc)) from exc
+        if code in DISK_FULL_ERRNOS | NOT_WRITABLE_ERRNOS:
+            raise MediaError(os_error_message(path, exc)) from exc
         raise MediaError(f"{path}: cannot encode the video: {exc}") from exc
     finally:
         tmp.unlink(missing_ok=True)
