@@ -148,6 +148,19 @@ class GoldenContext:
         return Comparison(name, err, float(tol), bool(err <= float(tol)))
 
 
+    def compare_all(self, prefix: str, computed: dict[str, torch.Tensor]) -> list[Comparison]:
+        """Compare every golden under `prefix` that has a tolerance; one the runtime did not compute fails."""
+        results = []
+        for name in self.names(prefix):
+            if self.tolerances.get(name, "input") == "input":
+                continue
+            if name in computed:
+                results.append(self.compare(name, computed[name]))
+            else:
+                results.append(Comparison(name, float("inf"), self.tolerances[name], False, "not computed by the runtime"))
+        return results
+
+
 def compare_uint8_frames(name: str, actual: torch.Tensor, reference: torch.Tensor) -> Comparison:
     """uint8 frames may differ by 1 LSB on at most 0.5% of values (the README's rule)."""
     if actual.shape != reference.shape:

@@ -29,14 +29,5 @@ def _compute(ctx: GoldenContext) -> dict[str, torch.Tensor]:
 
 
 def run(ctx: GoldenContext) -> list[Comparison]:
-    computed = _compute(ctx)
-    results = []
-    for name in ctx.names(PREFIX):
-        if ctx.tolerances.get(name, "input") == "input":
-            continue
-        if name in computed:
-            results.append(ctx.compare(name, computed[name]))
-        else:
-            results.append(Comparison(name, float("inf"), ctx.tolerances[name], False, "not computed by the runtime"))
-    return results
+    return ctx.compare_all(PREFIX, _compute(ctx))
 
