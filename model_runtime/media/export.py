@@ -214,12 +214,7 @@ def _source_frames(source: Path, span: Span, filters: list[tuple[str, str]]):
         ctx = stream.codec_context
         node = graph.add("buffer", f"video_size={ctx.width}x{ctx.height}:pix_fmt={ctx.pix_fmt}:"
                                    f"time_base={stream.time_base}:pixel_aspect=1/1:colorspace=bt709:range=tv")
-        for name, args in filters:
-            nxt = graph.add(name, args)
-            node.link_to(nxt)
-            node = nxt
-        node.link_to(graph.add("buffersink"))
-        graph.configure()
+        loudness.link_chain(graph, node, filters, "buffersink")
         start_pts = stream.start_time or 0
         if span.first:
             container.seek(start_pts + int(span.start_s / stream.time_base), stream=stream, backward=True)

@@ -83,6 +83,17 @@ def _drain(graph, out: list[np.ndarray]) -> None:
             return
 
 
+def link_chain(graph, source, filters, sink: str) -> None:
+    """Link `source` -> each (name, args) filter in order -> a `sink` node, then configure the graph."""
+    node = source
+    for name, args in filters:
+        nxt = graph.add(name, args)
+        node.link_to(nxt)
+        node = nxt
+    node.link_to(graph.add(sink))
+    graph.configure()
+
+
 def run_audio_filters(audio: np.ndarray, rate: int, filters: list[tuple[str, str]],
                       out_rate: int | None = None) -> np.ndarray:
     """Run float32 stereo [2, N] through an FFmpeg filter chain; returns float32 stereo [2, M] at out_rate."""
@@ -95,12 +106,7 @@ def run_audio_filters(audio: np.ndarray, rate: int, filters: list[tuple[str, str
     node = graph.add_abuffer(format="fltp", sample_rate=rate, layout="stereo", time_base=Fraction(1, rate))
     chain = [*filters, ("aresample", str(out_rate or rate)),
              ("aformat", "sample_fmts=fltp:channel_layouts=stereo")]
-    for name, args in chain:
-        nxt = graph.add(name, args)
-        node.link_to(nxt)
-        node = nxt
-    node.link_to(graph.add("abuffersink"))
-    graph.configure()
+    link_chain(graph, node, chain, "abuffersink")
     out: list[np.ndarray] = []
     for frame in _frames(audio, rate):
         graph.push(frame)
