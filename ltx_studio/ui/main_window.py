@@ -53,6 +53,7 @@ class MainWindow(QMainWindow):
         self._factory = runtime_factory
         self._shut = False
         self._player_installed = False
+        self._settled = False  # True once _after_first_paint ran: deferred start-up checks may run directly
         self.setWindowTitle(f"LTX Studio {__version__}")
         self.resize(1400, 860)
         self._build_frame()
@@ -236,7 +237,7 @@ class MainWindow(QMainWindow):
         choice = model_choice(self.ctx)
         self.model_label.setText("Model: demo (random weights)" if choice.demo else f"Model: {choice.describe()}")
         self.queue.set_model(choice)
-        if self._player_installed:  # at start-up this waits for the first paint (_after_first_paint)
+        if self._settled:  # at start-up this waits for the first paint (_after_first_paint)
             self._check_machine_and_tokenizer(choice)
 
     def _check_machine_and_tokenizer(self, choice: ModelChoice) -> None:
@@ -253,6 +254,7 @@ class MainWindow(QMainWindow):
     def _after_first_paint(self) -> None:
         if self._shut:
             return
+        self._settled = True
         self._install_player()
         self._check_machine_and_tokenizer(model_choice(self.ctx))
         self.queue.prepare_engine()  # the worker imports torch + the runtime now, while the user writes
