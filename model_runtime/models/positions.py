@@ -18,9 +18,8 @@ from model_runtime.models.latents import AUDIO_TIMING, VIDEO_SCALE, AudioTiming,
 CAUSAL_OFFSET = 1
 
 
-def video_positions(frames: int, height: int, width: int, fps: float, *, batch: int = 1,
-                    scale: VideoScale = VIDEO_SCALE, device: torch.device | str | None = None) -> torch.Tensor:
-    """Bounds `[B, 3, frames*height*width, 2]` (float32) of a `[frames, height, width]` latent grid."""
+def _pixel_bounds(frames: int, height: int, width: int, scale: VideoScale, device) -> torch.Tensor:
+    """`[3, frames*height*width, 2]` pixel-unit bounds (time in pixel frames, no causal shift yet)."""
     grid = torch.meshgrid(
         torch.arange(frames, dtype=torch.float32, device=device),
         torch.arange(height, dtype=torch.float32, device=device),
@@ -30,8 +29,24 @@ def video_positions(frames: int, height: int, width: int, fps: float, *, batch: 
     start = torch.stack(grid, dim=0).flatten(1)  # [3, T] latent indices
     bounds = torch.stack([start, start + 1], dim=-1)  # [3, T, 2]
     factors = torch.tensor([scale.time, scale.height, scale.width], dtype=torch.float32, device=device)
-    pixels = bounds * factors.view(3, 1, 1)
+    return bounds * factors.view(3, 1, 1)
+
+
+def video_positions(frames: int, height: int, width: int, fps: float, *, batch: int = 1,
+                    scale: VideoScale = VIDEO_SCALE, device: torch.device | str | None = None) -> torch.Tensor:
+    """Bounds `[B, 3, frames*height*width, 2]` (float32) of a `[frames, height, width]` latent grid."""
+    pixels = _pixel_bounds(frames, height, width, scale, device)
     time = (pixels[0] + CAUSAL_OFFSET - scale.time).clamp(min=0) / fps
+    pixels = torch.cat([time.unsqueeze(0), pixels[1:]], dim=0)
+    return pixels.unsqueeze(0).expand(batch, -1, -1, -1).contiguous()
+
+
+def guide_positions(frames: int, height: int, width: int, frame: int, fps: float, *, batch: int = 1,
+                    scale: VideoScale = VIDEO_SCALE, device: torch.device | str | None = None) -> torch.Tensor:
+    """Bounds of appended keyframe guide tokens (ltx-core VideoConditionByKeyframeIndex): the grid of a
+    `frames`-frame latent shifted by pixel frame `frame`, WITHOUT the causal shift, then / fps."""
+    pixels = _pixel_bounds(frames, height, width, scale, device)
+    time = (pixels[0] + frame) / fps
     pixels = torch.cat([time.unsqueeze(0), pixels[1:]], dim=0)
     return pixels.unsqueeze(0).expand(batch, -1, -1, -1).contiguous()
 

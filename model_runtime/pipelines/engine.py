@@ -42,6 +42,21 @@ NO_PERTURBATION = Perturbation()
 
 
 @dataclass(frozen=True)
+class TokenConditioning:
+    """What conditioning changes in one transformer evaluation (None = as the plain grid).
+
+    video_positions: `[B, 3, N, 2]` bounds incl. appended guide tokens (N may exceed the grid's tokens);
+    video_mask / audio_mask: `[B, N, 1]` denoise masks: per-token sigma = sigma x mask (0 = clean token);
+    video_attention: `[B, N, N]` multiplicative self-attention mask in [0, 1] (attention-strength guides).
+    """
+
+    video_positions: torch.Tensor | None = None
+    video_mask: torch.Tensor | None = None
+    audio_mask: torch.Tensor | None = None
+    video_attention: torch.Tensor | None = None
+
+
+@dataclass(frozen=True)
 class DecodedAudio:
     waveform: torch.Tensor  # float32 [2, N] on the CPU
     sample_rate: int
@@ -69,8 +84,17 @@ class Engine(Protocol):
 
     def denoise(self, video: torch.Tensor, audio: torch.Tensor, sigma: torch.Tensor, geometry: Geometry,
                 contexts: PromptContexts, perturbation: Perturbation = NO_PERTURBATION,
-                ) -> tuple[torch.Tensor, torch.Tensor]:
-        """x0 predictions (float32 token layouts) for noisy token-layout latents at scalar `sigma`."""
+                tokens: TokenConditioning | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """x0 predictions (float32 token layouts) for noisy token-layout latents at scalar `sigma`;
+        `tokens` carries the conditioning's positions, denoise masks and attention mask."""
+        ...
+
+    def encode_video(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Pixels `[1, 3, F, H, W]` in [-1, 1] -> normalized natural video latent `[1, C, F', H/32, W/32]`."""
+        ...
+
+    def encode_audio(self, waveform: torch.Tensor, sample_rate: int) -> torch.Tensor:
+        """Waveform `[1, channels, N]` at `sample_rate` -> normalized natural audio latent `[1, C, T, M]`."""
         ...
 
     def upsample(self, video_latent: torch.Tensor) -> torch.Tensor:
