@@ -34,7 +34,13 @@ from model_runtime.checkpoints import inspect_checkpoint
 from model_runtime.errors import InvalidRequestError, RuntimeErrorBase
 from model_runtime.loading import ComponentSpec, load_component
 from model_runtime.memory.plan import Machine, MemoryPlan, RequestShape
-from model_runtime.pipelines.engine import NO_PERTURBATION, DecodedAudio, Perturbation, PromptContexts
+from model_runtime.pipelines.engine import (
+    NO_PERTURBATION,
+    DecodedAudio,
+    Perturbation,
+    PromptContexts,
+    TokenConditioning,
+)
 from model_runtime.pipelines.geometry import Geometry
 from model_runtime.pipelines.types import Event, GenerationRequest, GenerationResult, NoticeEvent
 from model_runtime.sampling.control import CancelToken
@@ -167,14 +173,33 @@ class ModelEngine:
 
     def denoise(self, video: torch.Tensor, audio: torch.Tensor, sigma: torch.Tensor, geometry: Geometry,
                 contexts: PromptContexts, perturbation: Perturbation = NO_PERTURBATION,
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+                tokens: TokenConditioning | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         from model_runtime.models.denoiser import ModalityInput
 
         denoiser = self._transformer()
         v_pos, a_pos = self._positions(geometry)
-        out = denoiser(ModalityInput(video, sigma, contexts.video, v_pos),
-                       ModalityInput(audio, sigma, contexts.audio, a_pos), _pass_options(perturbation))
+        t = tokens or TokenConditioning()
+        if t.video_positions is not None:
+            v_pos = t.video_positions.to(self._device)
+        out = denoiser(ModalityInput(video, sigma, contexts.video, v_pos, _token_sigma(t.video_mask, sigma),
+                                     t.video_attention),
+                       ModalityInput(audio, sigma, contexts.audio, a_pos, _token_sigma(t.audio_mask, sigma)),
+                       _pass_options(perturbation))
         return out.video.x0, out.audio.x0
+
+    def encode_video(self, pixels: torch.Tensor) -> torch.Tensor:
+        encoder = self.component("video_encoder", lambda: self._load(_spec("video_encoder")))
+        with torch.inference_mode():
+            return encoder(pixels.to(self._device, self.dtype)).float()
+
+    def encode_audio(self, waveform: torch.Tensor, sample_rate: int) -> torch.Tensor:
+        from model_runtime.conditioning.media_input import MelParams, Waveform, waveform_to_mel
+        from model_runtime.models.audio_vae import encode_audio_mel
+
+        encoder = self.component("audio_encoder", lambda: self._load(_spec("audio_vae_encoder")))
+        mel = waveform_to_mel(Waveform(waveform.float().cpu(), int(sample_rate)), MelParams.from_config(self.config))
+        with torch.inference_mode():
+            return encode_audio_mel(mel, encoder).float()
 
     def upsample(self, video_latent: torch.Tensor) -> torch.Tensor:
         from model_runtime.models.upsampler import load_upsampler, upsample_video_latent
@@ -239,16 +264,26 @@ def _spec(name: str) -> ComponentSpec:
     return spec(name)
 
 
+def _token_sigma(mask: torch.Tensor | None, sigma: torch.Tensor) -> torch.Tensor | None:
+    """Per-token sigma = denoise mask x sigma (the reference's `timesteps_from_mask`), `[B, N]`."""
+    if mask is None:
+        return None
+    return (mask * torch.as_tensor(sigma, dtype=torch.float32, device=mask.device))[..., 0]
+
+
 def _pass_options(p: Perturbation):
-    """Map a pipeline Perturbation onto the denoiser's pass options (one STG block list for both modalities)."""
+    """Map a pipeline Perturbation onto the denoiser's pass options: one STG block list for both modalities,
+    or video-only STG (a guider that guides video alone)."""
     from model_runtime.models.denoiser import PassOptions
 
-    if p.video_stg_blocks != p.audio_stg_blocks:
+    video_only = bool(p.video_stg_blocks) and not p.audio_stg_blocks
+    if p.video_stg_blocks != p.audio_stg_blocks and not video_only:
         raise InvalidRequestError(
-            "STG must perturb the same blocks for video and audio (set the same stg_blocks and a non-zero "
-            f"stg for both); got video {p.video_stg_blocks}, audio {p.audio_stg_blocks}"
+            "STG must perturb the same blocks for video and audio, or video alone (set the same stg_blocks and "
+            f"a non-zero stg for both); got video {p.video_stg_blocks}, audio {p.audio_stg_blocks}"
         )
-    return PassOptions(stg_blocks=p.video_stg_blocks, isolate_modalities=p.isolate_modalities)
+    return PassOptions(stg_blocks=p.video_stg_blocks, isolate_modalities=p.isolate_modalities,
+                       audio_stg=not video_only)
 
 
 class Runtime:

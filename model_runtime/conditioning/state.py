@@ -24,6 +24,8 @@ from dataclasses import dataclass, replace
 
 import torch
 
+from model_runtime.sampling.noise import renoise
+
 
 @dataclass(frozen=True)
 class TokenState:
@@ -113,8 +115,7 @@ def span_mask(state: TokenState, time_bounds: torch.Tensor, start: float, end: f
 def noised(state: TokenState, noise: torch.Tensor, scale: float | torch.Tensor) -> TokenState:
     """The reference's GaussianNoiser: noise x (mask x s) + latent x (1 - mask x s), in float32."""
     s = state.mask * torch.as_tensor(scale, dtype=torch.float32, device=state.mask.device)
-    noise = noise.to(state.latent.device, torch.float32)
-    return state.with_latent(noise * s + state.latent * (1 - s))
+    return state.with_latent(renoise(state.latent, noise, s))
 
 
 def blend(x0: torch.Tensor, state: TokenState) -> torch.Tensor:

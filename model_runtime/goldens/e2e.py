@@ -17,7 +17,14 @@ import torch
 
 from model_runtime.goldens import Comparison, GoldenContext, compare_uint8_frames
 from model_runtime.models.video_vae import video_to_uint8
-from model_runtime.pipelines.engine import NO_PERTURBATION, DecodedAudio, Engine, Perturbation, PromptContexts
+from model_runtime.pipelines.engine import (
+    NO_PERTURBATION,
+    DecodedAudio,
+    Engine,
+    Perturbation,
+    PromptContexts,
+    TokenConditioning,
+)
 from model_runtime.pipelines.geometry import Geometry
 from model_runtime.sampling.noise import NOISE_ORDER, NoiseSource
 
@@ -31,6 +38,7 @@ class DenoiseCall:
     contexts: PromptContexts
     video_x0: torch.Tensor
     audio_x0: torch.Tensor
+    tokens: TokenConditioning | None = None
 
 
 @dataclass
@@ -41,6 +49,8 @@ class RecordingEngine:
     inner: Engine
     calls: list[DenoiseCall] = field(default_factory=list)
     upsampled: list[torch.Tensor] = field(default_factory=list)
+    encoded: list[tuple[torch.Tensor, torch.Tensor]] = field(default_factory=list)  # (pixels, latent)
+    encoded_audio: list[torch.Tensor] = field(default_factory=list)
 
     @property
     def config(self) -> dict:
@@ -58,11 +68,22 @@ class RecordingEngine:
         return self.inner.encode_prompts(prompts)
 
     def denoise(self, video: torch.Tensor, audio: torch.Tensor, sigma: torch.Tensor, geometry: Geometry,
-                contexts: PromptContexts, perturbation: Perturbation = NO_PERTURBATION):
-        vx0, ax0 = self.inner.denoise(video, audio, sigma, geometry, contexts, perturbation)
+                contexts: PromptContexts, perturbation: Perturbation = NO_PERTURBATION,
+                tokens: TokenConditioning | None = None):
+        vx0, ax0 = self.inner.denoise(video, audio, sigma, geometry, contexts, perturbation, tokens=tokens)
         self.calls.append(DenoiseCall(video.detach().cpu(), audio.detach().cpu(), float(sigma), perturbation,
-                                      contexts, vx0.detach().cpu(), ax0.detach().cpu()))
+                                      contexts, vx0.detach().cpu(), ax0.detach().cpu(), tokens))
         return vx0, ax0
+
+    def encode_video(self, pixels: torch.Tensor) -> torch.Tensor:
+        out = self.inner.encode_video(pixels)
+        self.encoded.append((pixels.detach().cpu(), out.detach().cpu()))
+        return out
+
+    def encode_audio(self, waveform: torch.Tensor, sample_rate: int) -> torch.Tensor:
+        out = self.inner.encode_audio(waveform, sample_rate)
+        self.encoded_audio.append(out.detach().cpu())
+        return out
 
     def upsample(self, video_latent: torch.Tensor) -> torch.Tensor:
         out = self.inner.upsample(video_latent)

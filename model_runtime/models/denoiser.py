@@ -15,6 +15,7 @@ its two dozen keyword arguments. It fixes the conventions the reference uses:
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import torch
@@ -32,6 +33,8 @@ class ModalityInput:
     context:     [B, L, D] text context from the connector of this modality.
     positions:   [B, A, T, 2] `[start, end)` bounds (models/positions.py), float32.
     token_sigma: [B, T] per-token sigma (sigma x denoise mask); None means sigma for every token.
+    attention_mask: [B, T, T] multiplicative self-attention mask in [0, 1] (video only: attention-strength
+                 guides); the transformer adds log(mask) as a bias, mask <= 0 -> the dtype's minimum.
     """
 
     tokens: torch.Tensor
@@ -39,6 +42,7 @@ class ModalityInput:
     context: torch.Tensor
     positions: torch.Tensor
     token_sigma: torch.Tensor | None = None
+    attention_mask: torch.Tensor | None = None
 
     def sigmas(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(scalar sigma [B], per-token sigma [B, T]) as float32."""
@@ -53,10 +57,14 @@ class ModalityInput:
 
 @dataclass(frozen=True)
 class PassOptions:
-    """Which guidance pass this evaluation is: plain (default), STG-perturbed and/or modality-isolated."""
+    """Which guidance pass this evaluation is: plain (default), STG-perturbed and/or modality-isolated.
+
+    `audio_stg` False perturbs only the video self-attention of `stg_blocks` (a guider that guides video
+    alone, e.g. audio-to-video, where the audio is given)."""
 
     stg_blocks: tuple[int, ...] = ()
     isolate_modalities: bool = False
+    audio_stg: bool = True
 
 
 @dataclass(frozen=True)
@@ -110,7 +118,24 @@ class AVDenoiser:
         batch = video.tokens.shape[0]
         stg = tuple(sorted(set(options.stg_blocks)))
         perturbation = torch.zeros(batch, device=dev, dtype=dt) if stg else None
-        v_out, a_out = self.transformer(
+        with contextlib.ExitStack() as hooks:
+            if video.attention_mask is not None:
+                bias = attention_bias(video.attention_mask.to(dev), dt)
+                for block in self.transformer.transformer_blocks:
+                    hooks.enter_context(_override_kwargs(block.attn1, attention_mask=bias))
+            if stg and not options.audio_stg:
+                for i in stg:
+                    hooks.enter_context(_override_kwargs(self.transformer.transformer_blocks[i].audio_attn1,
+                                                         perturbation_mask=None, all_perturbed=False))
+            v_out, a_out = self._forward(video, audio, options, v_sigma, v_tok, a_sigma, a_tok, stg, perturbation)
+        return AVPrediction(
+            video=_prediction(video.tokens.to(dev), v_tok, v_out),
+            audio=_prediction(audio.tokens.to(dev), a_tok, a_out),
+        )
+
+    def _forward(self, video, audio, options, v_sigma, v_tok, a_sigma, a_tok, stg, perturbation):
+        dev, dt = self.device, self.dtype
+        return self.transformer(
             hidden_states=video.tokens.to(dev, dt),
             audio_hidden_states=audio.tokens.to(dev, dt),
             encoder_hidden_states=video.context.to(dev, dt),
@@ -127,10 +152,31 @@ class AVDenoiser:
             use_cross_timestep=self.cross_timestep,
             return_dict=False,
         )
-        return AVPrediction(
-            video=_prediction(video.tokens.to(dev), v_tok, v_out),
-            audio=_prediction(audio.tokens.to(dev), a_tok, a_out),
-        )
+
+
+def attention_bias(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Multiplicative [B, T, T] mask -> additive [B, T, T] bias as the reference forms it: log(mask)
+    (clamped at the smallest positive normal), the dtype's minimum where mask <= 0. The attention
+    processor repeats it per head."""
+    finfo = torch.finfo(dtype)
+    bias = torch.full_like(mask, finfo.min, dtype=dtype)
+    positive = mask > 0
+    bias[positive] = torch.log(mask[positive].clamp(min=finfo.tiny)).to(dtype)
+    return bias
+
+
+@contextlib.contextmanager
+def _override_kwargs(module: nn.Module, **values):
+    """Call `module` with some keyword arguments replaced while the context is open (a pre-hook, so the
+    transformer's own forward, or the memory plan's lean block, runs unchanged)."""
+    def hook(_mod, args, kwargs):
+        return args, kwargs | values
+
+    handle = module.register_forward_pre_hook(hook, with_kwargs=True)
+    try:
+        yield
+    finally:
+        handle.remove()
 
 
 def _prediction(tokens: torch.Tensor, token_sigma: torch.Tensor, velocity: torch.Tensor) -> ModalityPrediction:

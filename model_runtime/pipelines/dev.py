@@ -66,8 +66,8 @@ def run(engine: Engine, request: GenerationRequest, cancel: CancelToken | None =
     first, full = stage_geometries(engine, request)
     positive, neg = yield from encode_prompts(job, negative)
     sigmas = shifted_sigmas(request.steps or d.steps)
-    x0_fn = guided_x0(engine, first, positive, neg, video_g, audio_g)
-    latents = {"stage1": (yield from first_stage(job, first, sigmas, x0_fn))}
+    make_x0 = lambda tokens: guided_x0(engine, first, positive, neg, video_g, audio_g, tokens)  # noqa: E731
+    latents = {"stage1": (yield from first_stage(job, first, sigmas, make_x0))}
     settings = base_settings(job, "dev") | {
         "negative_prompt": negative, "steps": len(sigmas) - 1, "sigmas": {"stage1": sigmas.tolist()},
         "video_guidance": _as_dict(video_g), "audio_guidance": _as_dict(audio_g),

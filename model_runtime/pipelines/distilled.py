@@ -6,7 +6,8 @@ render:  stage 1 at half size (8 sigmas), x2 latent upsample, re-noise video AND
 promote: a render whose request carries a finished draft's stage-1 latents: stage 1 is skipped (its
          noise is still drawn so the stage-2 noise equals that of a direct render with the same seed:
          promoting a draft gives the render you would have got).
-This follows ltx-pipelines' DistilledPipeline step for step (no image conditioning yet).
+This follows ltx-pipelines' DistilledPipeline step for step, images included: at each stage an image at
+frame 0 replaces the first latent frame, any other frame appends guide tokens (`pipelines.conditioned`).
 """
 
 from __future__ import annotations
@@ -14,20 +15,20 @@ from __future__ import annotations
 from collections.abc import Generator
 
 from model_runtime.errors import InvalidRequestError
+from model_runtime.pipelines.conditioned import (
+    X0Factory,
+    attach_images,
+    guide_token_count,
+    initial_states,
+    noise_states,
+    run_states,
+    skip_stage_noise,
+)
 from model_runtime.pipelines.engine import Engine, PromptContexts
 from model_runtime.pipelines.geometry import Geometry, geometry
-from model_runtime.pipelines.stages import (
-    Job,
-    decode,
-    denoise_stage,
-    encode_prompts,
-    initial_latents,
-    plain_x0,
-    skip_noise,
-)
+from model_runtime.pipelines.stages import Job, decode, encode_prompts, plain_x0
 from model_runtime.pipelines.types import Event, GenerationRequest, GenerationResult, StageLatents
 from model_runtime.sampling.control import CancelToken
-from model_runtime.sampling.euler import X0Function
 from model_runtime.sampling.schedules import distilled_sigmas
 
 
@@ -40,31 +41,36 @@ def stage_geometries(engine: Engine, request: GenerationRequest) -> tuple[Geomet
     return half, full
 
 
-def first_stage(job: Job, geom: Geometry, sigmas, x0_fn: X0Function) -> Generator[Event, None, StageLatents]:
-    """Stage 1 from pure noise (or skipped for a promoted draft, whose latents are checked instead)."""
+def first_stage(job: Job, geom: Geometry, sigmas, make_x0: X0Factory) -> Generator[Event, None, StageLatents]:
+    """Stage 1 from pure noise with the request's images attached at this size (or skipped for a promoted
+    draft, whose latents are checked instead; its noise, guide tokens included, is still drawn)."""
     draft = job.request.draft_latents
+    images = job.request.images
     if draft is not None:
         _check_draft(draft, geom)
-        skip_noise(job, "stage1", geom)
+        skip_stage_noise(job, "stage1", geom, guide_token_count(geom, images))
         return StageLatents(draft.video.detach(), draft.audio.detach())
-    start = initial_latents(job, "stage1", geom, float(sigmas[0]))
-    video, audio = yield from denoise_stage(job, "stage1", geom, sigmas, start, x0_fn)
-    return StageLatents(geom.video_latent(video), geom.audio_latent(audio))
+    states = attach_images(job, geom, initial_states(job, geom), images)
+    states = noise_states(job, "stage1", states, 1.0)
+    out = yield from run_states(job, "stage1", geom, sigmas, states, make_x0)
+    return StageLatents(geom.video_latent(out.video.cleared()), geom.audio_latent(out.audio.cleared()))
 
 
 def refine(job: Job, full: Geometry, contexts: PromptContexts, s1: StageLatents
            ) -> Generator[Event, None, StageLatents]:
-    """Upsample the stage-1 video x2, re-noise video and audio to the first stage-2 sigma, refine."""
+    """Upsample the stage-1 video x2, attach the images at full size, re-noise video and audio to the first
+    stage-2 sigma (by mask), refine."""
     job.check()
     yield job.event("upsample", 0, 1)
     upsampled = job.engine.upsample(s1.video.to(job.engine.device))
     yield job.event("upsample", 1, 1)
     sigmas = distilled_sigmas(2)
-    clean = (full.video_tokens(upsampled), full.audio_tokens(s1.audio))
-    start = initial_latents(job, "stage2", full, float(sigmas[0]), clean)
-    x0_fn = plain_x0(job.engine, full, contexts)
-    video, audio = yield from denoise_stage(job, "stage2", full, sigmas, start, x0_fn)
-    return StageLatents(full.video_latent(video), full.audio_latent(audio))
+    states = initial_states(job, full, full.video_tokens(upsampled), full.audio_tokens(s1.audio))
+    states = attach_images(job, full, states, job.request.images)
+    states = noise_states(job, "stage2", states, sigmas[0])
+    out = yield from run_states(job, "stage2", full, sigmas, states,
+                                lambda tokens: plain_x0(job.engine, full, contexts, tokens))
+    return StageLatents(full.video_latent(out.video.cleared()), full.audio_latent(out.audio.cleared()))
 
 
 def finish(job: Job, latents: dict[str, StageLatents], settings: dict) -> Generator[Event, None, GenerationResult]:
@@ -83,7 +89,7 @@ def base_settings(job: Job, pipeline: str) -> dict:
         "height": r.height, "frames": r.frames, "fps": r.fps, "model_version": job.engine.model_version,
         "promoted_from_draft": r.draft_latents is not None, "explicit_noise": sorted(r.initial_noise or ()),
         "tiled_decode": r.tiled_decode,
-    }
+    } | ({"conditioning": r.conditioning.as_settings()} if r.conditioning is not None else {})
 
 
 def run(engine: Engine, request: GenerationRequest, cancel: CancelToken | None = None
@@ -93,7 +99,8 @@ def run(engine: Engine, request: GenerationRequest, cancel: CancelToken | None =
     first, full = stage_geometries(engine, request)
     contexts, _ = yield from encode_prompts(job)
     s1_sigmas = distilled_sigmas(1)
-    latents = {"stage1": (yield from first_stage(job, first, s1_sigmas, plain_x0(engine, first, contexts)))}
+    make_x0 = lambda tokens: plain_x0(engine, first, contexts, tokens)  # noqa: E731
+    latents = {"stage1": (yield from first_stage(job, first, s1_sigmas, make_x0))}
     settings = base_settings(job, "distilled") | {"sigmas": {"stage1": s1_sigmas.tolist()}}
     if request.stage == "render":
         latents["stage2"] = yield from refine(job, full, contexts, latents["stage1"])

@@ -10,20 +10,20 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 
 import torch
 
 from model_runtime.models.video_vae import video_to_uint8
-from model_runtime.pipelines.engine import Engine, Perturbation, PromptContexts
+from model_runtime.pipelines.engine import Engine, Perturbation, PromptContexts, TokenConditioning
 from model_runtime.pipelines.geometry import Geometry
 from model_runtime.pipelines.preview import preview_rgb
 from model_runtime.pipelines.types import Event, GenerationRequest, PreviewEvent, ProgressEvent
 from model_runtime.sampling.control import CancelToken, StepClock
 from model_runtime.sampling.euler import Latents, X0Function, euler_loop
 from model_runtime.sampling.guidance import GuidanceParams, guide
-from model_runtime.sampling.noise import NoiseSource, renoise
+from model_runtime.sampling.noise import NoiseSource
 
 log = logging.getLogger(__name__)
 
@@ -63,38 +63,18 @@ def encode_prompts(job: Job, negative: str | None = None
     return encoded[0], (encoded[1] if negative is not None else None)
 
 
-def initial_latents(job: Job, stage: str, geometry: Geometry, sigma: float,
-                    clean: Latents | None = None) -> Latents:
-    """Draw the stage's video then audio noise (token layouts); mix it into `clean` at `sigma`.
-
-    A first stage starts from pure noise (the reference uses noise scale 1 whatever its first sigma);
-    a refinement stage starts from noise*sigma + clean*(1-sigma), for video AND audio.
-    """
-    device = job.engine.device
-    noise = (job.noise.draw(f"{stage}_video", geometry.video_token_shape),
-             job.noise.draw(f"{stage}_audio", geometry.audio_token_shape))
-    if clean is None:
-        return tuple(n.to(device) for n in noise)
-    return tuple(renoise(c.to(device), n, sigma) for c, n in zip(clean, noise, strict=True))
-
-
-def skip_noise(job: Job, stage: str, geometry: Geometry) -> None:
-    """Advance the seeded generator past a stage that does not run (promotion of a draft)."""
-    job.noise.skip(f"{stage}_video", geometry.video_token_shape)
-    job.noise.skip(f"{stage}_audio", geometry.audio_token_shape)
-
-
-def plain_x0(engine: Engine, geometry: Geometry, contexts: PromptContexts) -> X0Function:
-    """The distilled model's x0: one transformer call with the prompt."""
+def plain_x0(engine: Engine, geometry: Geometry, contexts: PromptContexts,
+             tokens: TokenConditioning | None = None) -> X0Function:
+    """The distilled model's x0: one transformer call with the prompt (and the conditioning's tokens)."""
 
     def x0(latents: Latents, sigma: torch.Tensor, index: int) -> Latents:
-        return engine.denoise(latents[0], latents[1], sigma, geometry, contexts)
+        return engine.denoise(latents[0], latents[1], sigma, geometry, contexts, tokens=tokens)
 
     return x0
 
 
 def guided_x0(engine: Engine, geometry: Geometry, positive: PromptContexts, negative: PromptContexts,
-              video: GuidanceParams, audio: GuidanceParams) -> X0Function:
+              video: GuidanceParams, audio: GuidanceParams, tokens: TokenConditioning | None = None) -> X0Function:
     """The dev model's x0: cond, uncond (negative prompt), STG-perturbed and modality-isolated passes
     (each only when some modality's strength needs it), combined per modality by `guide`."""
     stg = Perturbation(video_stg_blocks=video.stg_blocks if video.needs_perturbed else (),
@@ -104,10 +84,11 @@ def guided_x0(engine: Engine, geometry: Geometry, positive: PromptContexts, nega
     def x0(latents: Latents, sigma: torch.Tensor, index: int) -> Latents:
         v, a = latents
         none = (None, None)
-        cond = engine.denoise(v, a, sigma, geometry, positive)
-        unc = engine.denoise(v, a, sigma, geometry, negative) if video.needs_uncond or audio.needs_uncond else none
-        ptb = engine.denoise(v, a, sigma, geometry, positive, stg) if stg != Perturbation() else none
-        iso = (engine.denoise(v, a, sigma, geometry, positive, isolated)
+        cond = engine.denoise(v, a, sigma, geometry, positive, tokens=tokens)
+        unc = (engine.denoise(v, a, sigma, geometry, negative, tokens=tokens)
+               if video.needs_uncond or audio.needs_uncond else none)
+        ptb = engine.denoise(v, a, sigma, geometry, positive, stg, tokens=tokens) if stg != Perturbation() else none
+        iso = (engine.denoise(v, a, sigma, geometry, positive, isolated, tokens=tokens)
                if video.needs_isolated or audio.needs_isolated else none)
         return (guide(video, cond[0], unc[0], ptb[0], iso[0]), guide(audio, cond[1], unc[1], ptb[1], iso[1]))
 
@@ -115,17 +96,20 @@ def guided_x0(engine: Engine, geometry: Geometry, positive: PromptContexts, nega
 
 
 def denoise_stage(job: Job, stage: str, geometry: Geometry, sigmas: torch.Tensor, latents: Latents,
-                  x0_fn: X0Function) -> Generator[Event, None, Latents]:
-    """Run the Euler loop of one stage, yielding a ProgressEvent (and a preview) after every step."""
+                  x0_fn: X0Function, post: Callable[[Latents], Latents] | None = None,
+                  ) -> Generator[Event, None, Latents]:
+    """Run the Euler loop of one stage, yielding a ProgressEvent (and a preview) after every step.
+    `post`: the conditioning's blend of each x0 (see `sampling.euler.euler_loop`)."""
     clock = StepClock(len(sigmas) - 1)
     log.info("%s: %d steps at %dx%d, %d frames", stage, clock.total, geometry.width, geometry.height,
              geometry.frames)
     yield job.event(stage, 0, clock.total)
-    for step in euler_loop(sigmas.to(job.engine.device), latents, x0_fn, job.cancel):
+    for step in euler_loop(sigmas.to(job.engine.device), latents, x0_fn, job.cancel, post):
         latents = step.latents
         yield job.event(stage, step.done, step.total, clock.eta(step.done))
         if job.request.previews:
-            yield PreviewEvent(stage, step.done, preview_rgb(geometry.video_latent(step.x0[0])))
+            grid = step.x0[0][:, :geometry.video.tokens]  # appended guide tokens are not part of the picture
+            yield PreviewEvent(stage, step.done, preview_rgb(geometry.video_latent(grid)))
     return latents
 
 

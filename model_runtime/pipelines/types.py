@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 import torch
 
+from model_runtime.conditioning.items import Conditioning, ImageKeyframe, conditioning_problems
 from model_runtime.errors import InvalidRequestError
 from model_runtime.sampling.control import CancelToken
 from model_runtime.sampling.guidance import GuidanceParams
@@ -56,6 +57,8 @@ class GenerationRequest:
     golden tests); missing names are drawn from the seed.
     `steps` / `video_guidance` / `audio_guidance` override the dev pipeline's defaults (the distilled
     schedule is fixed: it is what the distilled weights were trained for).
+    `conditioning` directs the clip beyond its prompt (images at frames, retake, extend, a soundtrack);
+    it is checked against `frames` / `fps` here, and a promoted draft keeps it (same request fields).
     """
 
     prompt: str
@@ -75,6 +78,7 @@ class GenerationRequest:
     tiled_decode: bool = False
     keep_float_video: bool = False
     previews: bool = True
+    conditioning: Conditioning | None = None
 
     def __post_init__(self) -> None:
         problems = _request_problems(self)
@@ -84,6 +88,10 @@ class GenerationRequest:
     @property
     def size_multiple(self) -> int:
         return SIZE_MULTIPLE[self.stage]
+
+    @property
+    def images(self) -> tuple[ImageKeyframe, ...]:
+        return self.conditioning.images if self.conditioning is not None else ()
 
 
 def _request_problems(r: GenerationRequest) -> list[str]:
@@ -115,6 +123,8 @@ def _request_problems(r: GenerationRequest) -> list[str]:
             problems.append(f"unknown initial-noise names {unknown}; expected some of {list(NOISE_ORDER)}")
     if r.draft_latents is not None and r.stage != "render":
         problems.append("draft_latents promote a draft to a render: use stage='render'")
+    if r.conditioning is not None and not problems:
+        problems.extend(conditioning_problems(r.conditioning, r.frames, float(r.fps)))
     return problems
 
 

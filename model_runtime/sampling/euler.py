@@ -48,14 +48,19 @@ def euler_step(x: torch.Tensor, x0: torch.Tensor, sigma: torch.Tensor, sigma_nex
 
 
 def euler_loop(sigmas: torch.Tensor, latents: Latents, x0_fn: X0Function,
-               cancel: CancelToken | None = None) -> Iterator[Step]:
-    """Yield a Step for each of the len(sigmas)-1 updates; the last Step holds the final latents."""
+               cancel: CancelToken | None = None, post: Callable[[Latents], Latents] | None = None) -> Iterator[Step]:
+    """Yield a Step for each of the len(sigmas)-1 updates; the last Step holds the final latents.
+
+    `post` maps the model's x0 before the update (conditioning pulls conditioned tokens back to their
+    clean values there: the reference's post_process_latent); `Step.x0` is the model's x0 before it.
+    """
     total = len(sigmas) - 1
     for i in range(total):
         if cancel is not None:
             cancel.raise_if_cancelled()
         x0s = x0_fn(latents, sigmas[i], i)
-        latents = tuple(euler_step(x, x0, sigmas[i], sigmas[i + 1]) for x, x0 in zip(latents, x0s, strict=True))
+        used = post(x0s) if post is not None else x0s
+        latents = tuple(euler_step(x, x0, sigmas[i], sigmas[i + 1]) for x, x0 in zip(latents, used, strict=True))
         yield Step(i + 1, total, x0s, latents)
     if cancel is not None:
         cancel.raise_if_cancelled()

@@ -50,12 +50,14 @@ class NoiseSource:
         self.draw(name, shape)
 
 
-def renoise(latent: torch.Tensor, noise: torch.Tensor, sigma: float) -> torch.Tensor:
+def renoise(latent: torch.Tensor, noise: torch.Tensor, sigma: float | torch.Tensor) -> torch.Tensor:
     """Start a refinement at noise level `sigma`: `noise * s + latent * (1 - s)` with `s` float32.
+
+    `sigma` may be a per-token tensor (denoise mask x noise scale: the reference's GaussianNoiser).
 
     The reference forms the float32 scale first (mask x sigma) and `1 - s` in float32, then two products
     and a sum; `torch.lerp` (latent + s * (noise - latent)) rounds differently (~2e-7 per value), which the
     vocoder amplifies past the waveform tolerance (seen on a second golden set).
     """
-    s = torch.tensor(sigma, dtype=torch.float32, device=latent.device)
+    s = torch.as_tensor(sigma, dtype=torch.float32, device=latent.device)
     return noise.float().to(latent.device) * s + latent.float() * (1 - s)

@@ -30,13 +30,27 @@ class FakeEngine:
     video_decodes: int = 0
     audio_decodes: int = 0
     on_denoise: object = None  # optional hook(call_index) to cancel from "inside" a step
+    tokens: list = field(default_factory=list)  # the TokenConditioning of each denoise call
+    encoded_videos: list = field(default_factory=list)
+
+    def encode_video(self, pixels):
+        self.encoded_videos.append(tuple(pixels.shape))
+        b, _, f, h, w = pixels.shape
+        return pixels.mean(dim=1, keepdim=True).reshape(b, 1, f, h // 32, 32, w // 32, 32).mean((4, 6)) \
+            .expand(b, 128, (f - 1) // 8 + 1 if f > 1 else 1, h // 32, w // 32).contiguous()
+
+    def encode_audio(self, waveform, sample_rate):
+        n = round(waveform.shape[-1] / sample_rate * 25)
+        return torch.full((1, 8, n, 16), float(waveform.mean()))
 
     def encode_prompts(self, prompts):
         return tuple(PromptContexts(torch.full((1, 4, 8), len(p) / 100), torch.full((1, 4, 4), len(p) / 50))
                      for p in prompts)
 
-    def denoise(self, video, audio, sigma, geometry, contexts, perturbation: Perturbation = NO_PERTURBATION):
+    def denoise(self, video, audio, sigma, geometry, contexts, perturbation: Perturbation = NO_PERTURBATION,
+                tokens=None):
         self.denoise_calls.append((float(sigma), perturbation, contexts))
+        self.tokens.append(tokens)
         if self.on_denoise is not None:
             self.on_denoise(len(self.denoise_calls))
         shift = contexts.video.mean() + 0.1 * perturbation.isolate_modalities + 0.05 * len(perturbation.video_stg_blocks)
