@@ -27,6 +27,19 @@ log = logging.getLogger(__name__)
 
 SECTIONS = ("schedules", "text", "transformer", "video_vae", "upsampler", "audio", "e2e", "guided")
 
+#: sections of the other golden files (`golden_*.safetensors`): their `settings` metadata has one entry per
+#: tensor prefix; this maps each prefix to the module that checks it (`run_prefix(ctx, prefix)`)
+PREFIX_SECTIONS = {"i2v": "images", "kf": "images", "retake": "retake", "a2v": "a2v", "lora": "lora",
+                   "lora2": "lora"}
+#: prefixes whose section belongs to another piece of work: reported as not checked, never silently dropped
+NOT_HERE = {"lora": "LoRA (issue 14)", "lora2": "LoRA (issue 14)"}
+
+
+def golden_files(root: str | Path) -> list[str]:
+    """Every `golden*.safetensors` of a set, the plain `golden.safetensors` first."""
+    names = sorted(p.name for p in Path(root).glob("golden*.safetensors"))
+    return sorted(names, key=lambda n: n != "golden.safetensors")
+
 # uint8 frames: the README's rule "may differ by 1 on at most 0.5% of values"
 UINT8_MAX_LSB = 1
 UINT8_MAX_FRACTION = 0.005
@@ -52,14 +65,20 @@ class GoldenContext:
     _modules: dict[str, torch.nn.Module] = field(default_factory=dict, repr=False)
     metadata: dict[str, str] = field(default_factory=dict)
 
+    file: str = "golden.safetensors"
+
     @classmethod
-    def open(cls, root: str | Path, *, strict: bool = True) -> GoldenContext:
+    def open(cls, root: str | Path, *, strict: bool = True, file: str = "golden.safetensors",
+             share: GoldenContext | None = None) -> GoldenContext:
+        """The golden file `file` of the set at `root`; `share`: reuse another file's loaded components."""
         root = Path(root)
-        golden = root / "golden.safetensors"
+        golden = root / file
         if not golden.is_file():
-            raise CheckpointError(f"{root}: no golden.safetensors: not a golden set directory")
+            raise CheckpointError(f"{root}: no {file}: not a golden set directory")
         header = read_header(golden)
-        ctx = cls(root=root, strict=strict, metadata=dict(header.metadata))
+        ctx = cls(root=root, strict=strict, metadata=dict(header.metadata), file=file)
+        if share is not None:
+            ctx._modules = share._modules
         with safe_open(str(golden), framework="pt", device="cpu") as fh:
             for k in fh.keys():
                 ctx._tensors[k] = fh.get_tensor(k)
@@ -154,7 +173,9 @@ class GoldenContext:
         for name in self.names(prefix):
             if self.tolerances.get(name, "input") == "input":
                 continue
-            if name in computed:
+            if name in computed and self.tolerances[name] == "uint8":
+                results.append(compare_uint8_frames(name, computed[name], self._tensors[name]))
+            elif name in computed:
                 results.append(self.compare(name, computed[name]))
             else:
                 results.append(Comparison(name, float("inf"), self.tolerances[name], False, "not computed by the runtime"))

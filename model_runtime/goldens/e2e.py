@@ -51,6 +51,7 @@ class RecordingEngine:
     upsampled: list[torch.Tensor] = field(default_factory=list)
     encoded: list[tuple[torch.Tensor, torch.Tensor]] = field(default_factory=list)  # (pixels, latent)
     encoded_audio: list[torch.Tensor] = field(default_factory=list)
+    states: dict = field(default_factory=dict)  # (stage, "initial" | "noised") -> StageStates
 
     @property
     def config(self) -> dict:
@@ -85,6 +86,10 @@ class RecordingEngine:
         self.encoded_audio.append(out.detach().cpu())
         return out
 
+    def observe_states(self, stage: str, label: str, states) -> None:
+        """Called by the pipelines with each stage's states before and after noising."""
+        self.states[(stage, label)] = states
+
     def upsample(self, video_latent: torch.Tensor) -> torch.Tensor:
         out = self.inner.upsample(video_latent)
         self.upsampled.append(out.detach().cpu())
@@ -105,8 +110,8 @@ def golden_engine(ctx: GoldenContext):
     return ctx.cached("runtime.engine", lambda: ModelEngine(paths, "cpu", ctx.dtype, strict=ctx.strict))
 
 
-def golden_noise(ctx: GoldenContext) -> dict[str, torch.Tensor]:
-    return {name: ctx.tensor(f"e2e.noise.{name}") for name in NOISE_ORDER if ctx.has(f"e2e.noise.{name}")}
+def golden_noise(ctx: GoldenContext, prefix: str = "e2e") -> dict[str, torch.Tensor]:
+    return {name: ctx.tensor(f"{prefix}.noise.{name}") for name in NOISE_ORDER if ctx.has(f"{prefix}.noise.{name}")}
 
 
 def check_seeded_noise(ctx: GoldenContext) -> list[Comparison]:
@@ -120,20 +125,21 @@ def check_seeded_noise(ctx: GoldenContext) -> list[Comparison]:
     return out
 
 
-def run_render(ctx: GoldenContext):
-    """The distilled render of the golden settings with the stored noise; returns (result, recording)."""
+def run_render(ctx: GoldenContext, prefix: str = "e2e", settings: dict | None = None, conditioning=None):
+    """The distilled render of the golden settings (those of `prefix`'s section when given) with the stored
+    noise and an optional `Conditioning`; returns (result, recording)."""
     from model_runtime.pipelines import collect
-    from model_runtime.pipelines.distilled import run as run_distilled
+    from model_runtime.pipelines import run as run_pipeline
     from model_runtime.pipelines.types import GenerationRequest
 
-    s = ctx.settings
+    s = settings or ctx.settings
     request = GenerationRequest(
         prompt=ctx.prompt, width=int(s["width"]), height=int(s["height"]), frames=int(s["num_frames"]),
-        fps=float(s["fps"]), seed=int(s["seed"]), stage="render", initial_noise=golden_noise(ctx),
-        keep_float_video=True, previews=False,
+        fps=float(s["fps"]), seed=int(s["seed"]), stage="render", initial_noise=golden_noise(ctx, prefix),
+        keep_float_video=True, previews=False, conditioning=conditioning,
     )
     engine = RecordingEngine(golden_engine(ctx))
-    return collect(run_distilled(engine, request)), engine
+    return collect(run_pipeline(engine, request)), engine
 
 
 def run(ctx: GoldenContext) -> list[Comparison]:

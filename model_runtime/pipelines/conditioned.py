@@ -82,13 +82,24 @@ def attach_images(job: Job, geom: Geometry, states: StageStates, images: tuple[I
     return replace(states, video=video)
 
 
+def observe(job: Job, stage: str, label: str, states: StageStates) -> None:
+    """Hand a stage's states to an engine that records them (the golden checks' recording engine has an
+    `observe_states(stage, label, states)` method; production engines do not, and nothing is copied)."""
+    recorder = getattr(job.engine, "observe_states", None)
+    if recorder is not None:
+        recorder(stage, label, states)
+
+
 def noise_states(job: Job, stage: str, states: StageStates, scale: float | torch.Tensor,
                  audio_scale: float | torch.Tensor | None = None) -> StageStates:
     """Draw `{stage}_video` then `{stage}_audio` noise of the conditioned shapes; mix by mask x scale."""
+    observe(job, stage, "initial", states)
     v_noise = job.noise.draw(f"{stage}_video", tuple(states.video.latent.shape))
     a_noise = job.noise.draw(f"{stage}_audio", tuple(states.audio.latent.shape))
-    return StageStates(noised(states.video, v_noise, scale),
-                       noised(states.audio, a_noise, scale if audio_scale is None else audio_scale))
+    out = StageStates(noised(states.video, v_noise, scale),
+                      noised(states.audio, a_noise, scale if audio_scale is None else audio_scale))
+    observe(job, stage, "noised", out)
+    return out
 
 
 def skip_stage_noise(job: Job, stage: str, geom: Geometry, guide_tokens: int) -> None:
