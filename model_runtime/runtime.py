@@ -314,8 +314,11 @@ class Runtime:
 
         if self._layout is None:
             self._layout = _layout(self.engine.paths)
+        cond = request.conditioning
         shape = RequestShape(request.width, request.height, request.frames, request.fps, stage=request.stage,
-                             prompts=2 if request.negative_prompt else 1)
+                             prompts=2 if request.negative_prompt else 1,
+                             per_token_timestep=cond is not None and not cond.empty,
+                             guide_frames=len(cond.keyframes) if cond is not None else 0)
         return plan_ladder(self._layout, shape, self.memory)
 
     def generate(self, request: GenerationRequest, cancel: CancelToken | None = None

@@ -62,19 +62,22 @@ class LatentShape:
     height: int
     width: int
     audio_tokens: int
+    guide_frames: int = 0  # keyframe guide tokens appended after the grid: one latent frame each
 
     @property
     def video_tokens(self) -> int:
-        return self.frames * self.height * self.width
+        """Tokens the transformer sees: the grid plus the appended keyframe guides."""
+        return (self.frames + self.guide_frames) * self.height * self.width
 
     @classmethod
-    def for_pixels(cls, width: int, height: int, frames: int, fps: float) -> LatentShape:
+    def for_pixels(cls, width: int, height: int, frames: int, fps: float, guide_frames: int = 0) -> LatentShape:
         return cls((frames - 1) // TEMPORAL + 1, max(1, height // SPATIAL), max(1, width // SPATIAL),
-                   round(frames / fps * AUDIO_TOKENS_PER_S))
+                   round(frames / fps * AUDIO_TOKENS_PER_S), guide_frames)
 
     def halved(self) -> LatentShape:
-        """Stage-1 grid of a two-stage render (half width and height, same frames and audio)."""
-        return LatentShape(self.frames, max(1, self.height // 2), max(1, self.width // 2), self.audio_tokens)
+        """Stage-1 grid of a two-stage render (half width and height, same frames, guides and audio)."""
+        return LatentShape(self.frames, max(1, self.height // 2), max(1, self.width // 2), self.audio_tokens,
+                           self.guide_frames)
 
 
 @dataclass(frozen=True)
@@ -184,7 +187,7 @@ def text_encoder_flops(te: TextEncoderDims, tokens: int) -> float:
 def upsampler_bytes(layout: ModelLayout, shape: LatentShape, act_bytes: int) -> int:
     """The x2 latent upsampler works at `mid_channels` on the stage-1 grid, then on the doubled grid."""
     mid = layout.upsampler_mid
-    return int(4 * mid * shape.video_tokens * 4 * act_bytes)
+    return int(4 * mid * shape.frames * shape.height * shape.width * 4 * act_bytes)  # the grid, no guides
 
 
 def ceil_div(a: int, b: int) -> int:

@@ -84,13 +84,14 @@ class RequestShape:
     prompts: int = 1  # prompts to encode (2 with a negative prompt)
     per_token_timestep: bool = False  # image/keyframe conditioning gives tokens their own sigma
     text_tokens: int = 1024
+    guide_frames: int = 0  # keyframes at frames other than 0: each appends one latent frame of tokens
 
     @property
     def seconds(self) -> float:
         return self.frames / self.fps
 
     def latent(self) -> LatentShape:
-        return LatentShape.for_pixels(self.width, self.height, self.frames, self.fps)
+        return LatentShape.for_pixels(self.width, self.height, self.frames, self.fps, self.guide_frames)
 
 
 @dataclass(frozen=True)
