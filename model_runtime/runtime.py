@@ -192,12 +192,10 @@ class ModelEngine:
         with torch.inference_mode():
             return encoder(pixels.to(self._device, self.dtype)).float()
 
-    def encode_audio(self, waveform: torch.Tensor, sample_rate: int) -> torch.Tensor:
-        from model_runtime.conditioning.media_input import MelParams, Waveform, waveform_to_mel
+    def encode_audio(self, mel: torch.Tensor) -> torch.Tensor:
         from model_runtime.models.audio_vae import encode_audio_mel
 
         encoder = self.component("audio_encoder", lambda: self._load(_spec("audio_vae_encoder")))
-        mel = waveform_to_mel(Waveform(waveform.float().cpu(), int(sample_rate)), MelParams.from_config(self.config))
         with torch.inference_mode():
             return encode_audio_mel(mel, encoder).float()
 

@@ -132,6 +132,17 @@ def read_audio(path: str | Path, start: float = 0.0, duration: float | None = No
     return Waveform(torch.from_numpy(np.ascontiguousarray(audio)).unsqueeze(0), int(rate))
 
 
+def read_soundtrack(path: str | Path, start: float, seconds: float) -> Waveform:
+    """A soundtrack for a clip of `seconds`: refused (clear message) when unreadable, silent-less or short."""
+    wave = read_audio(path, start, seconds)
+    if wave is None:
+        raise InvalidRequestError(f"{Path(path).name}: has no audio stream (give a WAV, FLAC, MP3, M4A, ... file)")
+    if wave.samples.shape[-1] + 1 < round(seconds * wave.sample_rate):
+        raise InvalidRequestError(f"{Path(path).name}: too short: {wave.seconds + start:.2f} s of sound, the clip "
+                                  f"needs {seconds:.2f} s from {start:g} s")
+    return wave
+
+
 # --- waveform -> log-mel ---------------------------------------------------------------------------
 @dataclass(frozen=True)
 class MelParams:

@@ -50,7 +50,7 @@ class RecordingEngine:
     calls: list[DenoiseCall] = field(default_factory=list)
     upsampled: list[torch.Tensor] = field(default_factory=list)
     encoded: list[tuple[torch.Tensor, torch.Tensor]] = field(default_factory=list)  # (pixels, latent)
-    encoded_audio: list[torch.Tensor] = field(default_factory=list)
+    encoded_audio: list[tuple[torch.Tensor, torch.Tensor]] = field(default_factory=list)  # (mel, latent)
     states: dict = field(default_factory=dict)  # (stage, "initial" | "noised") -> StageStates
 
     @property
@@ -81,9 +81,9 @@ class RecordingEngine:
         self.encoded.append((pixels.detach().cpu(), out.detach().cpu()))
         return out
 
-    def encode_audio(self, waveform: torch.Tensor, sample_rate: int) -> torch.Tensor:
-        out = self.inner.encode_audio(waveform, sample_rate)
-        self.encoded_audio.append(out.detach().cpu())
+    def encode_audio(self, mel: torch.Tensor) -> torch.Tensor:
+        out = self.inner.encode_audio(mel)
+        self.encoded_audio.append((mel.detach().cpu(), out.detach().cpu()))
         return out
 
     def observe_states(self, stage: str, label: str, states) -> None:

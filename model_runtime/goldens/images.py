@@ -28,14 +28,19 @@ def section_conditioning(root: Path, settings: dict) -> Conditioning:
                                      for f, k, s, crf in settings["images"]))
 
 
-def recorded(prefix: str, ctx: GoldenContext, rec: RecordingEngine, result, n_images: int) -> dict[str, torch.Tensor]:
-    """Map a recording onto the reference's tensor names (shared by every conditioned distilled render)."""
+def recorded(prefix: str, ctx: GoldenContext, rec: RecordingEngine, result, n_images: int,
+             stage1_calls: int | None = None) -> dict[str, torch.Tensor]:
+    """Map a recording onto the reference's tensor names (shared by every conditioned render).
+    `stage1_calls`: transformer calls of stage 1 (default: one per stored stage-1 step)."""
     out: dict[str, torch.Tensor] = {}
     for i, (pixels, latent) in enumerate(rec.encoded):
         stage = "stage1" if i < n_images else "stage2"
         out[f"{prefix}.{stage}.image{i % n_images}.pixels"] = pixels
         out[f"{prefix}.{stage}.image{i % n_images}.latent"] = latent
-    n1 = ctx.tensor(f"{prefix}.stage1.denoised_video_steps").shape[0] if ctx.has(f"{prefix}.stage1.denoised_video_steps") else 0
+    n1 = stage1_calls
+    if n1 is None:
+        steps = f"{prefix}.stage1.denoised_video_steps"
+        n1 = ctx.tensor(steps).shape[0] if ctx.has(steps) else len(rec.calls)
     calls = {"stage1": rec.calls[:n1], "stage2": rec.calls[n1:]}
     for stage in ("stage1", "stage2"):
         if (stage, "noised") not in rec.states:

@@ -17,9 +17,16 @@ import torch
 
 from model_runtime.conditioning.image import load_conditioning_image
 from model_runtime.conditioning.items import ImageKeyframe
+from model_runtime.conditioning.media_input import (
+    MelParams,
+    Waveform,
+    fit_audio_frames,
+    read_soundtrack,
+    waveform_to_mel,
+)
 from model_runtime.conditioning.state import TokenState, append_guide, blend, noised, replace_latent_frames
 from model_runtime.models.positions import guide_positions
-from model_runtime.pipelines.engine import TokenConditioning
+from model_runtime.pipelines.engine import DecodedAudio, TokenConditioning
 from model_runtime.pipelines.geometry import Geometry
 from model_runtime.pipelines.stages import Job, denoise_stage
 from model_runtime.pipelines.types import Event
@@ -51,12 +58,48 @@ class StageStates:
 
 def initial_states(job: Job, geom: Geometry, video: torch.Tensor | None = None,
                    audio: torch.Tensor | None = None) -> StageStates:
-    """Plain states of one stage from token-layout latents (zeros when None)."""
+    """Plain states of one stage from token-layout latents (zeros when None). A request with a soundtrack
+    gets it as the audio state, frozen (mask 0: never noised, never changed: audio-to-video)."""
     device = job.engine.device
     v = video if video is not None else torch.zeros(geom.video_token_shape)
-    a = audio if audio is not None else torch.zeros(geom.audio_token_shape)
-    return StageStates(TokenState.initial(v.to(device), geom.video_positions(device)),
-                       TokenState.initial(a.to(device), geom.audio_positions(device)))
+    track = soundtrack_tokens(job, geom)
+    a = track if track is not None else audio if audio is not None else torch.zeros(geom.audio_token_shape)
+    audio_state = TokenState.initial(a.to(device), geom.audio_positions(device))
+    if track is not None:
+        audio_state = replace(audio_state, mask=torch.zeros_like(audio_state.mask))
+    return StageStates(TokenState.initial(v.to(device), geom.video_positions(device)), audio_state)
+
+
+def soundtrack(job: Job) -> tuple[Waveform, torch.Tensor] | None:
+    """The request's soundtrack for the clip's duration and its encoded latent (once per job), or None."""
+    r = job.request
+    track = r.conditioning.audio if r.conditioning is not None else None
+    if track is None:
+        return None
+    if "soundtrack" not in job.cache:
+        job.check()
+        wave = read_soundtrack(track.path, track.start, r.frames / r.fps)
+        latent = job.engine.encode_audio(waveform_to_mel(wave, MelParams.from_config(job.engine.config)))
+        job.cache["soundtrack"] = (wave, latent)
+    return job.cache["soundtrack"]
+
+
+def soundtrack_output(job: Job) -> DecodedAudio | None:
+    """The soundtrack as the result's sound (stereo, its own rate), as the reference returns it."""
+    track = soundtrack(job)
+    if track is None:
+        return None
+    samples = track[0].samples[0].float()
+    stereo = samples.repeat(2, 1) if samples.shape[0] == 1 else samples[:2]
+    return DecodedAudio(stereo.contiguous(), track[0].sample_rate)
+
+
+def soundtrack_tokens(job: Job, geom: Geometry) -> torch.Tensor | None:
+    """The encoded soundtrack trimmed (or zero-padded) to the stage's audio frames, token layout."""
+    track = soundtrack(job)
+    if track is None:
+        return None
+    return geom.audio_tokens(fit_audio_frames(track[1], geom.audio.frames))
 
 
 def guide_token_count(geom: Geometry, images: tuple[ImageKeyframe, ...]) -> int:
@@ -90,14 +133,13 @@ def observe(job: Job, stage: str, label: str, states: StageStates) -> None:
         recorder(stage, label, states)
 
 
-def noise_states(job: Job, stage: str, states: StageStates, scale: float | torch.Tensor,
-                 audio_scale: float | torch.Tensor | None = None) -> StageStates:
+def noise_states(job: Job, stage: str, states: StageStates, scale: float | torch.Tensor) -> StageStates:
     """Draw `{stage}_video` then `{stage}_audio` noise of the conditioned shapes; mix by mask x scale."""
     observe(job, stage, "initial", states)
     v_noise = job.noise.draw(f"{stage}_video", tuple(states.video.latent.shape))
     a_noise = job.noise.draw(f"{stage}_audio", tuple(states.audio.latent.shape))
     out = StageStates(noised(states.video, v_noise, scale),
-                      noised(states.audio, a_noise, scale if audio_scale is None else audio_scale))
+                      noised(states.audio, a_noise, scale))
     observe(job, stage, "noised", out)
     return out
 

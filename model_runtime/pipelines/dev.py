@@ -13,7 +13,7 @@ from collections.abc import Generator
 from dataclasses import dataclass
 
 from model_runtime.pipelines.distilled import base_settings, finish, first_stage, refine, stage_geometries
-from model_runtime.pipelines.engine import Engine
+from model_runtime.pipelines.engine import Engine, PromptContexts
 from model_runtime.pipelines.stages import Job, encode_prompts, guided_x0
 from model_runtime.pipelines.types import Event, GenerationRequest, GenerationResult
 from model_runtime.sampling.control import CancelToken
@@ -65,6 +65,11 @@ def run(engine: Engine, request: GenerationRequest, cancel: CancelToken | None =
     negative = request.negative_prompt if request.negative_prompt is not None else DEFAULT_NEGATIVE_PROMPT
     first, full = stage_geometries(engine, request)
     positive, neg = yield from encode_prompts(job, negative)
+    if request.conditioning is not None and request.conditioning.audio is not None:
+        # audio-to-video (ltx-pipelines A2VidPipelineTwoStage): the given sound is not generated, so it is
+        # not guided (neutral audio guidance) and the unconditional pass keeps the positive audio context
+        audio_g = request.audio_guidance or GuidanceParams()
+        neg = PromptContexts(neg.video, positive.audio)
     sigmas = shifted_sigmas(request.steps or d.steps)
     make_x0 = lambda tokens: guided_x0(engine, first, positive, neg, video_g, audio_g, tokens)  # noqa: E731
     latents = {"stage1": (yield from first_stage(job, first, sigmas, make_x0))}

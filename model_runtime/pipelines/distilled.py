@@ -23,6 +23,7 @@ from model_runtime.pipelines.conditioned import (
     noise_states,
     run_states,
     skip_stage_noise,
+    soundtrack_output,
 )
 from model_runtime.pipelines.engine import Engine, PromptContexts
 from model_runtime.pipelines.geometry import Geometry, geometry
@@ -76,7 +77,7 @@ def refine(job: Job, full: Geometry, contexts: PromptContexts, s1: StageLatents
 def finish(job: Job, latents: dict[str, StageLatents], settings: dict) -> Generator[Event, None, GenerationResult]:
     """Decode the last stage's latents and assemble the result (latents moved to the CPU)."""
     last = latents["stage2" if "stage2" in latents else "stage1"]
-    decoded = yield from decode(job, last.video, last.audio)
+    decoded = yield from decode(job, last.video, last.audio, soundtrack_output(job))
     cpu = {k: StageLatents(v.video.detach().cpu(), v.audio.detach().cpu()) for k, v in latents.items()}
     return GenerationResult(frames=decoded.frames, waveform=decoded.waveform, fps=job.request.fps,
                             sample_rate=decoded.sample_rate, latents=cpu, settings=settings, video=decoded.video)

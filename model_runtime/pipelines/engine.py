@@ -93,8 +93,9 @@ class Engine(Protocol):
         """Pixels `[1, 3, F, H, W]` in [-1, 1] -> normalized natural video latent `[1, C, F', H/32, W/32]`."""
         ...
 
-    def encode_audio(self, waveform: torch.Tensor, sample_rate: int) -> torch.Tensor:
-        """Waveform `[1, channels, N]` at `sample_rate` -> normalized natural audio latent `[1, C, T, M]`."""
+    def encode_audio(self, mel: torch.Tensor) -> torch.Tensor:
+        """Log-mel `[1, channels, T_mel, mels]` (`conditioning.media_input.waveform_to_mel`) -> normalized
+        natural audio latent `[1, C, T, M]`."""
         ...
 
     def upsample(self, video_latent: torch.Tensor) -> torch.Tensor:

@@ -16,7 +16,13 @@ from dataclasses import dataclass, field
 import torch
 
 from model_runtime.models.video_vae import video_to_uint8
-from model_runtime.pipelines.engine import Engine, Perturbation, PromptContexts, TokenConditioning
+from model_runtime.pipelines.engine import (
+    DecodedAudio,
+    Engine,
+    Perturbation,
+    PromptContexts,
+    TokenConditioning,
+)
 from model_runtime.pipelines.geometry import Geometry
 from model_runtime.pipelines.preview import preview_rgb
 from model_runtime.pipelines.types import Event, GenerationRequest, PreviewEvent, ProgressEvent
@@ -37,6 +43,7 @@ class Job:
     cancel: CancelToken | None = None
     noise: NoiseSource = field(init=False)
     started: float = field(default_factory=time.monotonic)
+    cache: dict = field(default_factory=dict)  # per-job results shared by its stages (an encoded soundtrack)
 
     def __post_init__(self) -> None:
         self.noise = NoiseSource(self.request.seed, self.request.initial_noise)
@@ -121,11 +128,13 @@ class Decoded:
     sample_rate: int
 
 
-def decode(job: Job, video_latent: torch.Tensor, audio_latent: torch.Tensor) -> Generator[Event, None, Decoded]:
+def decode(job: Job, video_latent: torch.Tensor, audio_latent: torch.Tensor,
+           given_audio: DecodedAudio | None = None) -> Generator[Event, None, Decoded]:
     """Decode the final latents (untiled unless the request asks for tiling); checked for cancel first.
 
     Chunks are converted to uint8 as they come so a tiled decode never holds the whole float video,
-    unless the request asked to keep it.
+    unless the request asked to keep it. `given_audio` (a soundtrack that drove the clip) is returned as
+    is instead of decoding the audio latent.
     """
     job.check()
     yield job.event("decode", 0, 2)
@@ -136,7 +145,7 @@ def decode(job: Job, video_latent: torch.Tensor, audio_latent: torch.Tensor) -> 
         if job.request.keep_float_video:
             floats.append(chunk)
     yield job.event("decode", 1, 2)
-    audio = job.engine.decode_audio(audio_latent)
+    audio = given_audio if given_audio is not None else job.engine.decode_audio(audio_latent)
     yield job.event("decode", 2, 2)
     video = torch.cat(floats, dim=2) if floats else None
     return Decoded(torch.cat(frames, dim=0), video, audio.waveform, audio.sample_rate)

@@ -39,9 +39,9 @@ class FakeEngine:
         return pixels.mean(dim=1, keepdim=True).reshape(b, 1, f, h // 32, 32, w // 32, 32).mean((4, 6)) \
             .expand(b, 128, (f - 1) // 8 + 1 if f > 1 else 1, h // 32, w // 32).contiguous()
 
-    def encode_audio(self, waveform, sample_rate):
-        n = round(waveform.shape[-1] / sample_rate * 25)
-        return torch.full((1, 8, n, 16), float(waveform.mean()))
+    def encode_audio(self, mel):
+        n = (mel.shape[2] + 3) // 4  # the audio VAE's 4x time compression (causal)
+        return torch.full((1, 8, n, 16), float(mel.mean()))
 
     def encode_prompts(self, prompts):
         return tuple(PromptContexts(torch.full((1, 4, 8), len(p) / 100), torch.full((1, 4, 4), len(p) / 50))
