@@ -33,7 +33,7 @@ def recorded(prefix: str, ctx: GoldenContext, rec: RecordingEngine, result, n_im
     """Map a recording onto the reference's tensor names (shared by every conditioned render).
     `stage1_calls`: transformer calls of stage 1 (default: one per stored stage-1 step)."""
     out: dict[str, torch.Tensor] = {}
-    for i, (pixels, latent) in enumerate(rec.encoded):
+    for i, (pixels, latent) in enumerate(rec.encoded if n_images else ()):
         stage = "stage1" if i < n_images else "stage2"
         out[f"{prefix}.{stage}.image{i % n_images}.pixels"] = pixels
         out[f"{prefix}.{stage}.image{i % n_images}.latent"] = latent

@@ -19,6 +19,13 @@ PIPELINE_MODULES = {"distilled": "model_runtime.pipelines.distilled", "dev": "mo
 
 def run(engine: Engine, request: GenerationRequest, cancel: CancelToken | None = None
         ) -> Generator[Event, None, GenerationResult]:
+    """A retake or an extension runs on its source clip (`pipelines.retake`, distilled or dev sampling);
+    everything else (images at frames, a soundtrack included) runs the pipeline `request.pipeline` names."""
+    cond = request.conditioning
+    if cond is not None and (cond.retake is not None or cond.extend is not None):
+        from model_runtime.pipelines import retake
+
+        return (retake.run_retake if cond.retake is not None else retake.run_extend)(engine, request, cancel)
     module = importlib.import_module(PIPELINE_MODULES[request.pipeline])
     return module.run(engine, request, cancel)
 
