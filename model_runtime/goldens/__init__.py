@@ -52,6 +52,7 @@ class Comparison:
     tolerance: float | str  # a number, or "exact"
     passed: bool
     detail: str = ""
+    checked: bool = True  # False: reported, deliberately not compared here (the detail says why)
 
 
 @dataclass
@@ -193,12 +194,60 @@ def compare_uint8_frames(name: str, actual: torch.Tensor, reference: torch.Tenso
     return Comparison(name, float(worst), "1 LSB on <=0.5%", ok, f"{frac * 100:.3f}% of values differ")
 
 
-def run_all(root: str | Path, sections: tuple[str, ...] = SECTIONS) -> list[Comparison]:
-    import importlib
+def file_sections(ctx: GoldenContext) -> tuple[str, ...]:
+    """The sections of one golden file: SECTIONS for golden.safetensors, else its settings' prefixes."""
+    if ctx.file == "golden.safetensors":
+        return SECTIONS
+    return tuple(k for k in ctx.settings if k != "set")
 
-    ctx = GoldenContext.open(root)
+
+def all_sections(root: str | Path) -> tuple[str, ...]:
+    names: list[str] = []
+    for file in golden_files(root):
+        ctx = GoldenContext.open(root, file=file) if file != "golden.safetensors" else None
+        names.extend(SECTIONS if ctx is None else file_sections(ctx))
+    return tuple(dict.fromkeys(names))
+
+
+def not_checked(ctx: GoldenContext, prefix: str, reason: str) -> list[Comparison]:
+    """One row per comparable tensor of a section another piece of work owns: visible, not a failure."""
+    return [Comparison(name, float("nan"), ctx.tolerances[name], True, f"not checked: {reason}", checked=False)
+            for name in ctx.names(f"{prefix}.") if ctx.tolerances.get(name, "input") != "input"]
+
+
+def run_section(ctx: GoldenContext, section: str, plain: GoldenContext | None) -> list[Comparison]:
+    """One section of one file. A prefix section's module exposes `run_prefix(ctx, prefix, plain)`; a prefix
+    without a module is either another issue's (NOT_HERE: reported as not checked) or a failure."""
+    import importlib
+    import importlib.util
+
+    if ctx.file == "golden.safetensors":
+        return importlib.import_module(f"model_runtime.goldens.{section}").run(ctx)
+    module = PREFIX_SECTIONS.get(section)
+    if module is None or importlib.util.find_spec(f"model_runtime.goldens.{module}") is None:
+        if section in NOT_HERE:
+            return not_checked(ctx, section, NOT_HERE[section])
+        return [Comparison(f"{section}.* ({ctx.file})", float("inf"), "-", False, "no runtime section checks it")]
+    return importlib.import_module(f"model_runtime.goldens.{module}").run_prefix(ctx, section, plain)
+
+
+def run_all(root: str | Path, sections: tuple[str, ...] | None = None, *, catch: bool = False) -> list[Comparison]:
+    """Every section of every `golden*.safetensors` in `root` (or only `sections`). `catch`: a section that
+    raises becomes one FAIL row instead of ending the run (one broken section must not hide the others)."""
     results: list[Comparison] = []
-    for section in sections:
-        mod = importlib.import_module(f"model_runtime.goldens.{section}")
-        results.extend(mod.run(ctx))
+    plain: GoldenContext | None = None
+    for file in golden_files(root):
+        ctx = GoldenContext.open(root, file=file, share=plain)
+        plain = plain or ctx
+        for section in file_sections(ctx):
+            if sections is not None and section not in sections:
+                continue
+            try:
+                results.extend(run_section(ctx, section, plain))
+            except Exception as exc:
+                if not catch:
+                    raise
+                log.exception("golden section %s failed", section)
+                results.append(Comparison(f"{section} (section error)", float("inf"), "-", False,
+                                          f"{exc.__class__.__name__}: {exc}".splitlines()[0]))
     return results
