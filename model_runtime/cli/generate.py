@@ -1,5 +1,9 @@
 """`ltx-studio-cli generate`: one text-to-audio+video job from the command line, written as an MP4.
 
+Directing flags: `--image PATH@FRAME[:STRENGTH]` (repeatable: first frame, last frame, keyframes),
+`--retake IN.mp4 --span T0:T1`, `--extend IN.mp4 --seconds N`, `--audio IN.wav` (a soundtrack that
+drives the picture). A retake or an extension takes its source's size, frame count and rate.
+
 Every argument is checked before anything heavy is loaded (request rules, output folder, file headers,
 Gemma folder vs checkpoint), so a typo costs milliseconds, not a 46 GB load. Progress is one plain-text
 line on stderr, rewritten with `\\r` (no tqdm: library code reports through events).
@@ -15,7 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from model_runtime.conditioning.items import FITS
+
 if TYPE_CHECKING:
+    from model_runtime.conditioning.items import Conditioning, ImageKeyframe, TimeSpan
     from model_runtime.pipelines.types import GenerationRequest
     from model_runtime.runtime import ModelPaths
 
@@ -32,10 +39,10 @@ def register(subparsers) -> None:
     p.add_argument("--text-encoder", type=Path, required=True, help="the Gemma-3 folder (Hugging Face layout)")
     p.add_argument("--prompt", required=True)
     p.add_argument("--negative-prompt", default=None, help="dev pipeline only")
-    p.add_argument("--width", type=int, required=True)
-    p.add_argument("--height", type=int, required=True)
-    p.add_argument("--frames", type=int, required=True, help="8k+1 (e.g. 97, 121)")
-    p.add_argument("--fps", type=float, default=24.0)
+    p.add_argument("--width", type=int, default=None, help="px (a retake/extension takes its source's)")
+    p.add_argument("--height", type=int, default=None, help="px (a retake/extension takes its source's)")
+    p.add_argument("--frames", type=int, default=None, help="8k+1 (e.g. 97, 121); a retake/extension: its source's")
+    p.add_argument("--fps", type=float, default=None, help="default 24 (a retake/extension: its source's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--stage", choices=("draft", "render"), default="draft")
     p.add_argument("--pipeline", choices=("distilled", "dev"), default="distilled")
@@ -45,6 +52,17 @@ def register(subparsers) -> None:
     p.add_argument("--tiled-decode", action="store_true", help="decode in tiles (less memory for large sizes)")
     p.add_argument("--crf", type=int, default=18, help="H.264 quality (lower is better; default 18)")
     p.add_argument("--out", type=Path, required=True, help="output .mp4 (a .json sidecar is written next to it)")
+    c = p.add_argument_group("conditioning (direct the clip)")
+    c.add_argument("--image", action="append", default=[], metavar="PATH@FRAME[:STRENGTH]",
+                   help="show this image at pixel frame FRAME (0 = first frame; strength 0..1, default 1); "
+                        "repeatable: first/last frame, keyframes")
+    c.add_argument("--fit", choices=FITS, default="fill",
+                   help="an image of another aspect: fill (cover and crop, default) or fit (letterbox); never stretched")
+    c.add_argument("--retake", type=Path, default=None, metavar="IN.mp4", help="regenerate a span of this clip")
+    c.add_argument("--span", default=None, metavar="T0:T1", help="the retake's span in seconds")
+    c.add_argument("--extend", type=Path, default=None, metavar="IN.mp4", help="continue this clip")
+    c.add_argument("--seconds", type=float, default=None, help="how many seconds --extend adds")
+    c.add_argument("--audio", type=Path, default=None, metavar="IN.wav", help="a soundtrack that drives the picture")
     p.set_defaults(func=run)
 
 
@@ -68,11 +86,14 @@ def validate(args: argparse.Namespace) -> Inputs:
     from model_runtime.text.gemma import inspect_gemma_folder
     from model_runtime.text.projection import check_gemma_matches
 
+    conditioning = parse_conditioning(args)
+    width, height, frames, fps = clip_shape(args, conditioning)
     request = GenerationRequest(
-        prompt=args.prompt, negative_prompt=args.negative_prompt, width=args.width, height=args.height,
-        frames=args.frames, fps=args.fps, seed=args.seed, stage=args.stage, pipeline=args.pipeline,
-        tiled_decode=args.tiled_decode, previews=False,
+        prompt=args.prompt, negative_prompt=args.negative_prompt, width=width, height=height,
+        frames=frames, fps=fps, seed=args.seed, stage=args.stage, pipeline=args.pipeline,
+        tiled_decode=args.tiled_decode, previews=False, conditioning=conditioning,
     )
+    check_conditioning_media(request)
     if not 0 <= args.crf <= 51:
         raise InvalidRequestError(f"--crf must be between 0 and 51, got {args.crf}")
     out = check_output_path(args.out)
@@ -85,6 +106,95 @@ def validate(args: argparse.Namespace) -> Inputs:
     check_gemma_matches(info.header, gemma.dims)
     paths = ModelPaths(args.checkpoint, args.upsampler, args.text_encoder)
     return Inputs(request, paths, out, info.model_version)
+
+
+def parse_image(spec: str, fit: str) -> ImageKeyframe:
+    """`PATH@FRAME[:STRENGTH]` -> ImageKeyframe (the last '@' splits, so paths may contain one)."""
+    from model_runtime.conditioning.items import ImageKeyframe
+    from model_runtime.errors import InvalidRequestError
+
+    path, sep, where = spec.rpartition("@")
+    frame_text, _, strength_text = where.partition(":")
+    try:
+        if not sep or not path:
+            raise ValueError
+        frame, strength = int(frame_text), float(strength_text) if strength_text else 1.0
+    except ValueError:
+        raise InvalidRequestError(f"--image {spec!r}: write PATH@FRAME or PATH@FRAME:STRENGTH "
+                                  "(e.g. start.png@0, end.png@120:0.8)") from None
+    return ImageKeyframe(Path(path).expanduser().resolve(), frame, strength, fit=fit)
+
+
+def parse_span(text: str) -> TimeSpan:
+    from model_runtime.conditioning.items import TimeSpan
+    from model_runtime.errors import InvalidRequestError
+
+    try:
+        start, end = (float(v) for v in text.split(":"))
+    except ValueError:
+        raise InvalidRequestError(f"--span {text!r}: write T0:T1 in seconds (e.g. 1.5:2.5)") from None
+    return TimeSpan(start, end)
+
+
+def parse_conditioning(args: argparse.Namespace) -> Conditioning | None:
+    """The conditioning flags as typed data (None without any); flag combinations are checked here."""
+    from model_runtime.conditioning.items import AudioTrack, Conditioning, Extend, Retake
+    from model_runtime.errors import InvalidRequestError
+
+    if (args.retake is None) != (args.span is None):
+        raise InvalidRequestError("--retake IN.mp4 and --span T0:T1 go together")
+    if (args.extend is None) != (args.seconds is None):
+        raise InvalidRequestError("--extend IN.mp4 and --seconds N go together")
+    def absolute(p: Path | None) -> Path | None:  # the job's settings (sidecar, history) must re-open it
+        return p.expanduser().resolve() if p is not None else None
+
+    c = Conditioning(
+        images=tuple(parse_image(s, args.fit) for s in args.image),
+        retake=Retake(absolute(args.retake), parse_span(args.span)) if args.retake is not None else None,
+        extend=Extend(absolute(args.extend), args.seconds) if args.extend is not None else None,
+        audio=AudioTrack(absolute(args.audio)) if args.audio is not None else None,
+    )
+    return None if c.empty else c
+
+
+def clip_shape(args: argparse.Namespace, c: Conditioning | None) -> tuple[int, int, int, float]:
+    """(width, height, frames, fps): from the flags, or from the source clip of a retake / an extension."""
+    from model_runtime.errors import InvalidRequestError
+
+    source = c.retake.source if c is not None and c.retake else c.extend.source if c is not None and c.extend else None
+    if source is None:
+        missing = [f"--{n}" for n in ("width", "height", "frames") if getattr(args, n) is None]
+        if missing:
+            raise InvalidRequestError(f"{', '.join(missing)} required (or --retake / --extend a clip)")
+        return args.width, args.height, args.frames, args.fps if args.fps is not None else 24.0
+    from model_runtime.conditioning.media_input import probe_clip
+    from model_runtime.pipelines.retake import extend_plan
+
+    given = [f"--{n}" for n in ("width", "height", "frames", "fps") if getattr(args, n) is not None]
+    if given:
+        raise InvalidRequestError(f"{', '.join(given)}: a retake or an extension keeps its source clip's format")
+    info = probe_clip(source)
+    frames = info.frames if c.retake is not None else extend_plan(info, c.extend.seconds).total
+    return info.width, info.height, frames, info.fps
+
+
+def check_conditioning_media(request: GenerationRequest) -> None:
+    """Open every conditioning file now (unreadable image, no / short / unreadable sound) so a bad one costs
+    milliseconds, not a model load."""
+    from model_runtime.conditioning.image import read_image
+    from model_runtime.conditioning.media_input import probe_clip, read_soundtrack
+    from model_runtime.errors import InvalidRequestError
+
+    c = request.conditioning
+    if c is None:
+        return
+    for image in c.images:
+        read_image(image.path)
+    if c.audio is not None:
+        read_soundtrack(c.audio.path, c.audio.start, request.frames / request.fps)
+    if c.extend is not None and not probe_clip(c.extend.source).has_audio:
+        raise InvalidRequestError(f"--extend {c.extend.source.name}: the clip has no audio track; extending "
+                                  "continues its sound too, so the source needs one")
 
 
 class ProgressLine:
