@@ -79,6 +79,11 @@ def test_check_goldens_all_sections(tiny_dir):
     assert last.startswith("goldens PASS: ")
     done, total = last.removeprefix("goldens PASS: ").split()[0].split("/")
     assert done == total and int(total) > 100
+    # every golden file is checked: the conditioning sections too, one row per tensor
+    rows = [ln.split()[0] for ln in proc.stdout.splitlines()[1:-1] if ln.strip()]
+    for prefix in ("i2v.", "kf.", "kf.attn.", "retake.", "a2v."):
+        assert any(r.startswith(prefix) for r in rows), f"no {prefix}* rows"
+    assert "i2v.frames_uint8" in rows and "retake.video_latent" in rows and "a2v.stage1.denoised_video_steps" in rows
 
 
 @pytest.mark.parametrize("make", ["missing", "file", "not-golden"])
