@@ -192,3 +192,14 @@ def test_settings_round_trip():
     assert Conditioning.from_settings(c.as_settings()) == c
     r = Conditioning(retake=Retake(Path("/x/c.mp4"), TimeSpan(0.25, 0.5)))
     assert Conditioning.from_settings(r.as_settings()) == r
+
+
+def test_memory_planner_counts_guide_tokens():
+    """Each keyframe at a frame other than 0 appends one latent frame of tokens to every stage."""
+    from model_runtime.memory.plan import RequestShape
+
+    plain = RequestShape(1280, 704, 121, 24.0)
+    keyed = RequestShape(1280, 704, 121, 24.0, per_token_timestep=True, guide_frames=2)
+    grid = plain.latent().video_tokens
+    assert keyed.latent().video_tokens == grid + 2 * 22 * 40
+    assert keyed.latent().halved().video_tokens == (16 + 2) * 11 * 20
