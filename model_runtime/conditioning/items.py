@@ -1,5 +1,7 @@
 """Conditioning items as data: what a request asks for besides its prompt.
 
+Torch-free on purpose: the app builds and stores them on its GUI thread.
+
 Frozen dataclasses so a request stays hashable, loggable and re-runnable (history restores them from
 `as_settings`). `conditioning_problems` checks them against the clip (its frame count and rate) so that
 a keyframe past the end or two keyframes on one latent frame are refused before any job exists.
@@ -12,10 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from model_runtime.models.latents import VIDEO_SCALE
-
 #: the reference's H.264 quality for the re-encode of a conditioning image (ltx-pipelines DEFAULT_IMAGE_CRF)
 DEFAULT_IMAGE_CRF = 33
+
+#: the video VAE's temporal compression (LTX-2.x): latent frame k > 0 covers pixel frames 8k-7 .. 8k
+TIME_STRIDE = 8
 
 Fit = Literal["fill", "fit"]
 FITS: tuple[str, ...] = ("fill", "fit")
@@ -124,7 +127,7 @@ class Conditioning:
         )
 
 
-def latent_frame_of(frame: int, time_stride: int = VIDEO_SCALE.time) -> int:
+def latent_frame_of(frame: int, time_stride: int = TIME_STRIDE) -> int:
     """The latent frame a pixel frame falls in (the causal VAE keeps pixel frame 0 alone in latent 0)."""
     return 0 if frame == 0 else (frame - 1) // time_stride + 1
 
@@ -156,7 +159,7 @@ def conditioning_problems(c: Conditioning, frames: int, fps: float) -> list[str]
         latent = latent_frame_of(image.frame)
         if latent in seen:
             problems.append(f"keyframes at frames {seen[latent]} and {image.frame} fall on the same latent frame "
-                            f"{latent} (frames {VIDEO_SCALE.time} apart at least, or the first frame alone): "
+                            f"{latent} (frames {TIME_STRIDE} apart at least, or the first frame alone): "
                             "move one of them")
         seen.setdefault(latent, image.frame)
     if c.retake is not None:
