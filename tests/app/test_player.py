@@ -121,3 +121,21 @@ def test_safe_zone_overlay_on_portrait(qtbot, player):
     player.zone_box.setCurrentIndex(player.zone_box.findData("reels"))
     after = player.view.grab().toImage().pixelColor(probe)
     assert after.red() > before.red() + 20  # the red shade is painted over the picture
+
+
+def test_retake_and_extend_requests(qtbot, player, clip):
+    """"Retake this part" needs an in/out span and asks for it; "Extend by" asks for the chosen seconds."""
+    assert not player.retake_button.isEnabled() and player.extend_button.isEnabled()
+    player.timeline.set_trim(500, 1000)
+    assert player.retake_button.isEnabled()
+    with qtbot.waitSignal(player.retakeRequested) as retake:
+        player.retake_button.click()
+    assert retake.args == [str(clip), 0.5, 1.0]
+    player.extend_seconds.setValue(2.0)
+    with qtbot.waitSignal(player.extendRequested) as extend:
+        player.extend_button.click()
+    assert extend.args == [str(clip), 2.0]
+    with qtbot.waitSignal(player.directionChanged):
+        player.keyframes.audioDropped.emit("/music/song.wav")
+    assert player.soundtrack == "/music/song.wav" and "song.wav" in player.soundtrack_label.text()
+    assert player.fit() == "fill"
