@@ -12,6 +12,7 @@ Images, frames, strengths, sizes and seed come from the section's settings; tole
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import torch
@@ -98,11 +99,16 @@ def _attention_case(ctx: GoldenContext, plain: GoldenContext | None) -> dict[str
     fps = float(plain.tensor("transformer.fps"))
     geom = geometry(ctx.config, int(s["width"]), int(s["height"]), int(s["num_frames"]), fps)
     video = TokenState.initial(geom.video_tokens(plain.tensor("transformer.video_latent")), geom.video_positions())
-    guide = ctx.tensor("kf.stage2.image2.latent")
-    frame = int(s["num_frames"]) - 1
+    # the case is described as code: "...KeyframeIndex(<latent name>, frame_idx=num_frames-1, strength=S),
+    # attention_mask=A)"; read every value from it
+    text = case["conditioning"]
+    guide = ctx.tensor(re.search(r"\((kf\.[\w.]+\.latent)", text).group(1))
+    frame_expr = re.search(r"frame_idx=([\w+-]+)", text).group(1)
+    frame = int(s["num_frames"]) - 1 if frame_expr == "num_frames-1" else int(frame_expr)
+    strength = float(re.search(r"strength=([0-9.]+)", text).group(1))
+    attention = float(re.search(r"attention_mask=([0-9.]+)", text).group(1))
     positions = guide_positions(guide.shape[2], guide.shape[3], guide.shape[4], frame, fps)
-    strength = 0.5 if "attention_mask=0.5" in case["conditioning"] else None
-    video = append_guide(video, geom.video_tokens(guide), positions, 1.0, attention=strength)
+    video = append_guide(video, geom.video_tokens(guide), positions, strength, attention=attention)
     sigma = (plain.tensor("transformer.masked.sigma") if plain.has("transformer.masked.sigma")
              else torch.tensor(case["sigma"], dtype=torch.float32))
     denoiser = golden_engine(ctx)._transformer()
