@@ -167,14 +167,14 @@ def clip_shape(args: argparse.Namespace, c: Conditioning | None) -> tuple[int, i
         if missing:
             raise InvalidRequestError(f"{', '.join(missing)} required (or --retake / --extend a clip)")
         return args.width, args.height, args.frames, args.fps if args.fps is not None else 24.0
+    from model_runtime.conditioning.items import extend_plan
     from model_runtime.conditioning.media_input import probe_clip
-    from model_runtime.pipelines.retake import extend_plan
 
     given = [f"--{n}" for n in ("width", "height", "frames", "fps") if getattr(args, n) is not None]
     if given:
         raise InvalidRequestError(f"{', '.join(given)}: a retake or an extension keeps its source clip's format")
     info = probe_clip(source)
-    frames = info.frames if c.retake is not None else extend_plan(info, c.extend.seconds).total
+    frames = info.frames if c.retake is not None else extend_plan(info.frames, info.fps, c.extend.seconds).total
     return info.width, info.height, frames, info.fps
 
 

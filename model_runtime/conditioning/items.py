@@ -127,6 +127,39 @@ class Conditioning:
         )
 
 
+#: how much of a clip's end an extension sees (longer costs memory and time, shorter loses continuity)
+EXTEND_CONTEXT_S = 2.0
+
+
+@dataclass(frozen=True)
+class ExtendPlan:
+    """context: the source's last frames that are kept (8k+1); new: generated frames (a multiple of 8)."""
+
+    source_frames: int
+    context: int
+    new: int
+    fps: float
+
+    @property
+    def total(self) -> int:
+        """Frames of the clip the model works on (8k+1)."""
+        return self.context + self.new
+
+    @property
+    def result_frames(self) -> int:
+        return self.source_frames + self.new
+
+
+def extend_plan(source_frames: int, fps: float, seconds: float) -> ExtendPlan:
+    """How an extension of `seconds` is laid out for a source clip of `source_frames` at `fps`: the kept
+    context is the last 8k+1 frames within EXTEND_CONTEXT_S, the new part whole latent frames (>= 1)."""
+    t = TIME_STRIDE
+    usable = max(1, min(source_frames, round(EXTEND_CONTEXT_S * fps) + 1))
+    context = (usable - 1) // t * t + 1
+    new = max(t, round(seconds * fps / t) * t)
+    return ExtendPlan(source_frames, context, new, fps)
+
+
 def latent_frame_of(frame: int, time_stride: int = TIME_STRIDE) -> int:
     """The latent frame a pixel frame falls in (the causal VAE keeps pixel frame 0 alone in latent 0)."""
     return 0 if frame == 0 else (frame - 1) // time_stride + 1

@@ -4,7 +4,7 @@ retake (ltx-pipelines RetakePipeline): the source's frames and sound are encoded
 denoise mask is 1 on the video and audio tokens whose time bounds overlap [t0, t1) and 0 elsewhere, so
 noise only enters the span and every model output outside it is blended back to the source latent; one
 stage at the clip's size (distilled: its 8 sigmas; dev: the guided schedule).
-extend: the same mechanism on a longer clip: the source's last frames (at most `EXTEND_CONTEXT_S`, as
+extend: the same mechanism on a longer clip: the source's last frames (at most `items.EXTEND_CONTEXT_S`, as
 8k+1 frames) and their sound are encoded and kept, the new seconds after them are generated (mask 1),
 and the result is the whole source followed by the generated frames and sound.
 Noise is drawn as the reference's retake draws it: video, then audio, of the (one) stage.
@@ -13,12 +13,11 @@ Noise is drawn as the reference's retake draws it: video, then audio, of the (on
 from __future__ import annotations
 
 from collections.abc import Generator
-from dataclasses import dataclass
 
 import torch
 
 from model_runtime.conditioning.image import fit_to_format, to_model_range
-from model_runtime.conditioning.items import Extend, Retake
+from model_runtime.conditioning.items import Extend, Retake, extend_plan
 from model_runtime.conditioning.media_input import (
     ClipInfo,
     MelParams,
@@ -32,7 +31,6 @@ from model_runtime.conditioning.media_input import (
 )
 from model_runtime.conditioning.state import span_mask
 from model_runtime.errors import InvalidRequestError
-from model_runtime.models.latents import VIDEO_SCALE
 from model_runtime.pipelines.conditioned import StageStates, initial_states, noise_states, run_states
 from model_runtime.pipelines.engine import Engine
 from model_runtime.pipelines.geometry import Geometry, geometry
@@ -40,37 +38,6 @@ from model_runtime.pipelines.stages import Decoded, Job, decode, encode_prompts,
 from model_runtime.pipelines.types import Event, GenerationRequest, GenerationResult, StageLatents
 from model_runtime.sampling.control import CancelToken
 from model_runtime.sampling.schedules import distilled_sigmas, shifted_sigmas
-
-#: how much of a clip's end an extension sees (longer costs memory and time, shorter loses continuity)
-EXTEND_CONTEXT_S = 2.0
-
-
-@dataclass(frozen=True)
-class ExtendPlan:
-    """context: the source's last frames that are kept (8k+1); new: generated frames (a multiple of 8)."""
-
-    source_frames: int
-    context: int
-    new: int
-    fps: float
-
-    @property
-    def total(self) -> int:
-        """Frames of the clip the model works on (8k+1)."""
-        return self.context + self.new
-
-    @property
-    def result_frames(self) -> int:
-        return self.source_frames + self.new
-
-
-def extend_plan(info: ClipInfo, seconds: float) -> ExtendPlan:
-    """How an extension of `seconds` is laid out for a source clip (rounded to whole latent frames)."""
-    t = VIDEO_SCALE.time
-    usable = max(1, min(info.frames, round(EXTEND_CONTEXT_S * info.fps) + 1))
-    context = (usable - 1) // t * t + 1
-    new = max(t, round(seconds * info.fps / t) * t)
-    return ExtendPlan(info.frames, context, new, info.fps)
 
 
 def check_source(info: ClipInfo, request: GenerationRequest, frames: int, what: str) -> None:
@@ -161,7 +128,7 @@ def run_extend(engine: Engine, request: GenerationRequest, cancel: CancelToken |
     job = Job(engine, request, cancel)
     extend: Extend = request.conditioning.extend
     info = probe_clip(extend.source)
-    plan = extend_plan(info, extend.seconds)
+    plan = extend_plan(info.frames, info.fps, extend.seconds)
     check_source(info, request, plan.total, f"extending by {extend.seconds:g} s")
     source_sound = read_audio(extend.source, 0.0, info.duration)
     if source_sound is None:

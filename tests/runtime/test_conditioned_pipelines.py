@@ -9,11 +9,18 @@ import numpy as np
 import pytest
 import torch
 
-from model_runtime.conditioning.items import AudioTrack, Conditioning, Extend, ImageKeyframe, Retake, TimeSpan
+from model_runtime.conditioning.items import (
+    AudioTrack,
+    Conditioning,
+    Extend,
+    ImageKeyframe,
+    Retake,
+    TimeSpan,
+    extend_plan,
+)
 from model_runtime.conditioning.media_input import probe_clip, read_audio, read_frames
 from model_runtime.errors import InvalidRequestError
 from model_runtime.media.mux import write_mp4
-from model_runtime.pipelines.retake import extend_plan
 from model_runtime.pipelines.types import GenerationRequest, StageLatents
 from tests.runtime.test_pipeline_behaviour import FakeEngine, generate
 
@@ -108,7 +115,7 @@ def test_retake_span_outside_the_clip_is_refused(clip):
 
 def test_extend_appends_new_frames_after_the_source(clip):
     info = probe_clip(clip)
-    plan = extend_plan(info, 0.5)
+    plan = extend_plan(info.frames, info.fps, 0.5)
     assert plan.context == 17 and plan.new == 16
     engine = FakeEngine()
     c = Conditioning(extend=Extend(clip, 0.5))
@@ -127,4 +134,4 @@ def test_extend_needs_a_source_with_sound(tmp_path):
     write_mp4(silent, np.zeros((9, 64, 64, 3), np.uint8), 24.0, None)
     c = Conditioning(extend=Extend(silent, 0.5))
     with pytest.raises(InvalidRequestError, match="no audio track"):
-        generate(request(frames=extend_plan(probe_clip(silent), 0.5).total, conditioning=c))
+        generate(request(frames=extend_plan(9, 24.0, 0.5).total, conditioning=c))
