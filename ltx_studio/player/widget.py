@@ -27,7 +27,6 @@ from PySide6.QtWidgets import (
 )
 
 from ltx_studio.player.analysis import ClipAnalyser
-from ltx_studio.player.keyframe_track import KeyframeTrack
 from ltx_studio.player.timeline import TimelineWidget
 from ltx_studio.player.video_view import SAFE_ZONES, VideoView
 
@@ -42,12 +41,9 @@ class PlayerWidget(QWidget):
     trimChanged = Signal(float, float)  # in s, out s  # noqa: N815 - Qt signal naming
     retakeRequested = Signal(str, float, float)  # clip, span start s, span end s  # noqa: N815
     extendRequested = Signal(str, float)         # clip, seconds to add  # noqa: N815
-    directionChanged = Signal()                  # keyframes, soundtrack or fit changed  # noqa: N815
 
-    def __init__(self, parent: QWidget | None = None, paste_dir: Path | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.keyframes = KeyframeTrack(paste_dir)
-        self.soundtrack: str | None = None
         self.setObjectName("player")
         self.path: Path | None = None
         self.fps = 24.0
@@ -99,26 +95,16 @@ class PlayerWidget(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.view, 1)
         lay.addWidget(self.timeline)
-        lay.addWidget(self.keyframes)
         lay.addLayout(self._direct_row())
         lay.addLayout(row)
         lay.addWidget(self.notice)
         self.audio.setVolume(self.volume.value() / 100)
 
     def _direct_row(self) -> QHBoxLayout:
-        """Directing controls: how images meet the format, the soundtrack, retake and extend."""
-        self.fit_box = QComboBox()
-        self.fit_box.setObjectName("fitBox")
-        self.fit_box.addItem("Images: fill (crop to the format)", "fill")
-        self.fit_box.addItem("Images: fit (black bars)", "fit")
-        self.fit_box.setToolTip("An image of another aspect ratio is cropped or letterboxed, never stretched")
-        self.soundtrack_label = QLabel("No soundtrack (drop an audio file on the keyframe track)")
-        self.soundtrack_label.setObjectName("soundtrackLabel")
-        self.clear_soundtrack_button = QPushButton("No soundtrack")
-        self.clear_soundtrack_button.setEnabled(False)
+        """Retake a span of this clip, or extend it."""
         self.retake_button = QPushButton("Retake this part")
         self.retake_button.setObjectName("retakeButton")
-        self.retake_button.setToolTip("Regenerate the span between the in and out points; keep the rest")
+        self.retake_button.setToolTip("Regenerate the span between the in and out points (I / O); keep the rest")
         self.retake_button.setEnabled(False)
         self.extend_seconds = QDoubleSpinBox()
         self.extend_seconds.setRange(0.5, 20.0)
@@ -129,22 +115,10 @@ class PlayerWidget(QWidget):
         self.extend_button.setObjectName("extendButton")
         self.extend_button.setEnabled(False)
         row = QHBoxLayout()
-        for w in (self.fit_box, self.soundtrack_label, self.clear_soundtrack_button):
-            row.addWidget(w)
         row.addStretch(1)
         for w in (self.retake_button, self.extend_button, self.extend_seconds):
             row.addWidget(w)
         return row
-
-    def fit(self) -> str:
-        return str(self.fit_box.currentData())
-
-    def set_soundtrack(self, path: str | None) -> None:
-        self.soundtrack = path
-        self.soundtrack_label.setText(f"Soundtrack: {Path(path).name}" if path else
-                                      "No soundtrack (drop an audio file on the keyframe track)")
-        self.clear_soundtrack_button.setEnabled(path is not None)
-        self.directionChanged.emit()
 
     def retake_span(self) -> tuple[float, float] | None:
         """The in/out span to retake, when one is set on a loaded clip."""
@@ -163,10 +137,6 @@ class PlayerWidget(QWidget):
             self.extendRequested.emit(str(self.path), float(self.extend_seconds.value()))
 
     def _connect(self) -> None:
-        self.keyframes.keyframesChanged.connect(self.directionChanged)
-        self.keyframes.audioDropped.connect(self.set_soundtrack)
-        self.clear_soundtrack_button.clicked.connect(lambda: self.set_soundtrack(None))
-        self.fit_box.currentIndexChanged.connect(lambda _i: self.directionChanged.emit())
         self.retake_button.clicked.connect(self._request_retake)
         self.extend_button.clicked.connect(self._request_extend)
         self.timeline.trimChanged.connect(lambda _a, _b: self.retake_button.setEnabled(self.retake_span() is not None))
@@ -276,7 +246,6 @@ class PlayerWidget(QWidget):
 
     def _on_position(self, ms: int) -> None:
         self.timeline.set_position(ms)
-        self.keyframes.set_position(ms)
         self._show_time(ms)
         in_ms, out_ms = self.timeline.trim()
         playing = self.player.playbackState() == QMediaPlayer.PlaybackState.PlayingState

@@ -93,3 +93,21 @@ def test_restore_keeps_order_and_values(qtbot, tmp_path):
     a, b = _image(tmp_path, "a.png"), _image(tmp_path, "b.png")
     track.set_keyframes([TrackKey(str(b), 1500, 0.5), TrackKey(str(a), 0, 1.0)])
     assert track.keyframes() == (TrackKey(str(a), 0, 1.0), TrackKey(str(b), 1500, 0.5))
+
+
+def test_direction_bar_soundtrack_fit_and_restore(qtbot, tmp_path):
+    from ltx_studio.ui.direction_bar import NO_SOUNDTRACK, DirectionBar
+
+    bar = DirectionBar(paste_dir=tmp_path)
+    qtbot.addWidget(bar)
+    bar.set_length(5.0)
+    assert bar.track.duration() == 5000 and bar.fit() == "fill"
+    with qtbot.waitSignal(bar.changed):
+        bar.track.audioDropped.emit("/music/song.wav")
+    assert bar.soundtrack == "/music/song.wav" and "song.wav" in bar.soundtrack_label.text()
+    a = _image(tmp_path, "a.png")
+    bar.restore((TrackKey(str(a), 2000, 0.7),), None, "fit")
+    assert bar.fit() == "fit" and bar.soundtrack is None and bar.soundtrack_label.text() == NO_SOUNDTRACK
+    assert bar.track.keyframes() == (TrackKey(str(a), 2000, 0.7),)
+    bar.clear_keys_button.click()
+    assert bar.track.keyframes() == ()

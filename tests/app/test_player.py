@@ -135,7 +135,3 @@ def test_retake_and_extend_requests(qtbot, player, clip):
     with qtbot.waitSignal(player.extendRequested) as extend:
         player.extend_button.click()
     assert extend.args == [str(clip), 2.0]
-    with qtbot.waitSignal(player.directionChanged):
-        player.keyframes.audioDropped.emit("/music/song.wav")
-    assert player.soundtrack == "/music/song.wav" and "song.wav" in player.soundtrack_label.text()
-    assert player.fit() == "fill"
