@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from ltx_studio.jobs import GenerationJob, Progress
+from ltx_studio.ui.direction_bar import DirectionBar
 
 
 class StillPlayer(QLabel):
@@ -105,6 +106,8 @@ class PreviewArea(QFrame):
         self.stack.addWidget(self.player)
         self.stack.addWidget(self.live)
         lay.addWidget(self.stack_host, 1)
+        self.direction = DirectionBar()
+        lay.addWidget(self.direction)
         lay.addWidget(self._progress_row())
         self.strip = QWidget()
         self.strip_lay = QHBoxLayout(self.strip)
