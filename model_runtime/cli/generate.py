@@ -168,22 +168,24 @@ def clip_shape(args: argparse.Namespace, c: Conditioning | None) -> tuple[int, i
             raise InvalidRequestError(f"{', '.join(missing)} required (or --retake / --extend a clip)")
         return args.width, args.height, args.frames, args.fps if args.fps is not None else 24.0
     from model_runtime.conditioning.items import extend_plan
-    from model_runtime.conditioning.media_input import probe_clip
+    from model_runtime.media.probe import probe
 
     given = [f"--{n}" for n in ("width", "height", "frames", "fps") if getattr(args, n) is not None]
     if given:
         raise InvalidRequestError(f"{', '.join(given)}: a retake or an extension keeps its source clip's format")
-    info = probe_clip(source)
-    frames = info.frames if c.retake is not None else extend_plan(info.frames, info.fps, c.extend.seconds).total
-    return info.width, info.height, frames, info.fps
+    info = probe(source)
+    fps = float(info.fps)
+    frames = info.frames if c.retake is not None else extend_plan(info.frames, fps, c.extend.seconds).total
+    return info.width, info.height, frames, fps
 
 
 def check_conditioning_media(request: GenerationRequest) -> None:
     """Open every conditioning file now (unreadable image, no / short / unreadable sound) so a bad one costs
     milliseconds, not a model load."""
     from model_runtime.conditioning.image import read_image
-    from model_runtime.conditioning.media_input import probe_clip, read_soundtrack
+    from model_runtime.conditioning.media_input import read_soundtrack
     from model_runtime.errors import InvalidRequestError
+    from model_runtime.media.probe import probe
 
     c = request.conditioning
     if c is None:
@@ -192,7 +194,7 @@ def check_conditioning_media(request: GenerationRequest) -> None:
         read_image(image.path)
     if c.audio is not None:
         read_soundtrack(c.audio.path, c.audio.start, request.frames / request.fps)
-    if c.extend is not None and not probe_clip(c.extend.source).has_audio:
+    if c.extend is not None and not probe(c.extend.source).has_audio:
         raise InvalidRequestError(f"--extend {c.extend.source.name}: the clip has no audio track; extending "
                                   "continues its sound too, so the source needs one")
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -23,22 +22,6 @@ import torch
 from model_runtime.errors import InvalidRequestError
 
 _INT_SCALE = {"u8": 128.0, "u8p": 128.0, "s16": 32768.0, "s16p": 32768.0, "s32": 2147483648.0, "s32p": 2147483648.0}
-
-
-@dataclass(frozen=True)
-class ClipInfo:
-    """What a source clip is: its frame rate, frame count, size and whether it has sound."""
-
-    fps: float
-    frames: int
-    width: int
-    height: int
-    has_audio: bool
-    audio_seconds: float
-
-    @property
-    def duration(self) -> float:
-        return self.frames / self.fps
 
 
 @dataclass(frozen=True)
@@ -61,20 +44,6 @@ def _open(path: str | Path):
         return av.open(str(path))
     except Exception as exc:  # PyAV raises several error classes for unreadable input
         raise InvalidRequestError(f"{path}: not a readable media file ({exc.__class__.__name__})") from exc
-
-
-def probe_clip(path: str | Path) -> ClipInfo:
-    """Frame rate, frame count (decoding to count when the container has none), size, sound."""
-    with _open(path) as container:
-        video = next((s for s in container.streams if s.type == "video"), None)
-        if video is None:
-            raise InvalidRequestError(f"{path}: has no video stream")
-        fps = float(video.average_rate or 0)
-        frames = video.frames or sum(1 for _ in container.decode(video))
-        audio = next((s for s in container.streams if s.type == "audio"), None)
-        seconds = float(audio.duration * audio.time_base) if audio is not None and audio.duration else 0.0
-        return ClipInfo(fps, int(frames), video.codec_context.width, video.codec_context.height,
-                        audio is not None, seconds)
 
 
 def read_frames(path: str | Path, frame_cap: int) -> torch.Tensor:
@@ -101,7 +70,7 @@ def _frame_to_float(frame) -> np.ndarray:
     return array
 
 
-def read_audio(path: str | Path, start: float = 0.0, duration: float | None = None) -> Waveform | None:
+def read_sound(path: str | Path, start: float = 0.0, duration: float | None = None) -> Waveform | None:
     """The sound of `path` from `start` for `duration` s (to the end when None); None when it has none."""
     with _open(path) as container:
         stream = next((s for s in container.streams if s.type == "audio"), None)
@@ -134,7 +103,7 @@ def read_audio(path: str | Path, start: float = 0.0, duration: float | None = No
 
 def read_soundtrack(path: str | Path, start: float, seconds: float) -> Waveform:
     """A soundtrack for a clip of `seconds`: refused (clear message) when unreadable, silent-less or short."""
-    wave = read_audio(path, start, seconds)
+    wave = read_sound(path, start, seconds)
     if wave is None:
         raise InvalidRequestError(f"{Path(path).name}: has no audio stream (give a WAV, FLAC, MP3, M4A, ... file)")
     if wave.samples.shape[-1] + 1 < round(seconds * wave.sample_rate):
@@ -237,7 +206,3 @@ def fit_audio_frames(latent: torch.Tensor, frames: int) -> torch.Tensor:
         return latent[:, :, :frames]
     pad = latent.new_zeros(latent.shape[0], latent.shape[1], frames - have, latent.shape[3])
     return torch.cat([latent, pad], dim=2)
-
-
-def seconds_label(seconds: float) -> str:
-    return f"{Fraction(seconds).limit_denominator(1000)} s" if seconds < 1 else f"{seconds:.2f} s"

@@ -19,18 +19,17 @@ import torch
 from model_runtime.conditioning.image import fit_to_format, to_model_range
 from model_runtime.conditioning.items import Extend, Retake, extend_plan
 from model_runtime.conditioning.media_input import (
-    ClipInfo,
     MelParams,
     Waveform,
     fit_audio_frames,
-    probe_clip,
-    read_audio,
     read_frames,
+    read_sound,
     resample,
     waveform_to_mel,
 )
 from model_runtime.conditioning.state import span_mask
 from model_runtime.errors import InvalidRequestError
+from model_runtime.media.probe import MediaInfo, probe
 from model_runtime.pipelines.conditioned import StageStates, initial_states, noise_states, run_states
 from model_runtime.pipelines.engine import Engine
 from model_runtime.pipelines.geometry import Geometry, geometry
@@ -40,13 +39,13 @@ from model_runtime.sampling.control import CancelToken
 from model_runtime.sampling.schedules import distilled_sigmas, shifted_sigmas
 
 
-def check_source(info: ClipInfo, request: GenerationRequest, frames: int, what: str) -> None:
+def check_source(info: MediaInfo, request: GenerationRequest, frames: int, what: str) -> None:
     """The request must describe the source clip (the CLI and the app fill it in from `probe_clip`)."""
     if (request.width, request.height, request.frames) != (info.width, info.height, frames) or \
-            abs(request.fps - info.fps) > 1e-6:
+            abs(request.fps - float(info.fps)) > 1e-6:
         raise InvalidRequestError(
-            f"{what} of a {info.width}x{info.height} clip of {info.frames} frames at {info.fps:g} fps needs a request "
-            f"of {info.width}x{info.height}, {frames} frames at {info.fps:g} fps; got {request.width}x"
+            f"{what} of a {info.width}x{info.height} clip of {info.frames} frames at {float(info.fps):g} fps needs a request "
+            f"of {info.width}x{info.height}, {frames} frames at {float(info.fps):g} fps; got {request.width}x"
             f"{request.height}, {request.frames} frames at {request.fps:g} fps")
 
 
@@ -109,12 +108,12 @@ def run_retake(engine: Engine, request: GenerationRequest, cancel: CancelToken |
                ) -> Generator[Event, None, GenerationResult]:
     job = Job(engine, request, cancel)
     retake: Retake = request.conditioning.retake
-    info = probe_clip(retake.source)
+    info = probe(retake.source)
     check_source(info, request, info.frames, "a retake")
     geom = geometry(engine.config, request.width, request.height, request.frames, request.fps)
     job.check()
     video = _encode_frames(job, geom, read_frames(retake.source, info.frames))
-    wave = read_audio(retake.source)
+    wave = read_sound(retake.source)
     audio = _encode_sound(job, geom, wave) if wave is not None else None
     states = initial_states(job, geom, video, audio)
     states = _masked(states, retake.span.start, retake.span.end, audio_too=wave is not None)
@@ -127,10 +126,11 @@ def run_extend(engine: Engine, request: GenerationRequest, cancel: CancelToken |
                ) -> Generator[Event, None, GenerationResult]:
     job = Job(engine, request, cancel)
     extend: Extend = request.conditioning.extend
-    info = probe_clip(extend.source)
-    plan = extend_plan(info.frames, info.fps, extend.seconds)
+    info = probe(extend.source)
+    fps = float(info.fps)
+    plan = extend_plan(info.frames, fps, extend.seconds)
     check_source(info, request, plan.total, f"extending by {extend.seconds:g} s")
-    source_sound = read_audio(extend.source, 0.0, info.duration)
+    source_sound = read_sound(extend.source, 0.0, info.frames / fps)
     if source_sound is None:
         raise InvalidRequestError(f"{extend.source.name}: has no audio track; extending continues a clip's sound "
                                   "too, so the source needs one")
@@ -142,19 +142,19 @@ def run_extend(engine: Engine, request: GenerationRequest, cancel: CancelToken |
     context_tokens = _encode_frames(job, ctx_geom, context)
     video = torch.zeros(geom.video_token_shape)
     video[:, :context_tokens.shape[1]] = context_tokens.cpu()
-    start = (info.frames - plan.context) / info.fps
-    tail = read_audio(extend.source, start, plan.context / info.fps)
+    start = (info.frames - plan.context) / fps
+    tail = read_sound(extend.source, start, plan.context / fps)
     audio = _encode_sound(job, geom, tail) if tail is not None else None
     states = initial_states(job, geom, video, audio)
-    boundary = plan.context / info.fps
-    states = _masked(states, boundary, plan.total / info.fps + 1.0, audio_too=audio is not None)
+    boundary = plan.context / fps
+    states = _masked(states, boundary, plan.total / fps + 1.0, audio_too=audio is not None)
     latents = yield from _regenerate(job, geom, states)
     decoded = yield from decode(job, latents.video, latents.audio)
     out_frames = torch.cat([frames, decoded.frames[plan.context:]], dim=0)
     rate = decoded.sample_rate
     source = resample(source_sound.samples[0].float(), source_sound.sample_rate, rate)
     source = source.repeat(2, 1) if source.shape[0] == 1 else source[:2]
-    source = source[:, :round(info.duration * rate)]
+    source = source[:, :round(info.frames / fps * rate)]
     generated = decoded.waveform[:, round(boundary * rate):]
     return _result(job, latents, decoded, "extend", frames=out_frames,
                    waveform=torch.cat([source, generated], dim=1), sample_rate=rate)

@@ -18,9 +18,10 @@ from model_runtime.conditioning.items import (
     TimeSpan,
     extend_plan,
 )
-from model_runtime.conditioning.media_input import probe_clip, read_audio, read_frames
+from model_runtime.conditioning.media_input import read_frames, read_sound
 from model_runtime.errors import InvalidRequestError
 from model_runtime.media.mux import write_mp4
+from model_runtime.media.probe import probe
 from model_runtime.pipelines.types import GenerationRequest, StageLatents
 from tests.runtime.test_pipeline_behaviour import FakeEngine, generate
 
@@ -114,7 +115,7 @@ def test_retake_span_outside_the_clip_is_refused(clip):
 
 
 def test_extend_appends_new_frames_after_the_source(clip):
-    info = probe_clip(clip)
+    info = probe(clip)
     plan = extend_plan(info.frames, info.fps, 0.5)
     assert plan.context == 17 and plan.new == 16
     engine = FakeEngine()
@@ -122,7 +123,7 @@ def test_extend_appends_new_frames_after_the_source(clip):
     result = generate(request(frames=plan.total, conditioning=c), engine)
     assert result.frames.shape[0] == 17 + 16
     assert torch.equal(result.frames[:17], read_frames(clip, 17))  # the source is kept as it was
-    kept = read_audio(clip, 0.0, 17 / 24).samples[0]
+    kept = read_sound(clip, 0.0, 17 / 24).samples[0]
     assert torch.equal(result.waveform[:, :kept.shape[1]], kept)  # and so is its sound
     assert result.waveform.shape[1] > kept.shape[1] + 0.5 * 48000
     mask = engine.tokens[0].video_mask[0, :, 0].reshape(-1, 4)[:, 0]

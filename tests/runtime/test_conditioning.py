@@ -24,9 +24,8 @@ from model_runtime.conditioning.items import (
 from model_runtime.conditioning.media_input import (
     MelParams,
     Waveform,
-    probe_clip,
-    read_audio,
     read_frames,
+    read_sound,
     read_soundtrack,
     waveform_to_mel,
 )
@@ -39,6 +38,7 @@ from model_runtime.conditioning.state import (
     span_mask,
 )
 from model_runtime.errors import InvalidRequestError
+from model_runtime.media.probe import probe
 from model_runtime.models.positions import guide_positions, video_positions
 from model_runtime.pipelines.types import GenerationRequest
 
@@ -88,17 +88,17 @@ def test_unreadable_image_is_a_clear_error(tmp_path):
 # --- media input ----------------------------------------------------------------------------------------
 def test_clip_frames_and_sound_decode_like_reference(cond, tiny_dir):
     clip = tiny_dir / "cond_video.mp4"
-    info = probe_clip(clip)
+    info = probe(clip)
     assert (info.width, info.height, info.frames, info.fps, info.has_audio) == (192, 128, 17, 24.0, True)
     assert torch.equal(read_frames(clip, info.frames), cond["retake.source_frames_uint8"])
-    assert torch.equal(read_audio(clip).samples, cond["retake.source_audio_waveform"])
+    assert torch.equal(read_sound(clip).samples, cond["retake.source_audio_waveform"])
 
 
 @pytest.mark.parametrize("prefix", ["a2v", "retake"])
 def test_log_mel_matches_reference(cond, tiny_dir, prefix):
     """Resample 48 -> 16 kHz + Slaney mel, written out in torch (no torchaudio), against the reference."""
     if prefix == "a2v":
-        wave = read_audio(tiny_dir / "cond_audio.wav", 0.0, 17 / 24)
+        wave = read_sound(tiny_dir / "cond_audio.wav", 0.0, 17 / 24)
     else:
         wave = Waveform(cond["retake.source_audio_waveform"], 48000)
     mel = waveform_to_mel(wave, MelParams())
