@@ -40,10 +40,33 @@ class SelfTest(QObject):
         if (c.aspect, c.seconds) != ("9:16", 1.0):
             return self.fail(f"prompt format detection gave {c}")
         self.ok(f"format from prompt: {c.aspect}, {c.seconds:g} s, render tier {c.tier}")
+        if not self._place_keyframes(c.seconds):
+            return None
         job = w.draft()
         if job is None:
             return self.fail("the draft was not queued")
         self._watch(job, self._draft_done)
+
+    def _place_keyframes(self, seconds: float) -> bool:
+        """A first and a last frame on the keyframe track (two generated pictures of another aspect ratio,
+        so the crop to 9:16 is exercised too)."""
+        from PySide6.QtCore import Qt
+        from PySide6.QtGui import QImage
+
+        folder = self.window.ctx.paths.cache / "self-test"
+        folder.mkdir(parents=True, exist_ok=True)
+        bar = self.window.preview.direction
+        bar.set_length(seconds)
+        for name, colour, ms in (("first.png", Qt.GlobalColor.darkBlue, 0), ("last.png", Qt.GlobalColor.darkRed,
+                                                                              round(seconds * 1000))):
+            image = QImage(320, 240, QImage.Format.Format_RGB888)
+            image.fill(colour)
+            path = folder / name
+            if not image.save(str(path)) or not bar.track.add_image(path, ms):
+                self.fail(f"could not place the keyframe {path}")
+                return False
+        self.ok(f"keyframes on the track: {[k.ms for k in bar.track.keyframes()]} ms")
+        return True
 
     def _watch(self, job: GenerationJob, then) -> None:
         job.finished.connect(lambda out: then(job))
