@@ -77,8 +77,15 @@ class PromptPanel(QGroupBox):
         self.count_label.setAlignment(Qt.AlignmentFlag.AlignRight)
         self.negative = QPlainTextEdit(placeholderText="Negative prompt (optional)")
         self.negative.setMaximumHeight(60)
+        self.conditioning_label = QLabel()
+        self.conditioning_label.setObjectName("conditioningLabel")
+        self.conditioning_label.setWordWrap(True)
+        self.conditioning_label.setToolTip("What the next job carries besides the prompt (the keyframe track, "
+                                           "a soundtrack)")
+        self.set_conditioning_summary("Text only (drop images on the keyframe track to direct the clip)")
         lay.addWidget(self.prompt, 3)
         lay.addWidget(self.count_label)
+        lay.addWidget(self.conditioning_label)
         lay.addWidget(self.negative, 1)
         lay.addLayout(self._seed_row())
         self.advanced_toggle = QToolButton(text="Advanced ▸", checkable=True)
@@ -102,6 +109,9 @@ class PromptPanel(QGroupBox):
         self.render_button.clicked.connect(self.renderRequested)
         self.prompt.textChanged.connect(self._on_text)
         self._on_text()
+
+    def set_conditioning_summary(self, text: str) -> None:
+        self.conditioning_label.setText(f"Direction: {text}")
 
     def _seed_row(self) -> QHBoxLayout:
         row = QHBoxLayout()
