@@ -130,17 +130,18 @@ def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     runtime = Runtime.open(inputs.paths, device=args.device, dtype=_dtype(args))
     bar = ProgressLine(sys.stderr)
-    result: GenerationResult | None = None
+    gen = runtime.generate(inputs.request)
     try:
-        for event in runtime.generate(inputs.request):
+        while True:
+            try:
+                event = next(gen)
+            except StopIteration as stop:  # the generator returns the result after its last event
+                result: GenerationResult = stop.value
+                break
             if isinstance(event, ProgressEvent):
                 bar.update(event.stage, event.step, event.total, event.elapsed_s, event.eta_s)
-            elif isinstance(event, GenerationResult):
-                result = event
     finally:
         bar.close()
-    if result is None:  # the generator contract says the result comes last; never write an empty file
-        raise RuntimeError("the generation ended without a result")
     settings = dict(result.settings) | {"checkpoint": inputs.paths.checkpoint.name, "generator": "ltx-studio-cli"}
     written = write_mp4(inputs.out, result.frames.cpu().numpy(), result.fps, result.waveform.cpu().numpy(),
                         result.sample_rate, settings, crf=args.crf)
