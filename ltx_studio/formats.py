@@ -60,7 +60,6 @@ class Presets:
     tiers: tuple[Tier, ...]
     limits: Limits
     capacity: Capacity
-    defaults: dict  # pipeline -> {steps, video_cfg, audio_cfg, stg, modality}
 
     def aspect(self, name: str) -> Aspect:
         return next(a for a in self.aspects if a.name == name)
@@ -87,7 +86,6 @@ def load_presets() -> Presets:
                       float(lim["max_seconds"]), float(lim["default_seconds"]), int(lim["temporal_stride"]),
                       int(lim["draft_multiple"]), int(lim["render_multiple"])),
         capacity=Capacity(**raw["capacity"]),
-        defaults=raw["defaults"],
     )
 
 

@@ -19,12 +19,13 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QThread, Signal
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 
 from ltx_studio.jobs import GenerationJob, JobOutput, JobSpec, Progress
 from ltx_studio.runtime_api import ModelChoice, RuntimeFactory
 from ltx_studio.store import JobStore
+from ltx_studio.threads import WorkerThread
 from ltx_studio.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -49,10 +50,9 @@ class JobQueue(QObject):
         self.current: GenerationJob | None = None
         self.paused = False
         self.preparing = False
-        self._thread = QThread()
-        self._thread.setObjectName("generation-worker")
+        self.closed = False  # after shutdown: reports still queued from the worker are dropped
         self.worker = Worker(factory, choice, cache_dir, outputs, threads)
-        self.worker.moveToThread(self._thread)
+        self._host = WorkerThread(self.worker, "generation-worker")
         self.engine_ready = not self.worker.can_prepare
         self._run.connect(self.worker.run)
         self._setModel.connect(self.worker.set_model)
@@ -64,9 +64,10 @@ class JobQueue(QObject):
         w.jobFinished.connect(self._on_finished)
         w.jobFailed.connect(self._on_failed)
         w.jobCancelled.connect(self._on_cancelled)
+        w.jobNotice.connect(self._on_notice)
         w.modelStatus.connect(self.modelStatus)
         w.engineReady.connect(self._on_engine_ready)
-        self._thread.start()
+        self._host.start()
 
     # --- public API ------------------------------------------------------------------------------------
     def restore(self) -> int:
@@ -117,13 +118,18 @@ class JobQueue(QObject):
     def busy(self) -> bool:
         return self.current is not None
 
-    def shutdown(self, wait_ms: int = 10_000) -> None:
-        """Cancel the running job and stop the worker thread. Waiting jobs stay queued in the store."""
+    def shutdown(self) -> None:
+        """Stop by request: cancel the running job (it stops at its next step), stop the warm-up (between
+        import groups), end the worker thread and wait for it. Waiting jobs stay queued in the store; the
+        running one is recorded as interrupted by `store.recover` at the next start, like after a crash."""
+        self.closed = True
+        if self._host.is_running():
+            self._host.stop(self._request_stop)
+
+    def _request_stop(self) -> None:
+        self.worker.request_stop()
         if self.current is not None:
             self.current.cancel("the app is closing")
-        self._thread.quit()
-        if not self._thread.wait(wait_ms):
-            log.warning("worker thread did not stop within %d ms", wait_ms)
 
     # --- internals -------------------------------------------------------------------------------------
     def _enqueue(self, job: GenerationJob) -> None:
@@ -142,7 +148,7 @@ class JobQueue(QObject):
         self.jobEnded.emit(job)
 
     def _dispatch(self) -> None:
-        if self.current is not None or self.paused or not self.pending:
+        if self.closed or self.current is not None or self.paused or not self.pending:
             return
         if not self.engine_ready:
             self.prepare_engine()  # no-op while it runs: _on_engine_ready dispatches
@@ -155,9 +161,11 @@ class JobQueue(QObject):
 
     def _job(self, job_id: int) -> GenerationJob | None:
         job = self.jobs.get(job_id)
-        return job if job is not None and job is self.current else None
+        return job if job is not None and job is self.current and not self.closed else None
 
     def _on_engine_ready(self) -> None:
+        if self.closed:
+            return
         self.preparing, self.engine_ready = False, True
         self.engineReady.emit()
         self._dispatch()
@@ -168,6 +176,10 @@ class JobQueue(QObject):
     def _on_progress(self, job_id: int, p: Progress) -> None:
         if job := self._job(job_id):
             job.report_progress(p)
+
+    def _on_notice(self, job_id: int, message: str) -> None:
+        if job := self._job(job_id):
+            job.notice.emit(message)
 
     def _on_preview(self, job_id: int, img: QImage) -> None:
         if job := self._job(job_id):

@@ -17,7 +17,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 
-from model_runtime.sampling.control import CancelToken  # torch-free: a threading.Event wrapper
+from model_runtime.api import CancelToken, RequestSpec
 
 MAX_SEED = 2**31 - 1
 
@@ -57,6 +57,15 @@ class JobSpec:
     def from_dict(cls, d: dict) -> JobSpec:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
+
+    def request(self) -> RequestSpec:
+        """What the runtime runs: the spec's request with the user's overrides only (the runtime fills the
+        model's defaults), the draft's latents file when this render promotes a draft."""
+        return RequestSpec(
+            prompt=self.prompt, width=self.width, height=self.height, frames=self.frames, fps=self.fps,
+            seed=self.seed, negative_prompt=self.negative_prompt or None, stage=self.kind, pipeline=self.pipeline,
+            steps=self.steps, video_cfg=self.video_cfg, audio_cfg=self.audio_cfg, stg=self.stg,
+            modality=self.modality, draft_latents=self.draft_latents if self.kind == "render" else None)
 
     def with_changes(self, **kw) -> JobSpec:
         return replace(self, **kw)
@@ -102,6 +111,7 @@ class GenerationJob(QObject):
     finished = Signal(object)       # JobOutput
     failed = Signal(str)            # a message the user can act on
     cancelled = Signal(str)         # why (the user, superseded)
+    notice = Signal(str)            # something to tell the user while the job goes on (an OOM retry)
 
     def __init__(self, job_id: int, spec: JobSpec, parent: QObject | None = None) -> None:
         super().__init__(parent)

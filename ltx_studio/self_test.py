@@ -51,7 +51,7 @@ class SelfTest(QObject):
         job.cancelled.connect(lambda msg: self.fail(f"job {job.id} ({job.spec.kind}) cancelled: {msg}"))
 
     def _check_output(self, job: GenerationJob) -> bool:
-        from model_runtime.media.mux import read_metadata
+        from model_runtime.api import read_metadata
 
         out = job.output
         if not (out.video.is_file() and out.thumbnail.is_file()):

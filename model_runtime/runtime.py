@@ -26,8 +26,7 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Generator, Iterator, Sequence
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -40,20 +39,11 @@ from model_runtime.pipelines.engine import NO_PERTURBATION, DecodedAudio, Pertur
 from model_runtime.pipelines.geometry import Geometry
 from model_runtime.pipelines.types import Event, GenerationRequest, GenerationResult, NoticeEvent
 from model_runtime.sampling.control import CancelToken
-from model_runtime.spec import Pipeline, RequestSpec
+from model_runtime.spec import ModelPaths, Pipeline, RequestSpec
 
 log = logging.getLogger(__name__)
 
 PROMPT_CACHE_SIZE = 8  # recent prompt encodings: promoting a draft re-uses its prompt's encoding
-
-
-@dataclass(frozen=True)
-class ModelPaths:
-    """The user's model files: the LTX-2.3 single file, the x2 spatial upscaler, the Gemma-3 folder."""
-
-    checkpoint: Path
-    upsampler: Path | None = None
-    text_encoder_dir: Path | None = None
 
 
 class ModelEngine:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 
@@ -33,6 +34,15 @@ class Pipeline(StrEnum):
 SIZE_MULTIPLE: dict[Stage, int] = {Stage.DRAFT: 32, Stage.RENDER: 64}
 #: frames = TEMPORAL_STRIDE * k + 1 (the video VAE compresses time 8x and keeps the first frame alone)
 TEMPORAL_STRIDE = 8
+
+
+@dataclass(frozen=True)
+class ModelPaths:
+    """The user's model files: the LTX-2.3 single file, the x2 spatial upscaler, the Gemma-3 folder."""
+
+    checkpoint: Path
+    upsampler: Path | None = None
+    text_encoder_dir: Path | None = None
 
 
 @dataclass(frozen=True)

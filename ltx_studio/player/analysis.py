@@ -26,8 +26,7 @@ class _Job(QRunnable):
         self.thumbs, self.thumb_height, self.bins = thumbs, thumb_height, bins
 
     def run(self) -> None:
-        from model_runtime.errors import RuntimeErrorBase
-        from model_runtime.media.probe import probe, thumbnails, waveform_peaks
+        from model_runtime.api import RuntimeErrorBase, probe, thumbnails, waveform_peaks
 
         try:
             info = probe(self.path)

@@ -346,14 +346,14 @@ class MainWindow(QMainWindow):
         return dlg
 
     def open_export(self):
-        """The export dialog (ltx_studio.export_dialog) on the clip in the player, with its trim points."""
+        """The export dialog (ltx_studio.ui.export_dialog) on the clip in the player, with its trim points."""
         self._install_player()
         player = self.preview.player
         path = getattr(player, "path", None)
         if not path:
             self.statusBar().showMessage("Nothing to export yet: play a clip first")
             return None
-        from ltx_studio.export_dialog import ExportDialog
+        from ltx_studio.ui.export_dialog import ExportDialog
 
         trim = player.trim_seconds() if hasattr(player, "trim_seconds") else (None, None)
         dlg = ExportDialog(path, *trim, parent=self)
@@ -364,6 +364,7 @@ class MainWindow(QMainWindow):
     def _on_job_added(self, job: GenerationJob) -> None:
         self.queue_panel.add_job(job)
         job.started.connect(lambda j=job: self.preview.follow(j))
+        job.notice.connect(self.statusBar().showMessage)  # e.g. an out-of-memory retry on a smaller plan
 
     def _add_draft_card(self, job_id: int) -> None:
         row = self.store.get(job_id)
@@ -397,6 +398,10 @@ class MainWindow(QMainWindow):
         if self._shut:
             return
         self._shut = True
+        from ltx_studio.ui.export_dialog import ExportDialog
+
+        for dialog in self.findChildren(ExportDialog):  # an export still running stops and is joined
+            dialog.stop()
         # a window closed before (part of) its contents were built has no queue or store yet
         if "queue" in self.__dict__:
             self.queue.shutdown()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from ltx_studio.export_dialog import ExportDialog
+from ltx_studio.ui.export_dialog import ExportDialog
 from tests.runtime.test_export import make_clip
 
 

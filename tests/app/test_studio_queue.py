@@ -118,5 +118,7 @@ def test_render_of_a_draft_gets_its_latents(qtbot, make_queue):
     qtbot.waitUntil(lambda: not r.is_active, timeout=20_000)
     assert r.state == "done", r.message
     req = q.factory.requests[-1]
-    assert req.stage == "render" and req.draft_latents is not None
-    assert tuple(req.draft_latents.video.shape) == (1, 128, 1, 2, 3)
+    assert req.stage == "render" and req.draft_latents == str(d.output.latents)
+    from safetensors.torch import load_file
+
+    assert tuple(load_file(req.draft_latents)["video"].shape) == (1, 128, 1, 2, 3)

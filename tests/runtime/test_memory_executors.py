@@ -77,6 +77,10 @@ def x() -> torch.Tensor:
     return torch.randn(1, 50, 8, generator=torch.Generator().manual_seed(1))
 
 
+#: fixtures README: each float tolerance is 3 x the reference's own float32 rounding noise ("fp64 dev")
+GOLDEN_TOL_OVER_NOISE = 3
+
+
 def _plan(strategy: Strategy) -> MemoryPlan:
     return MemoryPlan(strategy, (), None, RequestShape(64, 64, 9, 24.0), Machine(8, 16, "cpu"))
 
@@ -208,4 +212,12 @@ def test_tiny_transformer_under_plans_matches_goldens_like_plain(golden_ctx):
     with apply_plan(module, _plan(Strategy(Weights.BF16, Placement.STREAM, ffn_chunk_tokens=5)), "cpu"):
         chunked = section.run(golden_ctx)
     assert all(c.passed for c in chunked)
-    assert max(abs(c.max_abs_error - plain[c.name]) for c in chunked) < 1e-6
+    # Chunking the FFN only reorders float32 sums, so each error may move by float32 rounding noise. The
+    # goldens state that noise per tensor: tol = 3 x the reference's own float32 rounding deviation ("fp64
+    # dev", fixtures README), so the bound is tol / 3 (a wrong chunk join moves errors by 1e-2..1e0).
+    for c in chunked:
+        moved = abs(c.max_abs_error - plain[c.name])
+        if isinstance(c.tolerance, str):  # "exact": integer tensors cannot move at all
+            assert moved == 0, c.name
+        else:
+            assert moved <= c.tolerance / GOLDEN_TOL_OVER_NOISE, f"{c.name}: moved {moved:.2e}, tol {c.tolerance}"

@@ -1,0 +1,194 @@
+"""The app <-> runtime seam: regression tests for the bugs it hid (issue 9).
+
+* the dev (guided) pipeline started from the app failed ("needs the perturbed pass"): the app kept its own
+  copy of the guidance defaults; now it sends only overrides and the runtime fills its defaults;
+* the worker sorted events with hasattr and crashed on the runtime's NoticeEvent (an OOM retry);
+* closing the window during the warm-up or a job aborted the process (a destroyed running QThread);
+* a clip made by the CLI could not be re-queued in the app (two writers, two metadata formats).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from ltx_studio.jobs import JobSpec
+from ltx_studio.runtime_api import ModelChoice
+from ltx_studio.store import JobStore
+from tests.app.fake_runtime import FakeFactory, FakeRuntime
+
+
+class RuntimeOverFakeEngine:
+    """Factory opening the REAL `api.Runtime` (request resolution, pipelines) over the cheap fake engine."""
+
+    def __init__(self) -> None:
+        self.runtimes: list = []
+
+    def __call__(self, choice, cache_dir):
+        from model_runtime.api import Runtime
+        from tests.runtime.test_pipeline_behaviour import FakeEngine
+
+        class FiniteSoundEngine(FakeEngine):
+            # 30 guided steps of the fake's arithmetic can overflow to NaN, which the AAC encoder refuses
+            def decode_audio(self, latent):
+                out = super().decode_audio(latent)
+                return type(out)(out.waveform.nan_to_num(0.0).clamp(-1, 1), out.sample_rate)
+
+        rt = Runtime(FiniteSoundEngine())
+        self.runtimes.append(rt)
+        return rt
+
+
+def _window(qtbot, tmp_path, factory):
+    from ltx_studio.context import AppContext
+    from ltx_studio.paths import AppPaths
+    from ltx_studio.ui.main_window import MainWindow
+
+    w = MainWindow(AppContext.create(AppPaths.for_root(tmp_path)), factory)
+    qtbot.addWidget(w)
+    w.show()
+    return w
+
+
+def test_dev_pipeline_from_the_app_runs_with_the_models_defaults(qtbot, tmp_path):
+    w = _window(qtbot, tmp_path, RuntimeOverFakeEngine())
+    try:
+        w.prompt_panel.prompt.setPlainText("a fox in the snow")
+        w.presets_panel.seconds.setValue(1.0)
+        w.prompt_panel.pipeline.setCurrentText("dev")
+        assert w.prompt_panel.video_cfg.text() == "model default"
+        job = w.draft()
+        assert job.spec.video_cfg is None and job.spec.stg is None  # no copy of the defaults in the app
+        qtbot.waitUntil(lambda: not job.is_active, timeout=60_000)
+        assert job.state == "done", job.message
+        ran = job.output.settings["runtime"]
+        # the runtime's 2.3 defaults, STG blocks and rescale included (the app's copy had neither)
+        assert ran["video_guidance"]["stg_blocks"] == [28] and ran["video_guidance"]["rescale"] == 0.7
+        assert ran["steps"] == 30
+
+        w.prompt_panel.video_cfg.setValue(5.0)  # one override: sent alone, the rest stay the model's
+        job = w.draft()
+        assert job.spec.video_cfg == 5.0 and job.spec.audio_cfg is None
+        qtbot.waitUntil(lambda: not job.is_active, timeout=60_000)
+        assert job.state == "done", job.message
+        ran = job.output.settings["runtime"]
+        assert ran["video_guidance"]["cfg"] == 5.0 and ran["audio_guidance"]["cfg"] == 7.0
+        assert ran["video_guidance"]["stg_blocks"] == [28]
+    finally:
+        w.shutdown()
+
+
+class NoticeRuntime(FakeRuntime):
+    """The fake runtime, plus the NoticeEvent the real one yields when it retries on a smaller memory plan."""
+
+    def generate(self, request, cancel=None):
+        from model_runtime.api import NoticeEvent
+
+        yield NoticeEvent("Ran out of GPU memory: retrying once with a smaller memory plan")
+        return (yield from super().generate(request, cancel))
+
+
+def test_notice_event_goes_through_the_worker_to_the_job(qtbot, tmp_path):
+    from ltx_studio.job_queue import JobQueue
+
+    store = JobStore(tmp_path / "jobs.sqlite3")
+    q = JobQueue(store, lambda choice, cache: NoticeRuntime(steps=1), ModelChoice(demo=True), tmp_path / "cache",
+                 tmp_path / "out", threads=1)
+    try:
+        q.set_paused(True)
+        job = q.submit(JobSpec(prompt="a fox", seed=1, width=64, height=64, frames=9, fps=24.0))
+        with qtbot.waitSignals([job.notice, job.finished], order="strict", timeout=20_000) as blocker:
+            q.set_paused(False)
+        assert "retrying once" in blocker.all_signals_and_args[0].args[0]
+        assert job.state == "done"
+    finally:
+        q.shutdown()
+        store.close()
+
+
+# --- closing the window in each phase ----------------------------------------------------------------
+class PhaseRuntime(FakeRuntime):
+    """Runs like the fake, but holds at `phase` (text, sampling, decoding) until the job is cancelled."""
+
+    def __init__(self, phase: str, reached: threading.Event) -> None:
+        super().__init__(steps=2, step_s=0.005)
+        self.phase, self.reached = phase, reached
+
+    def _hold(self, cancel):
+        self.reached.set()
+        while not cancel.cancelled:
+            time.sleep(0.005)
+        cancel.raise_if_cancelled()
+
+    def generate(self, request, cancel=None):
+        from model_runtime.api import ProgressEvent
+
+        yield ProgressEvent("text", 0, 1, 0.0)
+        if self.phase == "text":
+            self._hold(cancel)
+        result = yield from super().generate(request, cancel)
+        if self.phase == "sampling":
+            self._hold(cancel)
+        yield ProgressEvent("decode", 0, 1, 0.0)
+        if self.phase == "decoding":
+            self._hold(cancel)
+        return result
+
+
+class PhaseFactory(FakeFactory):
+    def __init__(self, phase: str) -> None:
+        super().__init__()
+        self.phase = phase
+        self.reached = threading.Event()
+        if phase == "warm-up":
+            self.prepare = self._prepare  # only this factory has a warm-up: the queue waits for it
+
+    def _prepare(self, choice, cache_dir, stop=lambda: False):
+        self.reached.set()
+        while not stop():  # the real warm-up polls `stop` between import groups
+            time.sleep(0.005)
+
+    def __call__(self, choice, cache_dir):
+        self.opened += 1
+        return PhaseRuntime(self.phase, self.reached)
+
+
+@pytest.mark.parametrize("phase", ["warm-up", "text", "sampling", "decoding", "saving", "exporting"])
+def test_closing_the_window_in_each_phase(qtbot, qtlog, tmp_path, phase):
+    factory = PhaseFactory(phase if phase not in ("saving", "exporting") else "none")
+    w = _window(qtbot, tmp_path, factory)
+    w.prompt_panel.prompt.setPlainText("a lighthouse in a storm")
+    w.presets_panel.seconds.setValue(1.0)
+    first = w.draft()  # a finished job the history must keep
+    if phase != "warm-up":
+        qtbot.waitUntil(lambda: not first.is_active, timeout=20_000)
+        assert first.state == "done", first.message
+    if phase == "exporting":
+        w.preview.show_clip(first.output.video)
+        dialog = w.open_export()
+        assert dialog is not None
+        dialog.start()
+        assert dialog.running()
+    else:
+        job = w.draft() if phase != "warm-up" else first
+        if phase == "saving":
+            seen = []
+            job.progress.connect(lambda p: seen.append(p.stage))
+            qtbot.waitUntil(lambda: "saving" in seen or not job.is_active, timeout=20_000)
+        else:
+            qtbot.waitUntil(factory.reached.is_set, timeout=20_000)
+    w.close()  # closeEvent -> shutdown: cancel, stop cooperatively, join; never an abandoned thread
+    assert not w.queue._host.is_running()
+    warnings = [r.message for r in qtlog.records if "QThread" in r.message or "QObject" in r.message]
+    assert warnings == []
+    store = JobStore(tmp_path / "jobs.sqlite3")
+    try:
+        rows = {r.id: r for r in store.history(states=("done", "failed", "cancelled", "interrupted"))}
+        if phase != "warm-up":
+            assert rows[first.id].state == "done" and rows[first.id].video and first.output.video.is_file()
+        assert all(r.state in ("done", "cancelled", "interrupted", "queued", "running")
+                   for r in [store.get(i) for i in (first.id,)])
+    finally:
+        store.close()
