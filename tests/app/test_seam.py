@@ -99,10 +99,13 @@ def test_notice_event_goes_through_the_worker_to_the_job(qtbot, tmp_path):
     try:
         q.set_paused(True)
         job = q.submit(JobSpec(prompt="a fox", seed=1, width=64, height=64, frames=9, fps=24.0))
-        with qtbot.waitSignals([job.notice, job.finished], order="strict", timeout=20_000) as blocker:
+        notices: list[str] = []
+        job.notice.connect(notices.append)
+        job.finished.connect(lambda _out: notices.append("<finished>"))
+        with qtbot.waitSignals([job.notice, job.finished], order="strict", timeout=20_000):
             q.set_paused(False)
-        assert "retrying once" in blocker.all_signals_and_args[0].args[0]
-        assert job.state == "done"
+        assert job.state == "done" and len(notices) == 2 and notices[1] == "<finished>"
+        assert "retrying once" in notices[0]
     finally:
         q.shutdown()
         store.close()
@@ -115,8 +118,11 @@ class PhaseRuntime(FakeRuntime):
     def __init__(self, phase: str, reached: threading.Event) -> None:
         super().__init__(steps=2, step_s=0.005)
         self.phase, self.reached = phase, reached
+        self.jobs = 0
 
     def _hold(self, cancel):
+        if self.jobs < 2:  # the first job finishes: the history must keep it
+            return
         self.reached.set()
         while not cancel.cancelled:
             time.sleep(0.005)
@@ -125,6 +131,7 @@ class PhaseRuntime(FakeRuntime):
     def generate(self, request, cancel=None):
         from model_runtime.api import ProgressEvent
 
+        self.jobs += 1
         yield ProgressEvent("text", 0, 1, 0.0)
         if self.phase == "text":
             self._hold(cancel)
@@ -152,7 +159,7 @@ class PhaseFactory(FakeFactory):
 
     def __call__(self, choice, cache_dir):
         self.opened += 1
-        return PhaseRuntime(self.phase, self.reached)
+        return PhaseRuntime(self.phase, self.reached)  # opened once: the worker keeps it between jobs
 
 
 @pytest.mark.parametrize("phase", ["warm-up", "text", "sampling", "decoding", "saving", "exporting"])
@@ -183,12 +190,31 @@ def test_closing_the_window_in_each_phase(qtbot, qtlog, tmp_path, phase):
     assert not w.queue._host.is_running()
     warnings = [r.message for r in qtlog.records if "QThread" in r.message or "QObject" in r.message]
     assert warnings == []
-    store = JobStore(tmp_path / "jobs.sqlite3")
+    store = JobStore(w.ctx.paths.database)  # the history as the next start reads it
     try:
-        rows = {r.id: r for r in store.history(states=("done", "failed", "cancelled", "interrupted"))}
-        if phase != "warm-up":
-            assert rows[first.id].state == "done" and rows[first.id].video and first.output.video.is_file()
-        assert all(r.state in ("done", "cancelled", "interrupted", "queued", "running")
-                   for r in [store.get(i) for i in (first.id,)])
+        row = store.get(first.id)
+        if phase == "warm-up":  # never started: still waiting, re-queued at the next start
+            assert row.state == "queued"
+        else:
+            assert row.state == "done" and row.video and first.output.video.is_file()
+        if phase in ("text", "sampling", "decoding", "saving"):
+            second = store.get(first.id + 1)
+            assert second.state in ("done", "cancelled", "running"), second.state  # running -> interrupted on recover
     finally:
         store.close()
+
+
+def test_quit_after_saving_the_models_page_prints_no_qt_warning(tmp_path):
+    """Was: "QObject: shared QObject was deleted directly" at exit (2 of 7 runs on the old code)."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO_ROOT
+
+    env = os.environ | {"QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(REPO_ROOT)}
+    for run in range(3):
+        out = subprocess.run([sys.executable, "-m", "tests.app.models_save_driver", str(tmp_path / f"p{run}")],
+                             capture_output=True, text=True, cwd=REPO_ROOT, env=env, timeout=120)
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert "shared QObject" not in out.stderr and "QThread" not in out.stderr, out.stderr[-2000:]
