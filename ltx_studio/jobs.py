@@ -58,6 +58,14 @@ class JobSpec:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
 
+    @classmethod
+    def from_request(cls, r: RequestSpec, parent_id: int | None = None) -> JobSpec:
+        """A job for a request read back from a clip (`api.read_request`: made by the app or the CLI)."""
+        return cls(prompt=r.prompt, seed=r.seed, width=r.width, height=r.height, frames=r.frames, fps=r.fps,
+                   kind=str(r.stage), negative_prompt=r.negative_prompt or "", seconds=r.frames / r.fps,
+                   tier="Draft" if r.stage == "draft" else "720p", pipeline=str(r.pipeline), steps=r.steps,
+                   video_cfg=r.video_cfg, audio_cfg=r.audio_cfg, stg=r.stg, modality=r.modality, parent_id=parent_id)
+
     def request(self) -> RequestSpec:
         """What the runtime runs: the spec's request with the user's overrides only (the runtime fills the
         model's defaults), the draft's latents file when this render promotes a draft."""

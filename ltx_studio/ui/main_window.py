@@ -86,6 +86,8 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage("Starting…")
         file_menu = self.menuBar().addMenu("&File")
         self.export_action = file_menu.addAction("&Export current clip…")  # its Ctrl+E comes with the build
+        self.requeue_file_action = file_menu.addAction("&Queue again from a clip file…")
+        self.requeue_file_action.triggered.connect(self._pick_clip_to_requeue)
         self.models_action = self.menuBar().addMenu("&Settings").addAction("&Models…")
         self.models_action.triggered.connect(self.open_models_page)
         self.export_action.triggered.connect(self.open_export)
@@ -303,6 +305,26 @@ class MainWindow(QMainWindow):
         from ltx_studio.jobs import JobSpec
 
         return self._submit(JobSpec.from_dict(self.store.get(job_id).spec))
+
+    def requeue_file(self, path: str | Path) -> GenerationJob | None:
+        """Queue again the request a clip was made from (by this app or by `ltx-studio-cli generate`)."""
+        from ltx_studio.jobs import JobSpec
+        from model_runtime.api import MediaError, read_request
+
+        try:
+            request = read_request(path)
+        except MediaError as exc:
+            self.statusBar().showMessage(str(exc))
+            return None
+        return self._submit(JobSpec.from_request(request))
+
+    def _pick_clip_to_requeue(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getOpenFileName(self, "Queue again from a clip", str(self.ctx.paths.outputs),
+                                              "Video (*.mp4)")
+        if path:
+            self.requeue_file(path)
 
     def _submit(self, spec: JobSpec) -> GenerationJob:
         job = self.queue.submit(spec)

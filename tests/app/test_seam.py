@@ -218,3 +218,27 @@ def test_quit_after_saving_the_models_page_prints_no_qt_warning(tmp_path):
                              capture_output=True, text=True, cwd=REPO_ROOT, env=env, timeout=120)
         assert out.returncode == 0, out.stderr[-2000:]
         assert "shared QObject" not in out.stderr and "QThread" not in out.stderr, out.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_a_cli_made_clip_is_queued_again_in_the_app(qtbot, tmp_path, tiny_dir):
+    """One writer, one metadata format: `ltx-studio-cli generate` writes what the app's re-queue reads."""
+    from model_runtime.cli import main as cli_main
+    from tests.runtime.test_cli import _gen_args
+
+    out = tmp_path / "cli.mp4"
+    assert cli_main(_gen_args(tiny_dir, out, **{"--seed": 11, "--pipeline": "distilled"})) == 0
+    factory = FakeFactory(steps=1, step_s=0.0)
+    w = _window(qtbot, tmp_path / "profile", factory)
+    try:
+        job = w.requeue_file(out)
+        assert job is not None
+        qtbot.waitUntil(lambda: not job.is_active, timeout=20_000)
+        assert job.state == "done", job.message
+        asked = factory.requests[-1]
+        assert (asked.prompt, asked.seed, asked.width, asked.height, asked.frames, asked.stage) == (
+            "a red fox trots through snow, birds chirp", 11, 64, 64, 9, "draft")
+        assert w.requeue_file(tmp_path / "missing.mp4") is None  # a clear line in the status bar, nothing queued
+        assert "cannot read" in w.statusBar().currentMessage()
+    finally:
+        w.shutdown()
