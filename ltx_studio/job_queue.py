@@ -22,7 +22,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 
-from ltx_studio.jobs import GenerationJob, JobOutput, JobSpec, Progress
+from ltx_studio.jobs import GenerationJob, JobOutput, JobSpec, JobState, Progress
 from ltx_studio.runtime_api import ModelChoice, RuntimeFactory
 from ltx_studio.store import JobStore
 from ltx_studio.threads import WorkerThread
@@ -74,7 +74,7 @@ class JobQueue(QObject):
         """Reload jobs left waiting by a previous run (after `store.recover`); the queue starts paused."""
         rows = self.store.pending()
         for row in rows:
-            self._enqueue(GenerationJob(row.id, JobSpec.from_dict(row.spec), self))
+            self._enqueue(GenerationJob(row.id, JobSpec.from_dict(row.spec), self.store, self))
         if rows:
             self.set_paused(True)
         return len(rows)
@@ -85,7 +85,7 @@ class JobQueue(QObject):
             for old in [j for j in self.pending if j.spec.kind == "draft"]:
                 self._drop_pending(old, "superseded by a newer draft")
         job_id = self.store.add(spec.kind, spec.to_dict(), spec.parent_id)
-        job = GenerationJob(job_id, spec, self)
+        job = GenerationJob(job_id, spec, self.store, self)
         self._enqueue(job)
         self._dispatch()
         return job
@@ -143,8 +143,7 @@ class JobQueue(QObject):
 
     def _drop_pending(self, job: GenerationJob, reason: str) -> None:
         self.pending.remove(job)
-        self.store.set_state(job.id, "cancelled", reason)
-        job.mark_cancelled(reason)
+        job.transition(JobState.CANCELLED, reason)
         self.jobEnded.emit(job)
 
     def _dispatch(self) -> None:
@@ -155,8 +154,7 @@ class JobQueue(QObject):
             return
         job = self.pending.pop(0)
         self.current = job
-        self.store.set_state(job.id, "running")
-        job.mark_running()
+        job.transition(JobState.RUNNING)
         self._run.emit(job.id, job.spec, job.token)
 
     def _job(self, job_id: int) -> GenerationJob | None:
@@ -192,24 +190,15 @@ class JobQueue(QObject):
 
     def _on_finished(self, job_id: int, out: JobOutput) -> None:
         if job := self._job(job_id):
-            try:
-                self.store.finish(job_id, out.video, out.thumbnail, out.latents, out.settings)
-            except (OSError, ValueError) as exc:
-                log.error("job %d: cannot record result: %s", job_id, exc)
-                self.store.set_state(job_id, "failed", f"could not record the result: {exc}")
-                job.mark_failed(f"could not record the result: {exc}")
-            else:
-                job.mark_done(out)
+            job.transition(JobState.DONE, output=out)
             self._end(job)
 
     def _on_failed(self, job_id: int, message: str) -> None:
         if job := self._job(job_id):
-            self.store.set_state(job_id, "failed", message)
-            job.mark_failed(message)
+            job.transition(JobState.FAILED, message)
             self._end(job)
 
     def _on_cancelled(self, job_id: int, reason: str) -> None:
         if job := self._job(job_id):
-            self.store.set_state(job_id, "cancelled", reason)
-            job.mark_cancelled(reason)
+            job.transition(JobState.CANCELLED, reason)
             self._end(job)

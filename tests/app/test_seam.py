@@ -242,3 +242,24 @@ def test_a_cli_made_clip_is_queued_again_in_the_app(qtbot, tmp_path, tiny_dir):
         assert "cannot read" in w.statusBar().currentMessage()
     finally:
         w.shutdown()
+
+
+def test_transition_is_the_one_persisted_state_change_and_refuses_illegal_ones(qtbot, tmp_path):
+    from ltx_studio.jobs import GenerationJob, IllegalTransition, JobState
+
+    store = JobStore(tmp_path / "jobs.sqlite3")
+    try:
+        spec = JobSpec(prompt="a fox", seed=1, width=64, height=64, frames=9, fps=24.0)
+        job = GenerationJob(store.add("draft", spec.to_dict()), spec, store)
+        with pytest.raises(IllegalTransition, match="queued -> done"):
+            job.transition(JobState.DONE)
+        with qtbot.waitSignals([job.stateChanged, job.started], order="strict"):
+            job.transition(JobState.RUNNING)
+        assert store.get(job.id).state == "running" and job.started_at is not None
+        job.transition(JobState.FAILED, "out of memory")
+        assert (store.get(job.id).state, store.get(job.id).message) == ("failed", "out of memory")
+        with pytest.raises(IllegalTransition):  # a final state is final
+            job.transition(JobState.CANCELLED, "too late")
+        assert store.get(job.id).state == "failed" and job.state == JobState.FAILED
+    finally:
+        store.close()
