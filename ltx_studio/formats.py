@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from model_runtime.api import SIZE_MULTIPLE, TEMPORAL_STRIDE, Stage
+from model_runtime.api import SIZE_MULTIPLE, TEMPORAL_STRIDE, Device, Stage
 
 PRESETS_FILE = "formats.toml"
 # next to this module (a plain path, not importlib.resources: that import alone costs ~1 ms of start-up)
@@ -163,7 +163,7 @@ def can_promote(draft_size: tuple[int, int], target_size: tuple[int, int]) -> bo
 class Machine:
     """What the fit check knows about the machine: device kind and free memory in GB."""
 
-    device: str  # "cuda" | "mps" | "cpu"
+    device: Device
     memory_gb: float
     demo: bool
 

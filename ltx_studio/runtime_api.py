@@ -63,7 +63,7 @@ class RuntimeOpener:
                                    Path(choice.text_encoder))
         device, dtype = api.pick_device()
         log.info("opening runtime %s on %s (%s)", choice.describe(), device, dtype)
-        return api.Runtime.open(paths, device, dtype)
+        return api.Runtime.open(paths, str(device), dtype)
 
     def prepare(self, choice: ModelChoice, cache_dir: Path, stop: Callable[[], bool] = lambda: False) -> None:
         """The warm-up; `stop()` is polled between import groups (the app is closing: end early)."""

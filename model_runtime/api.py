@@ -29,7 +29,15 @@ from model_runtime.errors import (
     UnsupportedModelError,
 )
 from model_runtime.sampling.control import CancelToken
-from model_runtime.spec import SIZE_MULTIPLE, TEMPORAL_STRIDE, ModelPaths, Pipeline, RequestSpec, Stage
+from model_runtime.spec import (
+    SIZE_MULTIPLE,
+    TEMPORAL_STRIDE,
+    Device,
+    ModelPaths,
+    Pipeline,
+    RequestSpec,
+    Stage,
+)
 
 if TYPE_CHECKING:
     from model_runtime.checkpoints import inspect_checkpoint, inspect_upsampler
@@ -50,7 +58,7 @@ if TYPE_CHECKING:
     from model_runtime.runtime import Runtime
 
 __all__ = [
-    "SIZE_MULTIPLE", "TEMPORAL_STRIDE", "CancelToken", "CheckpointError", "ExportCancelled", "ExportPreset",
+    "SIZE_MULTIPLE", "TEMPORAL_STRIDE", "CancelToken", "CheckpointError", "Device", "ExportCancelled", "ExportPreset",
     "GenerationCancelled", "GenerationRequest", "GenerationResult", "InvalidRequestError", "MediaError",
     "ModelPaths", "NoticeEvent", "Pipeline", "PreviewEvent", "ProgressEvent", "RequestSpec", "Runtime",
     "RuntimeErrorBase", "Stage", "StageLatents", "UnsupportedModelError", "atomic_write", "ensure_demo_model",
@@ -115,15 +123,15 @@ def __getattr__(name: str) -> Any:
     return names[name]
 
 
-def pick_device() -> tuple[str, Any]:
+def pick_device() -> tuple[Device, Any]:
     """CUDA (bf16) > Apple MPS (bf16) > CPU (float32: bf16 matmuls are slow and inexact on most CPUs)."""
     import torch
 
     if torch.cuda.is_available():
-        return "cuda", torch.bfloat16
+        return Device.CUDA, torch.bfloat16
     if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return "mps", torch.bfloat16
-    return "cpu", torch.float32
+        return Device.MPS, torch.bfloat16
+    return Device.CPU, torch.float32
 
 
 def warm_up(stop: Callable[[], bool] = lambda: False, after_step: Callable[[], None] = lambda: None) -> bool:

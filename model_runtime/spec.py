@@ -29,6 +29,14 @@ class Pipeline(StrEnum):
     DEV = "dev"
 
 
+class Device(StrEnum):
+    """Where a job runs: an NVIDIA GPU, Apple silicon, or the CPU."""
+
+    CUDA = "cuda"
+    MPS = "mps"
+    CPU = "cpu"
+
+
 #: pixel grid a size must sit on: one stage decodes at the latent grid (32 px); a two-stage render runs
 #: its first stage at half size, so its size must be a multiple of twice the grid
 SIZE_MULTIPLE: dict[Stage, int] = {Stage.DRAFT: 32, Stage.RENDER: 64}

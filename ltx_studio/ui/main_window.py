@@ -248,9 +248,10 @@ class MainWindow(QMainWindow):
         import psutil
 
         from ltx_studio.formats import Machine
+        from model_runtime.api import Device
 
         ram = psutil.virtual_memory().available / 2**30
-        self.presets_panel.set_machine(Machine("cpu", ram, choice.demo))
+        self.presets_panel.set_machine(Machine(Device.CPU, ram, choice.demo))
         self._use_tokenizer(choice)
 
     def _after_first_paint(self) -> None:

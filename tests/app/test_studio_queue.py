@@ -62,11 +62,15 @@ def test_signal_order_strict_with_waitsignals(qtbot, make_queue):
     q = make_queue(steps=2, step_s=0.05)
     q.set_paused(True)
     job = q.submit(_spec())
-    states = []
-    job.stateChanged.connect(states.append)
-    with qtbot.waitSignals([job.started, job.progress, job.finished], order="simple", timeout=20_000):
+    seen: list[str] = []
+    job.stateChanged.connect(lambda s: seen.append(f"state:{s}"))
+    job.started.connect(lambda: seen.append("started"))
+    job.progress.connect(lambda p: seen.append("progress") if seen[-1:] != ["progress"] else None)
+    job.finished.connect(lambda out: seen.append("finished"))
+    with qtbot.waitSignals([job.started, job.finished], order="strict", timeout=60_000):  # a cold torch import
         q.set_paused(False)
-    assert states == ["running", "done"]
+    # the whole life, in order: one state change before `started`, progress, one before `finished`
+    assert seen == ["state:running", "started", "progress", "state:done", "finished"]
 
 
 def test_cancelled_job_emits_no_finished_and_model_stays_loaded(qtbot, make_queue):
