@@ -421,10 +421,13 @@ class MainWindow(QMainWindow):
         if self._shut:
             return
         self._shut = True
+        from ltx_studio.player.analysis import ClipAnalyser
         from ltx_studio.ui.export_dialog import ExportDialog
 
         for dialog in self.findChildren(ExportDialog):  # an export still running stops and is joined
             dialog.stop()
+        for analyser in self.findChildren(ClipAnalyser):  # so does a timeline analysis
+            analyser.stop()
         # a window closed before (part of) its contents were built has no queue or store yet
         if "queue" in self.__dict__:
             self.queue.shutdown()
