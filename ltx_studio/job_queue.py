@@ -84,7 +84,7 @@ class JobQueue(QObject):
         if spec.kind == "draft":
             for old in [j for j in self.pending if j.spec.kind == "draft"]:
                 self._drop_pending(old, "superseded by a newer draft")
-        job_id = self.store.add(spec.kind, spec.to_dict(), spec.parent_id)
+        job_id = self.store.add(str(spec.kind), spec.to_dict(), spec.parent_id)
         job = GenerationJob(job_id, spec, self.store, self)
         self._enqueue(job)
         self._dispatch()

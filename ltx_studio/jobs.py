@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
@@ -19,7 +19,7 @@ from typing import Protocol
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 
-from model_runtime.api import CancelToken, RequestSpec
+from model_runtime.api import CancelToken, RequestSpec, Stage
 
 MAX_SEED = 2**31 - 1
 
@@ -30,58 +30,42 @@ def random_seed() -> int:
 
 @dataclass(frozen=True)
 class JobSpec:
-    """Everything a generation needs, already snapped (width/height/frames are what the model makes)."""
+    """A job: the runtime's request (already snapped: its size and frames are what the model makes, its
+    sampler fields only the user's overrides), the format the user chose, and the draft it promotes."""
 
-    prompt: str
-    seed: int
-    width: int
-    height: int
-    frames: int
-    fps: float
-    kind: str = "draft"                # draft | render
-    negative_prompt: str = ""
+    request: RequestSpec
     aspect: str = "16:9"
     tier: str = "Draft"
     seconds: float = 5.0
-    pipeline: str = "distilled"        # distilled | dev
-    steps: int | None = None
-    video_cfg: float | None = None
-    audio_cfg: float | None = None
-    stg: float | None = None
-    modality: float | None = None
     parent_id: int | None = None       # the draft a render promotes
-    draft_latents: str | None = None   # that draft's stage-1 latents file (promotion), if the sizes fit
+
+    @property
+    def kind(self) -> Stage:
+        return self.request.stage
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {"request": self.request.to_dict(), "aspect": self.aspect, "tier": self.tier,
+                "seconds": self.seconds, "parent_id": self.parent_id}
 
     @classmethod
     def from_dict(cls, d: dict) -> JobSpec:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
+        """Read a stored job; a row written before the request was nested (flat, `kind` for the stage)
+        is read too, so an old history re-queues."""
+        if "request" not in d:
+            flat = dict(d, stage=d.get("kind", "draft"), negative_prompt=d.get("negative_prompt") or None)
+            d = {"request": flat, **{k: d[k] for k in ("aspect", "tier", "seconds", "parent_id") if k in d}}
+        fmt = {k: d[k] for k in ("aspect", "tier", "seconds", "parent_id") if k in d}
+        return cls(RequestSpec.from_dict(d["request"]), **fmt)
 
     @classmethod
     def from_request(cls, r: RequestSpec, parent_id: int | None = None) -> JobSpec:
         """A job for a request read back from a clip (`api.read_request`: made by the app or the CLI)."""
-        return cls(prompt=r.prompt, seed=r.seed, width=r.width, height=r.height, frames=r.frames, fps=r.fps,
-                   kind=str(r.stage), negative_prompt=r.negative_prompt or "", seconds=r.frames / r.fps,
-                   tier="Draft" if r.stage == "draft" else "720p", pipeline=str(r.pipeline), steps=r.steps,
-                   video_cfg=r.video_cfg, audio_cfg=r.audio_cfg, stg=r.stg, modality=r.modality, parent_id=parent_id)
-
-    def request(self) -> RequestSpec:
-        """What the runtime runs: the spec's request with the user's overrides only (the runtime fills the
-        model's defaults), the draft's latents file when this render promotes a draft."""
-        return RequestSpec(
-            prompt=self.prompt, width=self.width, height=self.height, frames=self.frames, fps=self.fps,
-            seed=self.seed, negative_prompt=self.negative_prompt or None, stage=self.kind, pipeline=self.pipeline,
-            steps=self.steps, video_cfg=self.video_cfg, audio_cfg=self.audio_cfg, stg=self.stg,
-            modality=self.modality, draft_latents=self.draft_latents if self.kind == "render" else None)
-
-    def with_changes(self, **kw) -> JobSpec:
-        return replace(self, **kw)
+        return cls(r, tier="Draft" if r.stage == Stage.DRAFT else "720p", seconds=r.frames / r.fps,
+                   parent_id=parent_id)
 
     def summary(self) -> str:
-        return f"{self.kind} · {self.width}×{self.height} · {self.frames / self.fps:.1f} s · seed {self.seed}"
+        r = self.request
+        return f"{r.stage} · {r.width}×{r.height} · {r.frames / r.fps:.1f} s · seed {r.seed}"
 
 
 @dataclass(frozen=True)

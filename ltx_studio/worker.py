@@ -141,7 +141,7 @@ class Worker(QObject):
             self.jobProgress.emit(job_id, Progress("loading model", 0, 1, 0.0, None))
             runtime = self._ensure_runtime()
             events = _EventRouter(self, job_id)
-            result = drive(runtime.generate(spec.request(), cancel=token), events.route)
+            result = drive(runtime.generate(spec.request, cancel=token), events.route)
             token.raise_if_cancelled()  # a cancel that arrived after the last step still wins
             output = self._write_outputs(job_id, spec, result, token)
         except api.GenerationCancelled as exc:
@@ -156,14 +156,14 @@ class Worker(QObject):
     def _write_outputs(self, job_id: int, spec: JobSpec, result: api.GenerationResult,
                        token: api.CancelToken) -> JobOutput:
         self._outputs.mkdir(parents=True, exist_ok=True)
-        stem = self._outputs / f"{job_id:06d}-{spec.kind}-{spec.seed}"
+        stem = self._outputs / f"{job_id:06d}-{spec.kind}-{spec.request.seed}"
         self.jobProgress.emit(job_id, Progress("saving", 0, 1, 0.0, None))
         draft = spec.kind == api.Stage.DRAFT
         latents = api.write_latents(result, stem.with_suffix(".latents.safetensors")) if draft else None
         thumb = save_thumbnail(result.frames, stem.with_suffix(".png"))
         token.raise_if_cancelled()  # closing while saving: stop before the (slowest) write, the job is re-runnable
         extra = {"job": spec.to_dict(), "generator": "ltx-studio"}
-        mux = api.write_result(result, stem.with_suffix(".mp4"), spec.request(), extra=extra,
+        mux = api.write_result(result, stem.with_suffix(".mp4"), spec.request, extra=extra,
                                preset="veryfast" if draft else "medium")
         settings = {"job": spec.to_dict(), "runtime": dict(result.settings or {})}
         return JobOutput(mux.path, thumb, latents, settings)

@@ -270,10 +270,14 @@ class MainWindow(QMainWindow):
         if not prompt:
             self.statusBar().showMessage("Write a prompt first: describe the shot, the motion and the sound")
             return None
+        from model_runtime.api import RequestSpec
+
         c = fmt.choice
-        return JobSpec(prompt=prompt, seed=seed, width=fmt.width, height=fmt.height, frames=fmt.frames,
-                       fps=fmt.fps, kind=kind, negative_prompt=self.prompt_panel.negative.toPlainText().strip(),
-                       aspect=c.aspect, tier=c.tier, seconds=c.seconds, **self.prompt_panel.advanced_values())
+        request = RequestSpec(prompt=prompt, seed=seed, width=fmt.width, height=fmt.height, frames=fmt.frames,
+                              fps=fmt.fps, stage=kind,
+                              negative_prompt=self.prompt_panel.negative.toPlainText().strip() or None,
+                              **self.prompt_panel.advanced_values())
+        return JobSpec(request, aspect=c.aspect, tier=c.tier, seconds=c.seconds)
 
     def draft(self) -> GenerationJob | None:
         spec = self._spec("draft", self.presets_panel.draft_format(), self.prompt_panel.next_seed())
@@ -293,10 +297,12 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Job {draft_id} is not a finished draft")
             return None
         d = JobSpec.from_dict(row.spec)
-        target = render_target(FormatChoice(d.aspect, self.presets_panel.choice().tier, d.fps, d.seconds))
-        promote = bool(row.latents) and can_promote((d.width, d.height), (target.width, target.height))
-        spec = d.with_changes(kind="render", width=target.width, height=target.height, tier=target.choice.tier,
-                              parent_id=draft_id, draft_latents=row.latents if promote else None)
+        r = d.request
+        target = render_target(FormatChoice(d.aspect, self.presets_panel.choice().tier, r.fps, d.seconds))
+        promote = bool(row.latents) and can_promote((r.width, r.height), (target.width, target.height))
+        request = r.with_changes(stage="render", width=target.width, height=target.height,
+                                 draft_latents=row.latents if promote else None)
+        spec = JobSpec(request, aspect=d.aspect, tier=target.choice.tier, seconds=d.seconds, parent_id=draft_id)
         if not promote:
             self.statusBar().showMessage(f"{target.choice.tier} is not twice the draft's size: a full two-stage "
                                          "render with the same prompt and seed")
@@ -390,9 +396,11 @@ class MainWindow(QMainWindow):
         job.notice.connect(self.statusBar().showMessage)  # e.g. an out-of-memory retry on a smaller plan
 
     def _add_draft_card(self, job_id: int) -> None:
+        from ltx_studio.jobs import JobSpec
+
         row = self.store.get(job_id)
-        s = row.spec
-        caption = f"#{row.id} seed {s['seed']}\n{s['width']}×{s['height']} · {s['frames'] / s['fps']:.1f} s\n{s['prompt'][:40]}"
+        s = JobSpec.from_dict(row.spec).request
+        caption = f"#{row.id} seed {s.seed}\n{s.width}×{s.height} · {s.frames / s.fps:.1f} s\n{s.prompt[:40]}"
         self.preview.add_draft(row.id, row.thumbnail or "", caption)
 
     def _on_job_ended(self, job: GenerationJob) -> None:

@@ -17,6 +17,7 @@ import pytest
 from ltx_studio.jobs import JobSpec
 from ltx_studio.runtime_api import ModelChoice
 from ltx_studio.store import JobStore
+from model_runtime.api import RequestSpec
 from tests.app.fake_runtime import FakeFactory, FakeRuntime
 
 
@@ -60,7 +61,7 @@ def test_dev_pipeline_from_the_app_runs_with_the_models_defaults(qtbot, tmp_path
         w.prompt_panel.pipeline.setCurrentText("dev")
         assert w.prompt_panel.video_cfg.text() == "model default"
         job = w.draft()
-        assert job.spec.video_cfg is None and job.spec.stg is None  # no copy of the defaults in the app
+        assert job.spec.request.video_cfg is None and job.spec.request.stg is None  # no copy of the defaults
         qtbot.waitUntil(lambda: not job.is_active, timeout=60_000)
         assert job.state == "done", job.message
         ran = job.output.settings["runtime"]
@@ -70,7 +71,7 @@ def test_dev_pipeline_from_the_app_runs_with_the_models_defaults(qtbot, tmp_path
 
         w.prompt_panel.video_cfg.setValue(5.0)  # one override: sent alone, the rest stay the model's
         job = w.draft()
-        assert job.spec.video_cfg == 5.0 and job.spec.audio_cfg is None
+        assert job.spec.request.video_cfg == 5.0 and job.spec.request.audio_cfg is None
         qtbot.waitUntil(lambda: not job.is_active, timeout=60_000)
         assert job.state == "done", job.message
         ran = job.output.settings["runtime"]
@@ -98,7 +99,7 @@ def test_notice_event_goes_through_the_worker_to_the_job(qtbot, tmp_path):
                  tmp_path / "out", threads=1)
     try:
         q.set_paused(True)
-        job = q.submit(JobSpec(prompt="a fox", seed=1, width=64, height=64, frames=9, fps=24.0))
+        job = q.submit(JobSpec(RequestSpec(prompt="a fox", seed=1, width=64, height=64, frames=9, fps=24.0)))
         notices: list[str] = []
         job.notice.connect(notices.append)
         job.finished.connect(lambda _out: notices.append("<finished>"))
@@ -249,7 +250,7 @@ def test_transition_is_the_one_persisted_state_change_and_refuses_illegal_ones(q
 
     store = JobStore(tmp_path / "jobs.sqlite3")
     try:
-        spec = JobSpec(prompt="a fox", seed=1, width=64, height=64, frames=9, fps=24.0)
+        spec = JobSpec(RequestSpec(prompt="a fox", seed=1, width=64, height=64, frames=9, fps=24.0))
         job = GenerationJob(store.add("draft", spec.to_dict()), spec, store)
         with pytest.raises(IllegalTransition, match="queued -> done"):
             job.transition(JobState.DONE)
@@ -263,3 +264,16 @@ def test_transition_is_the_one_persisted_state_change_and_refuses_illegal_ones(q
         assert store.get(job.id).state == "failed" and job.state == JobState.FAILED
     finally:
         store.close()
+
+
+def test_a_job_row_from_before_the_nested_request_still_reads():
+    """History rows written by the previous version (flat, `kind` for the stage) re-queue unchanged."""
+    old = {"prompt": "a fox", "seed": 5, "width": 64, "height": 64, "frames": 9, "fps": 24.0, "kind": "render",
+           "negative_prompt": "", "aspect": "1:1", "tier": "720p", "seconds": 0.4, "pipeline": "dev",
+           "steps": 12, "video_cfg": None, "parent_id": 3, "draft_latents": "/x/a.latents.safetensors"}
+    spec = JobSpec.from_dict(old)
+    assert spec.kind == "render" and spec.parent_id == 3 and (spec.aspect, spec.tier) == ("1:1", "720p")
+    r = spec.request
+    assert (r.seed, r.steps, r.pipeline, r.negative_prompt, r.draft_latents) == (
+        5, 12, "dev", None, "/x/a.latents.safetensors")
+    assert JobSpec.from_dict(spec.to_dict()) == spec  # and the new form round-trips

@@ -7,12 +7,14 @@ import pytest
 from ltx_studio.jobs import JobSpec
 from ltx_studio.runtime_api import ModelChoice
 from ltx_studio.store import JobStore
+from model_runtime.api import RequestSpec
 from tests.app.fake_runtime import FakeFactory
 
 
 def _spec(kind="draft", seed=1, **kw) -> JobSpec:
+    parent_id = kw.pop("parent_id", None)
     base = dict(prompt="a fox in the snow", width=64, height=64, frames=9, fps=24.0)
-    return JobSpec(seed=seed, kind=kind, **{**base, **kw})
+    return JobSpec(RequestSpec(seed=seed, stage=kind, **{**base, **kw}), parent_id=parent_id)
 
 
 @pytest.fixture

@@ -52,9 +52,10 @@ def test_draft_then_render_of_that_draft(window, qtbot):
     assert draft.state == "done", draft.message
     assert draft.id in window.preview.cards
     render = window.render_draft(draft.id)
-    assert render.spec.seed == draft.spec.seed and render.spec.prompt == draft.spec.prompt
-    assert render.spec.draft_latents == str(draft.output.latents)
-    assert (render.spec.width, render.spec.height) == (2 * draft.spec.width, 2 * draft.spec.height)
+    r, d = render.spec.request, draft.spec.request
+    assert r.seed == d.seed and r.prompt == d.prompt and render.spec.parent_id == draft.id
+    assert r.draft_latents == str(draft.output.latents)
+    assert (r.width, r.height) == (2 * d.width, 2 * d.height)
     qtbot.waitUntil(lambda: not render.is_active, timeout=20_000)
     assert render.state == "done", render.message
     assert window.preview.player.path == render.output.video
