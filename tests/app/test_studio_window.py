@@ -47,8 +47,8 @@ def test_draft_then_render_of_that_draft(window, qtbot):
     window.prompt_panel.prompt.setPlainText("A lighthouse in a storm, waves crashing")
     window.presets_panel.seconds.setValue(1.0)
     draft = window.draft()
-    assert draft.spec.kind == "draft" and draft.spec.width % 32 == 0
-    qtbot.waitUntil(lambda: not draft.is_active, timeout=20_000)
+    assert draft.spec.kind == "draft" and draft.spec.request.width % 32 == 0
+    qtbot.waitUntil(lambda: not draft.is_active, timeout=60_000)  # the first job imports torch (cold)
     assert draft.state == "done", draft.message
     assert draft.id in window.preview.cards
     render = window.render_draft(draft.id)
