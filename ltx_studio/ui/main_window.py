@@ -168,6 +168,7 @@ class MainWindow(QMainWindow):
         from ltx_studio.ui.queue_panel import QueuePanel
 
         self.preview = PreviewArea()
+        self.preview.direction.track.paste_dir = self.ctx.paths.cache / "keyframes"  # pasted images live here
         self.queue_panel = QueuePanel()
         sizes = self._split.sizes()
         self._swap(lambda _old, new: self._split.replaceWidget(1, new), "previewArea", self.preview)
@@ -202,7 +203,10 @@ class MainWindow(QMainWindow):
             from ltx_studio.player import PlayerWidget  # type: ignore[import-not-found]
         except ImportError:
             return
-        self.preview.set_player(PlayerWidget())
+        player = PlayerWidget()
+        player.retakeRequested.connect(self.retake)
+        player.extendRequested.connect(self.extend)
+        self.preview.set_player(player)
 
     def _connect(self) -> None:
         p, q, qp = self.prompt_panel, self.queue, self.queue_panel
@@ -224,6 +228,10 @@ class MainWindow(QMainWindow):
         qp.requeueRequested.connect(self.requeue)
         qp.deleteRequested.connect(self.delete)
         qp.filterChanged.connect(self.refresh_history)
+        self.presets_panel.formatChanged.connect(self._sync_direction)
+        self.preview.direction.changed.connect(self._sync_direction)
+        self.preview.direction.message.connect(self.statusBar().showMessage)
+        self._sync_direction()
 
     def _on_model_status(self, message: str) -> None:
         self.statusBar().showMessage(f"Model: {message}")
@@ -273,11 +281,100 @@ class MainWindow(QMainWindow):
         from model_runtime.api import RequestSpec
 
         c = fmt.choice
+        ok, conditioning = self._conditioning(fmt.frames, fmt.fps)
+        if not ok:
+            return None
         request = RequestSpec(prompt=prompt, seed=seed, width=fmt.width, height=fmt.height, frames=fmt.frames,
                               fps=fmt.fps, stage=kind,
                               negative_prompt=self.prompt_panel.negative.toPlainText().strip() or None,
-                              **self.prompt_panel.advanced_values())
+                              conditioning=conditioning, **self.prompt_panel.advanced_values())
         return JobSpec(request, aspect=c.aspect, tier=c.tier, seconds=c.seconds)
+
+    # --- direction (conditioning of the next job) -------------------------------------------------------
+    def _direction(self):
+        from ltx_studio.direction import Direction
+
+        bar = self.preview.direction
+        return Direction(bar.track.keyframes(), bar.soundtrack, bar.fit())
+
+    def _conditioning(self, frames: int, fps: float) -> tuple[bool, dict | None]:
+        """(ok, conditioning settings) of the direction bar for a job of `frames` at `fps`; a combination the
+        runtime refuses is shown in the status bar and no job is made (ok False)."""
+        from ltx_studio.direction import conditioning_for
+        from model_runtime.api import conditioning_problems
+
+        c = conditioning_for(self._direction(), frames, fps)
+        problems = conditioning_problems(c, frames, fps) if c is not None else []
+        if problems:
+            self.statusBar().showMessage(f"Not queued: {problems[0]}")
+            return False, None
+        return True, (c.as_settings() if c is not None else None)
+
+    def _sync_direction(self, *_) -> None:
+        """The track spans the chosen format; the prompt panel says what the next job carries."""
+        from ltx_studio.direction import conditioning_for, summary
+
+        fmt = self.presets_panel.draft_format()
+        self.preview.direction.set_length(fmt.frames / fmt.fps)
+        self.prompt_panel.set_conditioning_summary(summary(conditioning_for(self._direction(), fmt.frames,
+                                                                            fmt.fps), fmt.fps))
+
+    def _clip_job(self, clip: str, conditioning, frames: int | None = None) -> GenerationJob | None:
+        """A retake or an extension of `clip`: its format, the prompt panel's prompt (else the clip's own)."""
+        from ltx_studio.jobs import JobSpec
+        from model_runtime.api import MediaError, RequestSpec, conditioning_problems, probe, read_request
+
+        try:
+            info = probe(clip)
+        except MediaError as exc:
+            self.statusBar().showMessage(str(exc))
+            return None
+        fps = float(info.fps)
+        frames = frames or info.frames
+        problems = conditioning_problems(conditioning, info.frames, fps)
+        if conditioning.extend is not None and not info.has_audio:
+            problems.append(f"{Path(clip).name} has no sound: extending continues a clip's sound too")
+        if problems:
+            self.statusBar().showMessage(f"Not queued: {problems[0]}")
+            return None
+        prompt = self.prompt_panel.prompt.toPlainText().strip()
+        if not prompt:
+            try:
+                prompt = read_request(clip).prompt
+            except MediaError:
+                self.statusBar().showMessage("Write a prompt first: describe what the new part shows")
+                return None
+        request = RequestSpec(prompt=prompt, seed=self.prompt_panel.next_seed(), width=info.width,
+                              height=info.height, frames=frames, fps=fps, stage="draft",
+                              conditioning=conditioning.as_settings())
+        return self._submit(JobSpec(request, aspect=f"{info.width}:{info.height}", tier="Draft",
+                                    seconds=frames / fps))
+
+    def retake(self, clip: str, start: float, end: float) -> GenerationJob | None:
+        """Regenerate [start, end) of `clip`, keeping the rest ("Retake this part")."""
+        from model_runtime.api import Conditioning, Retake, TimeSpan
+
+        return self._clip_job(clip, Conditioning(retake=Retake(Path(clip), TimeSpan(start, end))))
+
+    def extend(self, clip: str, seconds: float) -> GenerationJob | None:
+        """Continue `clip` by `seconds` from its last frames ("Extend by N s")."""
+        from model_runtime.api import Conditioning, Extend, extend_plan, probe
+
+        info = probe(clip)
+        plan = extend_plan(info.frames, float(info.fps), seconds)
+        return self._clip_job(clip, Conditioning(extend=Extend(Path(clip), seconds)), plan.total)
+
+    def restore_direction(self, job_id: int) -> None:
+        """Put a job's keyframes, soundtrack and fit back on the direction bar (history)."""
+        from ltx_studio.direction import direction_from
+        from ltx_studio.jobs import JobSpec
+
+        r = JobSpec.from_dict(self.store.get(job_id).spec).request
+        c = r.conditioning_items()
+        if c is None or (not c.images and c.audio is None):
+            return
+        d = direction_from(c, r.fps)
+        self.preview.direction.restore(d.keys, d.soundtrack, d.fit)
 
     def draft(self) -> GenerationJob | None:
         spec = self._spec("draft", self.presets_panel.draft_format(), self.prompt_panel.next_seed())
@@ -340,6 +437,7 @@ class MainWindow(QMainWindow):
 
     def play(self, job_id: int) -> None:
         row = self.store.get(job_id)
+        self.restore_direction(job_id)
         if row.video and Path(row.video).is_file():
             self._install_player()
             self.preview.show_clip(row.video)
