@@ -1,6 +1,7 @@
 """`ltx-studio --self-test`: the whole creator flow through the real window, queue, worker and demo model.
 
-Draft -> render of that draft (promotion) -> open in the player -> screenshot -> exit code. Driven by
+First and last frame on the keyframe track -> draft -> render of that draft (promotion) -> open in the
+player -> screenshot (the track shows the two images) -> exit code. Driven by
 the jobs' signals (no processEvents loop, no sleeps); every step logs what it checked, and the first
 failure ends the run with exit code 1.
 """
@@ -45,6 +46,9 @@ class SelfTest(QObject):
         job = w.draft()
         if job is None:
             return self.fail("the draft was not queued")
+        images = (job.spec.request.conditioning or {}).get("images", [])
+        if [i["frame"] for i in images] != [0, job.spec.request.frames - 1]:
+            return self.fail(f"the draft does not carry the first and last frames ({images})")
         self._watch(job, self._draft_done)
 
     def _place_keyframes(self, seconds: float) -> bool:
