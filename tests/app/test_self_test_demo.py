@@ -25,6 +25,7 @@ def test_self_test_with_the_demo_model(xvfb_display, tmp_path):  # noqa: F811 - 
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert "self-test: ok: screenshot" in out.stdout
     assert "self-test: FAILED" not in out.stdout
+    assert "self-test: ok: keyframes on the track: [0, " in out.stdout  # first and last frame, in the shot
     from PySide6.QtGui import QImage
 
     img = QImage(str(shot))
