@@ -14,25 +14,10 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 
-from tests.app.fake_runtime import FakeFactory
+from tests.app import test_studio_window
 
 FFPROBE = shutil.which("ffprobe")
-
-
-@pytest.fixture
-def window(qtbot, tmp_path):
-    from ltx_studio.context import AppContext
-    from ltx_studio.paths import AppPaths
-    from ltx_studio.ui.main_window import MainWindow
-
-    factory = FakeFactory(steps=2, step_s=0.01)
-    w = MainWindow(AppContext.create(AppPaths.for_root(tmp_path)), factory)
-    w.factory = factory
-    qtbot.addWidget(w)
-    w.show()
-    w.ensure_built()
-    yield w
-    w.shutdown()
+window = test_studio_window.window  # the fixture: a studio window on the fake runtime
 
 
 def _png(folder: Path, name: str, colour=Qt.GlobalColor.darkCyan, size=(320, 240)) -> Path:
