@@ -41,7 +41,7 @@ def keyframed(tiny_dir, tmp_path_factory) -> Path:
 def test_first_and_last_frame(keyframed):
     info = probe(keyframed)
     assert int(info["video"]["nb_frames"]) == 9 and info["audio"]["codec_name"] == "aac"
-    images = info["settings"]["conditioning"]["images"]
+    images = info["settings"]["request"]["conditioning"]["images"]
     assert [(i["frame"], i["strength"]) for i in images] == [(0, 1.0), (8, 0.9)]
     assert Path(images[0]["path"]).is_absolute()
 
@@ -54,7 +54,7 @@ def test_retake_a_span(tiny_dir, keyframed, tmp_path):
     info = probe(out)
     assert int(info["video"]["nb_frames"]) == 9 and (info["video"]["width"], info["video"]["height"]) == (64, 64)
     assert info["audio"]["codec_name"] == "aac"
-    assert info["settings"]["conditioning"]["retake"]["span"] == [0.1, 0.3]
+    assert info["settings"]["request"]["conditioning"]["retake"]["span"] == [0.1, 0.3]
 
 
 @pytest.mark.slow
