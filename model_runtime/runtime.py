@@ -36,7 +36,7 @@ from model_runtime.loading import ComponentSpec, load_component
 from model_runtime.memory.plan import Machine, MemoryPlan, RequestShape
 from model_runtime.pipelines.engine import NO_PERTURBATION, DecodedAudio, Perturbation, PromptContexts
 from model_runtime.pipelines.geometry import Geometry
-from model_runtime.pipelines.types import Event, GenerationRequest, GenerationResult, NoticeEvent
+from model_runtime.pipelines.types import Event, GenerationRequest, GenerationResult, LoraSpec, NoticeEvent
 from model_runtime.sampling.control import CancelToken
 
 log = logging.getLogger(__name__)
@@ -46,11 +46,13 @@ PROMPT_CACHE_SIZE = 8  # recent prompt encodings: promoting a draft re-uses its 
 
 @dataclass(frozen=True)
 class ModelPaths:
-    """The user's model files: the LTX-2.3 single file, the x2 spatial upscaler, the Gemma-3 folder."""
+    """The user's model files: the LTX-2.3 single file, the x2 spatial upscaler, the Gemma-3 folder, and the
+    distilled LoRA the dev two-stage render refines with (ltx-pipelines' `--distilled-lora`)."""
 
     checkpoint: Path
     upsampler: Path | None = None
     text_encoder_dir: Path | None = None
+    distilled_lora: LoraSpec | None = None
 
 
 class ModelEngine:
@@ -72,6 +74,7 @@ class ModelEngine:
         self.dtype = dtype
         self.strict = strict
         self._modules: dict[str, Any] = {}
+        self._loras = _LoraState(paths.checkpoint)
         self._positions_cache: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
         self._prompts: OrderedDict[str, PromptContexts] = OrderedDict()
 
@@ -87,6 +90,10 @@ class ModelEngine:
     @property
     def device(self) -> torch.device:
         return self._device
+
+    @property
+    def distilled_lora(self) -> LoraSpec | None:
+        return self.paths.distilled_lora
 
     # --- residency ------------------------------------------------------------------------------
     def component(self, name: str, factory: Callable[[], Any]) -> Any:
@@ -133,7 +140,36 @@ class ModelEngine:
             self._placement.enter_context(apply_plan(denoiser.transformer, self._plan, self._device,
                                                      budget=self.budget))
             self._placed = True
+            self._loras.dirty = True  # fp8 storage may have replaced adapted modules
+        if self._loras.dirty:
+            self._loras.apply(denoiser.transformer, self._device)
         return denoiser
+
+    # --- LoRAs --------------------------------------------------------------------------------------
+    def use_loras(self, loras: tuple[LoraSpec, ...], mode: str) -> tuple[dict[str, Any], ...]:
+        """Check each LoRA against this checkpoint now; apply the set at the next denoise (live: factors on
+        the device; fused: merged into the weights). The base weights are never reloaded for a change."""
+        from model_runtime.loras.apply import AppliedLora, Weighted
+        from model_runtime.loras.files import LoraTargets, read_lora
+
+        if self._loras.targets is None:
+            self._loras.targets = LoraTargets.from_checkpoint(self.info.header, self.model_version)
+        weighted = []
+        for spec in loras:
+            key = (str(spec.path.resolve()), spec.sha256)
+            lora = self._loras.files.get(key)
+            if lora is None or lora.sha256 != _sha(spec.path):
+                lora = read_lora(spec.path, self._loras.targets, expected_sha256=spec.sha256)
+                self._loras.files[key] = lora
+            weighted.append(Weighted(lora, spec.strength))
+        self._loras.wanted, self._loras.mode, self._loras.dirty = tuple(weighted), mode, True
+        return tuple(AppliedLora(w.lora.path, w.strength, w.lora.sha256, len(w.lora.pairs),
+                                 len(w.lora.unmatched)).to_dict() for w in weighted)
+
+    @property
+    def lora_applier(self):
+        """The transformer's LoRA state (None before the first denoise), for tests and benchmarks."""
+        return self._loras.applier
 
     # --- Engine protocol: operations --------------------------------------------------------------
     def encode_prompts(self, prompts: tuple[str, ...]) -> tuple[PromptContexts, ...]:
@@ -217,6 +253,38 @@ class ModelEngine:
             self._positions_cache[key] = (geometry.video_positions(self._device),
                                           geometry.audio_positions(self._device))
         return self._positions_cache[key]
+
+
+class _LoraState:
+    """What the engine was asked to run with and the applier that carries it out on the transformer."""
+
+    def __init__(self, checkpoint: Path) -> None:
+        self.checkpoint = Path(checkpoint)
+        self.targets = None  # loras.files.LoraTargets, from the checkpoint header on first use
+        self.files: dict[tuple[str, str | None], Any] = {}  # (path, requested sha256) -> LoraFile (small)
+        self.wanted: tuple = ()
+        self.mode = "live"
+        self.dirty = False
+        self.applier = None
+
+    def apply(self, transformer: torch.nn.Module, device: torch.device) -> None:
+        from model_runtime.loras.apply import CheckpointWeights, LoraApplier
+        from model_runtime.models.transformer import PREFIX, unrename
+
+        if self.applier is None:
+            if not self.wanted:
+                self.dirty = False
+                return
+            self.applier = LoraApplier(CheckpointWeights(self.checkpoint, PREFIX, unrename))
+        self.applier.bind(transformer)
+        self.applier.set(self.wanted, self.mode, device)
+        self.dirty = False
+
+
+def _sha(path: Path) -> str:
+    from model_runtime.loras.files import file_sha256
+
+    return file_sha256(path)
 
 
 def _layout(paths: ModelPaths):

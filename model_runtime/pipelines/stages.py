@@ -52,6 +52,13 @@ class Job:
         return ProgressEvent(stage, step, total, self.elapsed(), eta)
 
 
+def use_loras(job: Job, extra: tuple = ()) -> list[dict]:
+    """Run the transformer with the request's LoRAs (plus `extra`, e.g. the distilled LoRA of a dev
+    refinement) from the next step on; checked before anything heavy runs. Returns their provenance."""
+    job.check()
+    return list(job.engine.use_loras((*job.request.loras, *extra), job.request.lora_mode))
+
+
 def encode_prompts(job: Job, negative: str | None = None
                    ) -> Generator[Event, None, tuple[PromptContexts, PromptContexts | None]]:
     """Encode the prompt (and a negative prompt for guidance) in one text-encoder residency."""

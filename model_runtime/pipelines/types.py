@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import torch
@@ -20,8 +21,8 @@ from model_runtime.sampling.guidance import GuidanceParams
 from model_runtime.sampling.noise import NOISE_ORDER
 
 __all__ = [
-    "CancelToken", "GenerationRequest", "GenerationResult", "NoticeEvent", "PreviewEvent", "ProgressEvent",
-    "StageLatents",
+    "CancelToken", "GenerationRequest", "GenerationResult", "LoraSpec", "NoticeEvent", "PreviewEvent",
+    "ProgressEvent", "StageLatents", "LORA_MODES",
     "Event", "STAGES", "PIPELINES",
 ]
 
@@ -29,6 +30,9 @@ Stage = Literal["draft", "render"]
 Pipeline = Literal["distilled", "dev"]
 STAGES: tuple[str, ...] = ("draft", "render")
 PIPELINES: tuple[str, ...] = ("distilled", "dev")
+#: "live": LoRA deltas built at compute time (a strength change reloads nothing; the default, for
+#: iterating); "fused": merged into the weights once per change (no per-step cost). Same numbers.
+LORA_MODES: tuple[str, ...] = ("live", "fused")
 
 #: pixel grid a size must sit on: one stage decodes at the latent grid (32 px); a two-stage render
 #: runs its first stage at half size, so its size must be a multiple of twice the grid
@@ -45,6 +49,31 @@ class StageLatents:
 
 
 @dataclass(frozen=True)
+class LoraSpec:
+    """One LoRA of a request: its .safetensors file, its strength in [-2, 2] and, for a re-run, the sha256
+    the file had when it was chosen (the job refuses a file that changed since; None accepts the file as
+    it is and the result records its sha256)."""
+
+    path: Path
+    strength: float = 1.0
+    sha256: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", Path(self.path))
+
+    @classmethod
+    def parse(cls, text: str) -> LoraSpec:
+        """`PATH[:STRENGTH]` (the CLI's --lora); a trailing `:number` is the strength, default 1.0."""
+        path, sep, tail = text.rpartition(":")
+        if sep and path:
+            try:
+                return cls(Path(path), float(tail))
+            except ValueError:
+                pass
+        return cls(Path(text))
+
+
+@dataclass(frozen=True)
 class GenerationRequest:
     """What to generate.
 
@@ -56,6 +85,8 @@ class GenerationRequest:
     golden tests); missing names are drawn from the seed.
     `steps` / `video_guidance` / `audio_guidance` override the dev pipeline's defaults (the distilled
     schedule is fixed: it is what the distilled weights were trained for).
+    `loras` apply to every stage, in order, each at its strength (`lora_mode`: see LORA_MODES); the dev
+    render's stage 2 adds the install's distilled LoRA, as ltx-pipelines' two-stage pipeline does.
     """
 
     prompt: str
@@ -75,8 +106,11 @@ class GenerationRequest:
     tiled_decode: bool = False
     keep_float_video: bool = False
     previews: bool = True
+    loras: tuple[LoraSpec, ...] = ()
+    lora_mode: str = "live"
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "loras", tuple(self.loras))
         problems = _request_problems(self)
         if problems:
             raise InvalidRequestError("; ".join(problems))
@@ -113,8 +147,27 @@ def _request_problems(r: GenerationRequest) -> list[str]:
         unknown = sorted(set(r.initial_noise) - set(NOISE_ORDER))
         if unknown:
             problems.append(f"unknown initial-noise names {unknown}; expected some of {list(NOISE_ORDER)}")
+    problems.extend(_lora_problems(r))
     if r.draft_latents is not None and r.stage != "render":
         problems.append("draft_latents promote a draft to a render: use stage='render'")
+    return problems
+
+
+def _lora_problems(r: GenerationRequest) -> list[str]:
+    from model_runtime.errors import LoraError
+    from model_runtime.loras.files import check_strength
+
+    problems = []
+    if r.lora_mode not in LORA_MODES:
+        problems.append(f"lora_mode must be one of {LORA_MODES}, got {r.lora_mode!r}")
+    for spec in r.loras:
+        if not isinstance(spec, LoraSpec):
+            problems.append(f"loras must be LoraSpec items, got {type(spec).__name__}")
+            continue
+        try:
+            check_strength(spec.strength, f"LoRA {spec.path.name}")
+        except LoraError as exc:
+            problems.append(str(exc))
     return problems
 
 
