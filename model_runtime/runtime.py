@@ -287,6 +287,16 @@ def _sha(path: Path) -> str:
     return file_sha256(path)
 
 
+def _lora_factor_bytes(request: GenerationRequest, paths: ModelPaths) -> int:
+    """Bytes of the job's LoRA files (headers only; the dev render's stage 2 adds the distilled LoRA)."""
+    from model_runtime.loras.files import inspect_lora
+
+    specs = [*request.loras]
+    if request.pipeline == "dev" and request.stage == "render" and paths.distilled_lora is not None:
+        specs.append(paths.distilled_lora)
+    return sum(inspect_lora(s.path).size_bytes for s in specs)
+
+
 def _layout(paths: ModelPaths):
     """The planner's view of the user's files: headers only (no weight is read), the text encoder's sizes
     from its `config.json` when the folder has one (else the published Gemma-3-12B sizes)."""
@@ -348,7 +358,9 @@ class Runtime:
         if self._layout is None:
             self._layout = _layout(self.engine.paths)
         shape = RequestShape(request.width, request.height, request.frames, request.fps, stage=request.stage,
-                             prompts=2 if request.negative_prompt else 1)
+                             prompts=2 if request.negative_prompt else 1,
+                             lora_factor_bytes=_lora_factor_bytes(request, self.engine.paths),
+                             lora_mode=request.lora_mode)
         return plan_ladder(self._layout, shape, self.memory)
 
     def generate(self, request: GenerationRequest, cancel: CancelToken | None = None
