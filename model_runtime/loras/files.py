@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 from safetensors import safe_open
 
-from model_runtime.checkpoints import SafetensorsHeader, read_header
+from model_runtime.checkpoints import SafetensorsHeader, foreign_format_hint, read_header
 from model_runtime.errors import CheckpointError, LoraError
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ FAMILY_METADATA_KEYS = ("model_version", "ltx_model_version", "base_model_versio
                         "ss_base_model_version", "base_model")
 #: other model families, recognised in metadata values or key names (for a message that says what it is)
 OTHER_FAMILIES: tuple[tuple[str, str], ...] = (
-    (r"wan", "Wan"), (r"hunyuan", "HunyuanVideo"), (r"flux|double_blocks|single_blocks", "Flux"),
+    (r"wan|(^|\.)blocks\.\d+\.(self|cross)_attn\.", "Wan"), (r"hunyuan", "HunyuanVideo"), (r"flux|double_blocks|single_blocks", "Flux"),
     (r"sdxl|stable-diffusion-xl|lora_te2_", "Stable Diffusion XL"), (r"sd3|mmdit|joint_blocks", "Stable Diffusion 3"),
     (r"lora_unet_|down_blocks|stable-diffusion|sd_v1|sd1|sd2", "Stable Diffusion"), (r"mochi", "Mochi"),
     (r"cogvideo", "CogVideoX"), (r"ltx-?video|ltxv|0\.9", "LTX-Video 0.9"),
@@ -226,6 +226,11 @@ def _header(path: Path) -> SafetensorsHeader:
     if path.suffix.lower() != ".safetensors":
         raise LoraError(f"{path}: LoRAs are read from .safetensors files only (a {path.suffix or 'suffix-less'} "
                         "file may be a pickle, which can run code when opened); convert it to safetensors")
+    if path.is_file():  # name a pickle / torch zip from its first bytes before parsing anything
+        with path.open("rb") as fh:
+            hint = foreign_format_hint(fh.read(8))
+        if hint:
+            raise LoraError(f"LoRA {path}: not a safetensors file{hint}")
     try:
         return read_header(path)
     except CheckpointError as exc:
