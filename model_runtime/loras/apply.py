@@ -146,28 +146,35 @@ class LoraApplier:
             self.module, self._bound = module, {}
 
     def set(self, loras: Sequence[Weighted], mode: LoraMode, device: torch.device | str) -> None:
-        """Make `loras` (in order) the applied set, in `mode`; only what changed is redone."""
+        """Make `loras` (in order) the applied set, in `mode`; only what changed is redone (fused -> fused
+        rewrites each affected weight once: clean + new delta, or clean where no LoRA adapts it now)."""
         assert self.module is not None, "bind() a transformer first"
         loras, mode, device = tuple(loras), LoraMode(mode), torch.device(device)
         if self._key(loras, mode, device) == self._key(self.loras, self.mode, self.device):
             self.refresh()
             return
-        self._undo()
+        stale = list(self._bound) if self.mode is LoraMode.FUSED and mode is LoraMode.FUSED else []
+        if not stale:
+            self._undo()
         self.loras, self.mode, self.device = loras, mode, device
-        self.refresh()
+        self._bound = {}
+        self.refresh(extra=[m for m in stale if m not in set(self.adapted)])
 
-    def refresh(self) -> None:
-        """(Re)apply the state to every adapted module whose object is not the one it was applied to."""
+    def refresh(self, extra: Sequence[str] = ()) -> None:
+        """(Re)apply the state to every adapted module whose object is not the one it was applied to (and
+        to the fused modules in `extra`, which no LoRA adapts any more: they get their clean weight)."""
         assert self.module is not None
         todo = [m for m in self.adapted if self._bound.get(m) is not self.module.get_submodule(m)]
-        if not todo:
+        if not todo and not extra:
             return
         if self.mode is LoraMode.FUSED:
-            for name, clean in self.clean.read(todo).items():
-                merged = clean.to(torch.float32) + fused_delta(self.loras, name)
+            for name, clean in self.clean.read([*todo, *extra]).items():
+                delta = fused_delta(self.loras, name)
+                merged = clean.to(torch.float32) if delta is None else clean.to(torch.float32) + delta
                 linear = self.module.get_submodule(name)
                 _write_weight_(linear, merged)
-                self._bound[name] = linear
+                if delta is not None:
+                    self._bound[name] = linear
                 self.fused_writes += 1
         else:
             for name in todo:
