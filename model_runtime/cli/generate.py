@@ -98,7 +98,8 @@ def validate(args: argparse.Namespace) -> Inputs:
 
 def check_loras(info, loras) -> None:
     """Every LoRA read against the checkpoint's header (milliseconds; no model weight is loaded)."""
-    from model_runtime.loras.files import LoraTargets, check_strength, read_lora
+    from model_runtime.loras.files import LoraTargets, read_lora
+    from model_runtime.loras.spec import check_strength
 
     if not loras:
         return

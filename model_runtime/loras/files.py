@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -34,7 +33,6 @@ from model_runtime.errors import CheckpointError, LoraError
 
 log = logging.getLogger(__name__)
 
-STRENGTH_RANGE = (-2.0, 2.0)
 TRANSFORMER_PREFIX = "model.diffusion_model."
 _A, _B = ".lora_A.weight", ".lora_B.weight"
 _ALPHA = ".alpha"
@@ -51,16 +49,6 @@ OTHER_FAMILIES: tuple[tuple[str, str], ...] = (
     (r"lora_unet_|down_blocks|stable-diffusion|sd_v1|sd1|sd2", "Stable Diffusion"), (r"mochi", "Mochi"),
     (r"cogvideo", "CogVideoX"), (r"ltx-?video|ltxv|0\.9", "LTX-Video 0.9"),
 )
-
-
-def check_strength(strength: float, what: str = "LoRA") -> float:
-    """A strength must be a finite number in [-2, 2] (beyond that LoRAs only produce noise)."""
-    lo, hi = STRENGTH_RANGE
-    if isinstance(strength, bool) or not isinstance(strength, int | float) or not math.isfinite(strength):
-        raise LoraError(f"{what} strength must be a number in [{lo:g}, {hi:g}], got {strength!r}")
-    if not lo <= strength <= hi:
-        raise LoraError(f"{what} strength {strength:g} is outside [{lo:g}, {hi:g}]")
-    return float(strength)
 
 
 def model_family(model_version: str) -> str:

@@ -10,12 +10,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 import torch
 
 from model_runtime.errors import InvalidRequestError
+from model_runtime.loras.spec import LoraSpec
 from model_runtime.sampling.control import CancelToken
 from model_runtime.sampling.guidance import GuidanceParams
 from model_runtime.sampling.noise import NOISE_ORDER
@@ -46,31 +46,6 @@ class StageLatents:
 
     video: torch.Tensor
     audio: torch.Tensor
-
-
-@dataclass(frozen=True)
-class LoraSpec:
-    """One LoRA of a request: its .safetensors file, its strength in [-2, 2] and, for a re-run, the sha256
-    the file had when it was chosen (the job refuses a file that changed since; None accepts the file as
-    it is and the result records its sha256)."""
-
-    path: Path
-    strength: float = 1.0
-    sha256: str | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "path", Path(self.path))
-
-    @classmethod
-    def parse(cls, text: str) -> LoraSpec:
-        """`PATH[:STRENGTH]` (the CLI's --lora); a trailing `:number` is the strength, default 1.0."""
-        path, sep, tail = text.rpartition(":")
-        if sep and path:
-            try:
-                return cls(Path(path), float(tail))
-            except ValueError:
-                pass
-        return cls(Path(text))
 
 
 @dataclass(frozen=True)
@@ -155,7 +130,7 @@ def _request_problems(r: GenerationRequest) -> list[str]:
 
 def _lora_problems(r: GenerationRequest) -> list[str]:
     from model_runtime.errors import LoraError
-    from model_runtime.loras.files import check_strength
+    from model_runtime.loras.spec import check_strength
 
     problems = []
     if r.lora_mode not in LORA_MODES:

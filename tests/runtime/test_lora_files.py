@@ -145,3 +145,36 @@ def test_lora_spec_parses_path_and_strength():
     assert LoraSpec.parse("a/b.safetensors:0.7") == LoraSpec(Path("a/b.safetensors"), 0.7)
     assert LoraSpec.parse("b.safetensors") == LoraSpec(Path("b.safetensors"), 1.0)
     assert LoraSpec.parse("C:/x/b.safetensors").path == Path("C:/x/b.safetensors")
+
+
+def test_library_lists_every_weight_file_and_says_which_fit(tiny_dir, targets, tmp_path):
+    import shutil
+
+    from model_runtime.loras.library import scan_folder
+
+    shutil.copy(tiny_dir / "lora_a.safetensors", tmp_path / "style.safetensors")
+    tensors, meta = _tensors(tiny_dir / "lora_b.safetensors")
+    (tmp_path / "sub").mkdir()
+    _write(tmp_path / "sub", "for25.safetensors", tensors, meta | {"model_version": "2.5.0"})
+    (tmp_path / "old.ckpt").write_bytes(pickle.dumps({"w": 1}))
+    (tmp_path / "notes.txt").write_text("not a weight file")
+    entries = {e.path.name: e for e in scan_folder(tmp_path, targets)}
+    assert sorted(entries) == ["for25.safetensors", "old.ckpt", "style.safetensors"]
+    style = entries["style.safetensors"]
+    assert style.usable and style.info.rank == 4 and style.info.modules == 56 and len(style.sha256) == 64
+    assert style.info.size_bytes == (tiny_dir / "lora_a.safetensors").stat().st_size
+    assert entries["for25.safetensors"].info.family == "LTX-2.5" and "LTX-2.5" in entries["for25.safetensors"].problem
+    assert entries["old.ckpt"].info is None and ".safetensors files only" in entries["old.ckpt"].problem
+
+
+def test_cli_loras_lists_the_folder(tiny_dir, tmp_path):
+    import shutil
+
+    from tests.runtime.test_cli import cli
+
+    shutil.copy(tiny_dir / "lora_a.safetensors", tmp_path / "style.safetensors")
+    proc = cli("loras", tmp_path, "--checkpoint", tiny_dir / "checkpoint.safetensors", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    row = next(line for line in proc.stdout.splitlines() if line.startswith("style.safetensors"))
+    assert row.split()[2:4] == ["4", "56"] and row.rstrip().endswith("OK")
+    assert "1 file(s), 1 usable with LTX-2.3" in proc.stdout

@@ -50,7 +50,7 @@ def _job(runtime, tiny_dir, strength: float, mode: str = "live") -> GenerationRe
                                 previews=False, lora_mode=mode,
                                 loras=(LoraSpec(tiny_dir / "lora_a.safetensors", strength),
                                        LoraSpec(tiny_dir / "lora_b.safetensors", 0.5)))
-    return list(runtime.generate(request))[-1]
+    return collect(runtime.generate(request))  # the result is the generator's return value
 
 
 def _transformer(runtime):
