@@ -164,7 +164,7 @@ class ModelEngine:
             weighted.append(Weighted(lora, spec.strength))
         self._loras.wanted, self._loras.mode, self._loras.dirty = tuple(weighted), mode, True
         return tuple(AppliedLora(w.lora.path, w.strength, w.lora.sha256, len(w.lora.pairs),
-                                 len(w.lora.unmatched)).to_dict() for w in weighted)
+                                 w.lora.unmatched).to_dict() for w in weighted)
 
     @property
     def lora_applier(self):

@@ -51,7 +51,7 @@ class AppliedLora:
     strength: float
     sha256: str
     modules: int
-    unmatched: int
+    unmatched: tuple[str, ...]  # file keys that adapt nothing in this model (reported, not applied)
 
     @property
     def name(self) -> str:
@@ -59,7 +59,8 @@ class AppliedLora:
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "path": str(self.path), "strength": self.strength, "sha256": self.sha256,
-                "modules": self.modules, "unmatched_keys": self.unmatched}
+                "modules": self.modules, "unmatched_keys": len(self.unmatched),
+                "unmatched_examples": list(self.unmatched[:5])}
 
 
 @dataclass(frozen=True)

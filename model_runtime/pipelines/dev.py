@@ -71,8 +71,8 @@ def run(engine: Engine, request: GenerationRequest, cancel: CancelToken | None =
     first, full = stage_geometries(engine, request)
     distilled = engine.distilled_lora if request.stage == "render" else None
     if distilled is not None:
-        use_loras(job, (distilled,))  # check the stage-2 set now, not after stage 1
-    loras = use_loras(job)
+        yield from use_loras(job, (distilled,))  # check the stage-2 set now, not after stage 1
+    loras = yield from use_loras(job)
     positive, neg = yield from encode_prompts(job, negative)
     sigmas = shifted_sigmas(request.steps or d.steps)
     x0_fn = guided_x0(engine, first, positive, neg, video_g, audio_g)
@@ -84,7 +84,7 @@ def run(engine: Engine, request: GenerationRequest, cancel: CancelToken | None =
     if request.stage == "render":
         if distilled is None:
             log.warning("dev render without a distilled LoRA: stage 2 refines with the dev weights")
-        stage2 = use_loras(job, (distilled,) if distilled is not None else ())
+        stage2 = yield from use_loras(job, (distilled,) if distilled is not None else ())
         settings["distilled_lora"] = stage2[-1] if distilled is not None else None
         latents["stage2"] = yield from refine(job, full, positive, latents["stage1"])
         settings["sigmas"]["stage2"] = distilled_sigmas(2).tolist()

@@ -93,7 +93,7 @@ def run(engine: Engine, request: GenerationRequest, cancel: CancelToken | None =
     """The distilled pipeline as a generator of events returning the result."""
     job = Job(engine, request, cancel)
     first, full = stage_geometries(engine, request)
-    loras = use_loras(job)  # the distilled model: the same LoRAs in both stages
+    loras = yield from use_loras(job)  # the distilled model: the same LoRAs in both stages
     contexts, _ = yield from encode_prompts(job)
     s1_sigmas = distilled_sigmas(1)
     latents = {"stage1": (yield from first_stage(job, first, s1_sigmas, plain_x0(engine, first, contexts)))}

@@ -179,3 +179,20 @@ def test_generate_bad_lora_is_one_line(tiny_dir, tmp_path, lora, message):
     assert proc.returncode != 0
     assert message in one_line_error(proc)
     assert not (tmp_path / "x.mp4").exists()
+
+
+def test_unmatched_keys_reach_the_user_as_a_notice():
+    from model_runtime.pipelines.types import NoticeEvent
+
+    class PartlyMatching(FakeEngine):
+        def use_loras(self, loras, mode):
+            return tuple({"name": s.path.name, "strength": s.strength, "unmatched_keys": 3,
+                          "unmatched_examples": ["lora_te_text_model.lora_down.weight"]} for s in loras)
+
+    events: list = []
+    request = GenerationRequest(prompt="a fox", width=64, height=64, frames=9, fps=24.0, previews=False,
+                                loras=(LoraSpec(Path("style.safetensors"), 0.8),))
+    collect(run_pipeline(PartlyMatching(), request), events.append)
+    notices = [e.message for e in events if isinstance(e, NoticeEvent)]
+    assert notices == ["style.safetensors: 3 of its keys match nothing in this model and are not applied "
+                       "(e.g. lora_te_text_model.lora_down.weight)"]
