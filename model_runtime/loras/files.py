@@ -14,6 +14,9 @@ unpickled):
 * PEFT: `base_model.model.<diffusers module>.lora_A.weight` (a `PeftModel` state dict).
 Official names are mapped to diffusers module names by diffusers' own LTX-2 converter
 (`LTX2LoraLoaderMixin.lora_state_dict`); the kohya suffixes by diffusers' PEFT<->kohya table.
+
+Importing this module does not import torch (a library page lists files from the GUI thread); reading a
+file's factors does.
 """
 
 from __future__ import annotations
@@ -24,12 +27,15 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
 from safetensors import safe_open
 
 from model_runtime.checkpoints import SafetensorsHeader, foreign_format_hint, read_header
 from model_runtime.errors import CheckpointError, LoraError
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
