@@ -196,3 +196,28 @@ def test_unmatched_keys_reach_the_user_as_a_notice():
     notices = [e.message for e in events if isinstance(e, NoticeEvent)]
     assert notices == ["style.safetensors: 3 of its keys match nothing in this model and are not applied "
                        "(e.g. lora_te_text_model.lora_down.weight)"]
+
+
+# --- memory plan -----------------------------------------------------------------------------------------
+def test_planner_charges_loras_per_the_clean_copy_policy(layout_full):
+    from dataclasses import replace
+
+    from model_runtime.memory.layout import ModelLayout
+    from model_runtime.memory.plan import Machine, RequestShape, Strategy
+    from model_runtime.memory.planner import evaluate, strategies
+
+    layout = ModelLayout.from_layout_json(layout_full)
+    machine = Machine(vram_gb=24, ram_gb=64)
+    strategy: Strategy = strategies(machine)[0]
+    plain = RequestShape(1280, 704, 121, 24.0)
+    factors = 300_000_000  # a rank-64 LoRA on every Linear of the 22B transformer is about this size
+    base = evaluate(layout, plain, machine, strategy)
+    live = evaluate(layout, replace(plain, lora_factor_bytes=factors, lora_mode="live"), machine, strategy)
+    fused = evaluate(layout, replace(plain, lora_factor_bytes=factors, lora_mode="fused"), machine, strategy)
+    stage = [i for i, s in enumerate(base.stages) if s.name == "stage 1"][0]
+    # live: factors + one Linear's float32 delta/merge on the device, no copy of the base weights anywhere
+    assert factors < live.stages[stage].vram_bytes - base.stages[stage].vram_bytes < factors + 2e9
+    assert live.stages[stage].ram_bytes == base.stages[stage].ram_bytes
+    # fused: a host merge buffer only (the clean weights are re-read from the file, not kept)
+    assert fused.stages[stage].vram_bytes == base.stages[stage].vram_bytes
+    assert 0 < fused.stages[stage].ram_bytes - base.stages[stage].ram_bytes < 2e9
