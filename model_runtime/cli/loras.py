@@ -23,7 +23,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from model_runtime.checkpoints import inspect_checkpoint
     from model_runtime.loras.files import LoraTargets
-    from model_runtime.loras.library import scan_folder
+    from model_runtime.loras.library import format_size, scan_folder
 
     targets = None
     if args.checkpoint is not None:
@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     for e in entries:
         i = e.info
         family = (i.family or "-") if i else "-"
-        cols = (f"{i.rank:>5} {i.modules:>8} {_size(i.size_bytes):>10}  {i.convention:<10}" if i
+        cols = (f"{i.rank:>5} {i.modules:>8} {format_size(i.size_bytes):>10}  {i.convention:<10}" if i
                 else f"{'-':>5} {'-':>8} {'-':>10}  {'-':<10}")
         status = "OK" if e.usable else f"REFUSED: {e.problem}"
         if e.usable and targets is None:
@@ -46,9 +46,3 @@ def run(args: argparse.Namespace) -> int:
     out.write(f"{len(entries)} file(s), {usable} usable" + (f" with {targets.family}" if targets else "") + "\n")
     return 0 if usable == len(entries) else 1
 
-
-def _size(nbytes: int) -> str:
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if nbytes >= scale:
-            return f"{nbytes / scale:.1f} {unit}"
-    return f"{nbytes} B"

@@ -56,3 +56,11 @@ def scan_folder(folder: str | Path, targets: LoraTargets | None = None) -> list[
             entries.append(LibraryEntry(path, info, None, lora.sha256))
     log.info("LoRA library %s: %d files, %d usable", folder, len(entries), sum(e.usable for e in entries))
     return entries
+
+
+def format_size(nbytes: int) -> str:
+    """'40.0 kB', '1.2 GB': file sizes as the library shows them."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if nbytes >= scale:
+            return f"{nbytes / scale:.1f} {unit}"
+    return f"{nbytes} B"
