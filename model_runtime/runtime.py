@@ -154,7 +154,7 @@ class ModelEngine:
 
         if self._loras.targets is None:
             self._loras.targets = LoraTargets.from_checkpoint(self.info.header, self.model_version)
-        weighted = []
+        weighted, keys = [], []
         for spec in loras:
             key = (str(spec.path.resolve()), spec.sha256)
             lora = self._loras.files.get(key)
@@ -162,6 +162,11 @@ class ModelEngine:
                 lora = read_lora(spec.path, self._loras.targets, expected_sha256=spec.sha256)
                 self._loras.files[key] = lora
             weighted.append(Weighted(lora, spec.strength))
+            keys.append(key)
+        # keep the factors of this set and the previous one (a dev render alternates two sets), drop the rest
+        keep = set(keys) | self._loras.previous
+        self._loras.files = {k: v for k, v in self._loras.files.items() if k in keep}
+        self._loras.previous = set(keys)
         self._loras.wanted, self._loras.mode, self._loras.dirty = tuple(weighted), mode, True
         return tuple(AppliedLora(w.lora.path, w.strength, w.lora.sha256, len(w.lora.pairs),
                                  w.lora.unmatched).to_dict() for w in weighted)
@@ -261,7 +266,8 @@ class _LoraState:
     def __init__(self, checkpoint: Path) -> None:
         self.checkpoint = Path(checkpoint)
         self.targets = None  # loras.files.LoraTargets, from the checkpoint header on first use
-        self.files: dict[tuple[str, str | None], Any] = {}  # (path, requested sha256) -> LoraFile (small)
+        self.files: dict[tuple[str, str | None], Any] = {}  # (path, requested sha256) -> LoraFile
+        self.previous: set[tuple[str, str | None]] = set()
         self.wanted: tuple = ()
         self.mode = "live"
         self.dirty = False
