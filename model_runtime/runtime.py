@@ -33,6 +33,7 @@ import torch
 from model_runtime.checkpoints import inspect_checkpoint
 from model_runtime.errors import InvalidRequestError, RuntimeErrorBase
 from model_runtime.loading import ComponentSpec, load_component
+from model_runtime.loras.state import EngineLoras
 from model_runtime.memory.plan import Machine, MemoryPlan, RequestShape
 from model_runtime.pipelines.engine import NO_PERTURBATION, DecodedAudio, Perturbation, PromptContexts
 from model_runtime.pipelines.geometry import Geometry
@@ -74,7 +75,7 @@ class ModelEngine:
         self.dtype = dtype
         self.strict = strict
         self._modules: dict[str, Any] = {}
-        self._loras = _LoraState(paths.checkpoint)
+        self._loras = EngineLoras(paths.checkpoint)
         self._positions_cache: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
         self._prompts: OrderedDict[str, PromptContexts] = OrderedDict()
 
@@ -149,27 +150,7 @@ class ModelEngine:
     def use_loras(self, loras: tuple[LoraSpec, ...], mode: str) -> tuple[dict[str, Any], ...]:
         """Check each LoRA against this checkpoint now; apply the set at the next denoise (live: factors on
         the device; fused: merged into the weights). The base weights are never reloaded for a change."""
-        from model_runtime.loras.apply import AppliedLora, Weighted
-        from model_runtime.loras.files import LoraTargets, read_lora
-
-        if self._loras.targets is None:
-            self._loras.targets = LoraTargets.from_checkpoint(self.info.header, self.model_version)
-        weighted, keys = [], []
-        for spec in loras:
-            key = (str(spec.path.resolve()), spec.sha256)
-            lora = self._loras.files.get(key)
-            if lora is None or lora.sha256 != _sha(spec.path):
-                lora = read_lora(spec.path, self._loras.targets, expected_sha256=spec.sha256)
-                self._loras.files[key] = lora
-            weighted.append(Weighted(lora, spec.strength))
-            keys.append(key)
-        # keep the factors of this set and the previous one (a dev render alternates two sets), drop the rest
-        keep = set(keys) | self._loras.previous
-        self._loras.files = {k: v for k, v in self._loras.files.items() if k in keep}
-        self._loras.previous = set(keys)
-        self._loras.wanted, self._loras.mode, self._loras.dirty = tuple(weighted), mode, True
-        return tuple(AppliedLora(w.lora.path, w.strength, w.lora.sha256, len(w.lora.pairs),
-                                 w.lora.unmatched).to_dict() for w in weighted)
+        return self._loras.use(loras, mode, self.info.header, self.model_version)
 
     @property
     def lora_applier(self):
@@ -258,39 +239,6 @@ class ModelEngine:
             self._positions_cache[key] = (geometry.video_positions(self._device),
                                           geometry.audio_positions(self._device))
         return self._positions_cache[key]
-
-
-class _LoraState:
-    """What the engine was asked to run with and the applier that carries it out on the transformer."""
-
-    def __init__(self, checkpoint: Path) -> None:
-        self.checkpoint = Path(checkpoint)
-        self.targets = None  # loras.files.LoraTargets, from the checkpoint header on first use
-        self.files: dict[tuple[str, str | None], Any] = {}  # (path, requested sha256) -> LoraFile
-        self.previous: set[tuple[str, str | None]] = set()
-        self.wanted: tuple = ()
-        self.mode = "live"
-        self.dirty = False
-        self.applier = None
-
-    def apply(self, transformer: torch.nn.Module, device: torch.device) -> None:
-        from model_runtime.loras.apply import CheckpointWeights, LoraApplier
-        from model_runtime.models.transformer import PREFIX, unrename
-
-        if self.applier is None:
-            if not self.wanted:
-                self.dirty = False
-                return
-            self.applier = LoraApplier(CheckpointWeights(self.checkpoint, PREFIX, unrename))
-        self.applier.bind(transformer)
-        self.applier.set(self.wanted, self.mode, device)
-        self.dirty = False
-
-
-def _sha(path: Path) -> str:
-    from model_runtime.loras.files import file_sha256
-
-    return file_sha256(path)
 
 
 def _lora_factor_bytes(request: GenerationRequest, paths: ModelPaths) -> int:
