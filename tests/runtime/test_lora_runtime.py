@@ -160,7 +160,8 @@ def test_generate_with_stacked_loras_writes_a_valid_mp4_with_provenance(tiny_dir
     info = json.loads(subprocess.run([FFPROBE, "-v", "error", "-show_streams", "-show_format", "-of", "json",
                                       str(out)], capture_output=True, text=True, check=True).stdout)
     assert {s["codec_type"] for s in info["streams"]} == {"video", "audio"}
-    settings = json.loads(info["format"]["tags"]["comment"])
+    meta = json.loads(info["format"]["tags"]["comment"])
+    settings = meta.get("runtime", meta)  # what ran (the seam's format nests it under "runtime")
     assert [(e["name"], e["strength"]) for e in settings["loras"]] == [("lora_a.safetensors", 0.7),
                                                                       ("lora_b.safetensors", 1.0)]
     assert all(len(e["sha256"]) == 64 for e in settings["loras"]) and settings["lora_mode"] == "fused"
