@@ -43,7 +43,7 @@ def model_choice(ctx: AppContext) -> ModelChoice:
 
     s = ctx.settings
     demo = s.use_demo_model or not s.checkpoint
-    return ModelChoice(demo, s.checkpoint, s.upsampler, s.text_encoder)
+    return ModelChoice(demo, s.checkpoint, s.upsampler, s.text_encoder, s.distilled_lora)
 
 
 class MainWindow(QMainWindow):

@@ -56,3 +56,22 @@ def test_library_chips_provenance_and_requeue(window, qtbot, lora_folder):  # no
     assert again.spec.request.loras == job.spec.request.loras
     assert [(s.path.name, s.strength) for s in chips.specs()] == [("style.safetensors", 0.7)]  # back in the panel
     qtbot.waitUntil(lambda: not again.is_active, timeout=60_000)
+
+
+def test_the_distilled_lora_setting_reaches_the_runtime_paths(tmp_path, tiny_dir):
+    """Settings -> Models keeps the distilled LoRA; the runtime factory hands it to ModelPaths (the dev
+    render's stage 2 refines with it)."""
+    from ltx_studio.context import AppContext
+    from ltx_studio.paths import AppPaths
+    from ltx_studio.ui.main_window import model_choice
+
+    ctx = AppContext.create(AppPaths.for_root(tmp_path))
+    ctx.save_settings(ctx.settings.with_changes(use_demo_model=False, checkpoint=str(tiny_dir / "checkpoint.safetensors"),
+                                                text_encoder=str(tiny_dir / "text_encoder"),
+                                                distilled_lora=str(tiny_dir / "lora_b.safetensors")))
+    choice = model_choice(AppContext.create(AppPaths.for_root(tmp_path)))  # read back from disk
+    assert choice.distilled_lora == str(tiny_dir / "lora_b.safetensors")
+    from ltx_studio.runtime_api import RuntimeOpener
+
+    runtime = RuntimeOpener()(choice, tmp_path / "cache")  # headers only: nothing is loaded
+    assert runtime.engine.distilled_lora.path == tiny_dir / "lora_b.safetensors"
