@@ -63,6 +63,7 @@ def validate(args: argparse.Namespace) -> Inputs:
     from model_runtime.checkpoints import inspect_checkpoint, inspect_upsampler
     from model_runtime.errors import InvalidRequestError
     from model_runtime.media.mux import check_output_path
+    from model_runtime.pipelines.envelope import ModelEnvelope, check_within
     from model_runtime.pipelines.types import GenerationRequest
     from model_runtime.runtime import ModelPaths
     from model_runtime.text.gemma import inspect_gemma_folder
@@ -77,6 +78,7 @@ def validate(args: argparse.Namespace) -> Inputs:
         raise InvalidRequestError(f"--crf must be between 0 and 51, got {args.crf}")
     out = check_output_path(args.out)
     info = inspect_checkpoint(args.checkpoint)
+    check_within(ModelEnvelope.for_config(info.config), request)
     if args.stage == "render" and args.upsampler is None:
         raise InvalidRequestError("--stage render needs --upsampler (the x2 spatial upscaler file)")
     if args.upsampler is not None:

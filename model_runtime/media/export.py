@@ -100,6 +100,10 @@ class Span:
 
 def frame_span(info: MediaInfo, in_s: float | None = None, out_s: float | None = None) -> Span:
     """In/out points (seconds) -> whole frames of the source, clamped to the clip."""
+    for name, value in (("in point", in_s), ("out point", out_s)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
+                                  or not math.isfinite(value) or value < 0):
+            raise MediaError(f"the {name} must be a time in seconds from 0 to {info.duration_s:.2f}, got {value!r}")
     first = 0 if in_s is None else max(0, round(in_s * info.fps))
     last = info.frames if out_s is None else min(info.frames, round(out_s * info.fps))
     if last <= first:
