@@ -141,6 +141,8 @@ def read_prefix(p: Path, what: str = "model file") -> tuple[bytes, bytes, int]:
             if len(raw_len) < 8:
                 raise CheckpointError(f"{p}: not a safetensors file (only {size} bytes)")
             (n,) = struct.unpack("<Q", raw_len)
+            if _foreign_format_hint(raw_len):  # name the format before guessing at a length it never had
+                raise CheckpointError(f"{p}: not a safetensors file{_foreign_format_hint(raw_len)}")
             if n == 0 or n > _MAX_HEADER_BYTES:
                 raise CheckpointError(
                     f"{p}: not a safetensors file (header length {n}){_foreign_format_hint(raw_len)}")

@@ -211,6 +211,8 @@ def list_presets(extra_dirs: Iterable[str | Path] = ()) -> tuple[ExportPreset, .
             preset = _parse(tomllib.loads(entry.read_text(encoding="utf-8")), entry.name)
             found[preset.name] = preset
     for folder in extra_dirs:
+        if not Path(folder).is_dir():
+            raise MediaError(f"preset folder {folder} does not exist: check the path given to --preset-dir")
         for path in sorted(Path(folder).glob("*.toml")):
             preset = load_preset(path)
             found[preset.name] = preset
