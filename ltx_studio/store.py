@@ -177,18 +177,24 @@ class JobStore:
 
     @classmethod
     def _open_checked(cls, path: Path) -> JobStore:
-        store = cls(path)
-        try:
-            verdict = store._db.execute("PRAGMA quick_check").fetchone()[0]
-            if verdict != "ok":
-                raise sqlite3.DatabaseError(f"integrity check failed: {verdict}")
-            columns = {r["name"] for r in store._db.execute("PRAGMA table_info(jobs)").fetchall()}
-            if not _COLUMNS <= columns:
-                raise sqlite3.DatabaseError(f"the jobs table lacks {', '.join(sorted(_COLUMNS - columns))}")
-        except BaseException:
-            store.close()
-            raise
-        return store
+        """Check an existing file read-only first (nothing is written to a file that may be moved aside),
+        then open it for use."""
+        if path.exists():
+            con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+            try:
+                con.row_factory = sqlite3.Row
+                verdict = con.execute("PRAGMA quick_check").fetchone()[0]
+                if verdict != "ok":
+                    raise sqlite3.DatabaseError(f"integrity check failed: {verdict}")
+                tables = {r["name"] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+                columns = {r["name"] for r in con.execute("PRAGMA table_info(jobs)").fetchall()}
+                if tables and "jobs" in tables and not _COLUMNS <= columns:
+                    raise sqlite3.DatabaseError(f"the jobs table lacks {', '.join(sorted(_COLUMNS - columns))}")
+                if tables and "jobs" not in tables:
+                    raise sqlite3.DatabaseError("not an LTX Studio database (no jobs table)")
+            finally:
+                con.close()
+        return cls(path)
 
     def quarantine_bad_rows(self, check_spec: Callable[[dict], object] | None = None) -> int:
         """Move every row that cannot be read into `quarantine`, one by one; return how many moved."""
