@@ -279,8 +279,8 @@ class JobStore:
         for p in (row.video, row.thumbnail, row.latents):
             if p:
                 Path(p).unlink(missing_ok=True)
-                if p == row.video:
-                    Path(p).with_suffix(".json").unlink(missing_ok=True)
+                if p == row.video:  # its settings sidecar: `clip.mp4.json` (model_runtime.media.mux.sidecar_path)
+                    Path(p).with_name(Path(p).name + ".json").unlink(missing_ok=True)
 
     def recover(self, outputs: Path) -> dict[str, int]:
         """After a crash: running -> interrupted, done rows without files -> missing, temp files removed."""

@@ -40,6 +40,7 @@ from model_runtime.media.mux import (
     read_metadata,
     temp_sibling,
 )
+from model_runtime.media.output_safety import output_lock, sweep_partials
 from model_runtime.media.probe import MediaInfo, probe, read_audio
 from model_runtime.sampling.control import CancelToken, StepClock
 
@@ -299,6 +300,17 @@ def export(source: str | Path, preset: ExportPreset, out: str | Path, *, in_s: f
     if progress is not None:
         progress(ExportProgress("audio", 0, span.count, 0.0, None))
     audio, measured = export_audio(source, info, span, preset)
+    with output_lock(out):
+        sweep_partials(out.parent)
+        _write_atomic(out, source, info, span, preset, fit, audio, progress, cancel)
+    size = output_size(preset, info.width, info.height)
+    log.info("exported %s with %s: %d frames, %.3f s", out, preset.name, span.count, span.duration_s)
+    return ExportResult(out, preset.name, size[0], size[1], info.fps, span.count, span.duration_s,
+                        audio.shape[1], measured)
+
+
+def _write_atomic(out: Path, source: Path, info: MediaInfo, span: Span, preset: ExportPreset, fit: str | None,
+                  audio: np.ndarray, progress: Progress | None, cancel: CancelToken | None) -> None:
     tmp = temp_sibling(out, f".partial{preset.suffix}")
     try:
         _write(tmp, source, info, span, preset, fit, audio, progress, cancel)
@@ -313,7 +325,3 @@ def export(source: str | Path, preset: ExportPreset, out: str | Path, *, in_s: f
         raise MediaError(f"{out}: cannot export the video: {exc}") from exc
     finally:
         tmp.unlink(missing_ok=True)
-    size = output_size(preset, info.width, info.height)
-    log.info("exported %s with %s: %d frames, %.3f s", out, preset.name, span.count, span.duration_s)
-    return ExportResult(out, preset.name, size[0], size[1], info.fps, span.count, span.duration_s,
-                        audio.shape[1], measured)

@@ -127,8 +127,8 @@ def test_generate_draft_writes_a_valid_mp4(tiny_dir, tmp_path):
     assert abs(float(v["duration"]) - 9 / 24) < 1e-3
     settings = json.loads(info["format"]["tags"]["comment"])
     assert settings["seed"] == 3 and settings["stage"] == "draft" and settings["width"] == 64
-    assert json.loads(out.with_suffix(".json").read_text()) == settings
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["draft.json", "draft.mp4"]
+    assert json.loads(out.with_name(out.name + ".json").read_text()) == settings
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["draft.mp4", "draft.mp4.json"]
 
 
 BAD_INPUTS = {
