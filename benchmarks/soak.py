@@ -65,6 +65,18 @@ def check_output(path: Path, width: int, height: int, frames: int, fps: float) -
         raise SystemExit(f"{path}: duration {duration:.3f} s, expected {frames / fps:.3f} s")
 
 
+def run_job(runtime, request, result_type):
+    """Drain one job: the result is the generator's last event or its return value (both seams)."""
+    gen, result = runtime.generate(request), None
+    while True:
+        try:
+            event = next(gen)
+        except StopIteration as stop:
+            return result if result is not None else stop.value
+        if isinstance(event, result_type):
+            result = event
+
+
 def write(path: Path, result) -> None:
     from model_runtime.media.mux import write_mp4
 
@@ -101,14 +113,11 @@ def main() -> int:
             request = GenerationRequest(prompt=f"A red fox trots across the snow, take {job}, birds chirp",
                                         width=width, height=height, frames=args.frames, fps=args.fps,
                                         seed=1000 + job, previews=job % 2 == 0)
-            result = None
-            for event in runtime.generate(request):
-                if isinstance(event, GenerationResult):
-                    result = event
+            result = run_job(runtime, request, GenerationResult)
             path = out_dir / f"soak-{job:03d}.mp4"
             write(path, result)
             check_output(path, width, height, args.frames, args.fps)
-            del result, event
+            del result
             gc.collect()
             rss.append(rss_mib())
             print(f"job {job + 1:3d}/{args.jobs}: RSS {rss[-1]:8.1f} MiB", file=sys.stderr, flush=True)

@@ -72,3 +72,25 @@ def test_checkpoint_envelope_narrows_the_duration(fault):
     assert envelope.max_duration_s == 5
     fault(lambda: check_within(envelope, _request(frames=217)),
           r"217 frames at 24 fps is 9.04 s, above the model's limit of 5 s: use at most 113 frames", InvalidRequestError)
+
+
+def test_unexpected_error_is_one_line_not_a_traceback(cli_fault, monkeypatch):
+    """The CLI's last line of defence: an error nobody foresaw still prints one line and where to look."""
+    import model_runtime.cli.export as export_cli
+
+    def broken(args):
+        raise ValueError("a bug we did not foresee\nsecond line")
+
+    monkeypatch.setattr(export_cli, "_presets", broken)
+    cli_fault(["presets"], r"^error: unexpected ValueError: a bug we did not foresee \(run again with -v for "
+                           r"details, and please report it\)$", rc=1)
+
+
+def test_out_of_memory_is_one_line(cli_fault, monkeypatch):
+    import model_runtime.cli.export as export_cli
+
+    def greedy(args):
+        raise MemoryError()
+
+    monkeypatch.setattr(export_cli, "_presets", greedy)
+    cli_fault(["presets"], r"^error: out of memory: ask for a smaller size or fewer frames, or close other programs$")
