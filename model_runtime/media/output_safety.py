@@ -75,7 +75,11 @@ def output_lock(path: str | Path, wait_s: float | None = None) -> Iterator[None]
     writer, then MediaError."""
     path = Path(path)
     wait_s = LOCK_WAIT_S if wait_s is None else wait_s
-    fd = os.open(_lock_file(path), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fd = os.open(_lock_file(path), os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise MediaError(f"{path}: cannot take the output lock in {tempfile.gettempdir()} ({exc.strerror or exc}): "
+                         "check that the temporary folder is writable") from None
     try:
         deadline = time.monotonic() + wait_s
         announced = False
@@ -95,9 +99,10 @@ def output_lock(path: str | Path, wait_s: float | None = None) -> Iterator[None]
 def is_locked(path: Path) -> bool:
     """True when a live writer holds `path`'s lock (a probe: takes and drops it when free)."""
     lock = _lock_file(path)
-    if not lock.exists():
+    try:
+        fd = os.open(lock, os.O_RDWR)
+    except OSError:  # no lock file: nobody ever locked it
         return False
-    fd = os.open(lock, os.O_RDWR)
     try:
         return not _try_lock(fd)
     finally:
