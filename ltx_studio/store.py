@@ -17,9 +17,10 @@ import math
 import os
 import sqlite3
 import time
+import types
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
 
 from ltx_studio.settings import move_aside
@@ -81,23 +82,28 @@ class JobRow:
                    json.loads(r["settings"]) if r["settings"] else None)
 
 
-def check_field_types(obj: object) -> None:
-    """Raise TypeError when a dataclass instance holds a value its annotations do not allow (int, float,
-    str, bool and `X | None` only: what a JSON spec can carry). A spec row edited by hand or written by an
-    older version must fail here, at start-up, not in a panel that formats it."""
+def check_field_types(obj: object, where: str = "") -> None:
+    """Raise TypeError when a dataclass instance (nested ones included) holds a value its annotations do
+    not allow. A spec row edited by hand or written by an older version must fail here, at start-up, not
+    in a panel that formats it. Annotations that are not plain classes (Literal, Any) are not checked."""
     hints = typing.get_type_hints(type(obj))
     for f in fields(obj):  # type: ignore[arg-type]
-        value, allowed = getattr(obj, f.name), typing.get_args(hints[f.name]) or (hints[f.name],)
-        if value is None and type(None) in allowed:
+        name, value, hint = f"{where}{f.name}", getattr(obj, f.name), hints[f.name]
+        union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+        allowed = [typing.get_origin(a) or a for a in (typing.get_args(hint) if union else (hint,))]
+        classes = tuple(a for a in allowed if isinstance(a, type))
+        if len(classes) < len(allowed) or (value is None and type(None) in classes):
             continue
-        if isinstance(value, bool) and bool not in allowed:
-            raise TypeError(f"{f.name} is {value!r}")
-        if isinstance(value, int) and float in allowed and int not in allowed:
+        if isinstance(value, bool) and bool not in classes:
+            raise TypeError(f"{name} is {value!r}")
+        if isinstance(value, int) and float in classes and int not in classes:
             continue
-        if not isinstance(value, tuple(a for a in allowed if isinstance(a, type))):
-            raise TypeError(f"{f.name} is {value!r}")
+        if not isinstance(value, classes):
+            raise TypeError(f"{name} is {value!r}")
         if isinstance(value, float) and not math.isfinite(value):
-            raise ValueError(f"{f.name} is {value!r}")
+            raise ValueError(f"{name} is {value!r}")
+        if is_dataclass(value):
+            check_field_types(value, f"{name}.")
 
 
 def _row_problem(r: sqlite3.Row, check_spec: Callable[[dict], object] | None) -> str | None:
