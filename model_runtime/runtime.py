@@ -37,6 +37,7 @@ from model_runtime.loading import ComponentSpec, load_component
 from model_runtime.loras.state import EngineLoras
 from model_runtime.memory.plan import Machine, MemoryPlan, RequestShape
 from model_runtime.pipelines.engine import NO_PERTURBATION, DecodedAudio, Perturbation, PromptContexts
+from model_runtime.pipelines.envelope import ModelEnvelope, check_within
 from model_runtime.pipelines.geometry import Geometry
 from model_runtime.pipelines.types import Event, GenerationRequest, GenerationResult, LoraSpec, NoticeEvent
 from model_runtime.sampling.control import CancelToken
@@ -341,6 +342,9 @@ class Runtime:
         from model_runtime.memory.oom import iter_with_oom_retry
         from model_runtime.pipelines import run
 
+        config = getattr(self.engine, "config", None)
+        if isinstance(config, dict):  # the checkpoint's own envelope, before any weight is loaded
+            check_within(ModelEnvelope.for_config(config), request)
         if not self._busy.acquire(blocking=False):
             raise RuntimeErrorBase("the runtime is already running a job: queue the request instead")
         try:

@@ -80,7 +80,17 @@ class MainWindow(QMainWindow):
         for w in (left, preview, queue):
             self._split.addWidget(w)
         self._split.setSizes([380, 720, 320])
-        self.setCentralWidget(self._split)
+        central = QWidget()
+        column = QVBoxLayout(central)
+        column.setContentsMargins(0, 0, 0, 0)
+        self.banner = QLabel()
+        self.banner.setObjectName("startupBanner")
+        self.banner.setWordWrap(True)
+        self.banner.setStyleSheet("background:#5a4a00; color:#fff; padding:6px;")
+        self.banner.hide()
+        column.addWidget(self.banner)
+        column.addWidget(self._split, 1)
+        self.setCentralWidget(central)
         self.model_label = QLabel()
         self.statusBar().addPermanentWidget(self.model_label)
         self.statusBar().showMessage("Starting…")
@@ -134,8 +144,25 @@ class MainWindow(QMainWindow):
         self._in_step = True
         try:
             step()
+        except Exception as exc:  # noqa: BLE001 - a failed step must not leave the window on "Starting…"
+            self._steps.clear()  # later steps need this one's result
+            log.exception("start-up step %s failed", step.__name__)
+            from ltx_studio.crash_report import one_line
+
+            self.show_notice(f"Start-up failed: {one_line(exc)}. The details are in the log: "
+                             f"{self.ctx.paths.log_file}")
+            self.statusBar().showMessage("Start-up failed (see the banner)")
+            reporter = self.ctx.extras.get("crash_reporter")
+            if reporter is not None:
+                reporter.report(exc, where="starting up")
         finally:
             self._in_step = False
+
+    def show_notice(self, text: str) -> None:
+        """Add a sentence to the banner above the panels (start-up repairs, start-up failures)."""
+        lines = [t for t in self.banner.text().split("\n") if t]
+        self.banner.setText("\n".join([*lines, text]))
+        self.banner.show()
 
     def _build_presets(self) -> None:
         from ltx_studio.formats import load_presets
@@ -143,10 +170,14 @@ class MainWindow(QMainWindow):
         self.presets = load_presets()
 
     def _build_store(self) -> None:
-        from ltx_studio.store import JobStore
+        from ltx_studio.jobs import JobSpec
+        from ltx_studio.store import JobStore, check_field_types
 
-        self.store = JobStore(self.ctx.paths.database)
+        self.store, notices = JobStore.open_or_heal(self.ctx.paths.database,
+                                                    lambda d: check_field_types(JobSpec.from_dict(d)))
         self.store.recover(self.ctx.paths.outputs)
+        for text in [*self.ctx.notices, *notices]:
+            self.show_notice(text)
 
     def _build_queue(self) -> None:
         from ltx_studio.job_queue import JobQueue

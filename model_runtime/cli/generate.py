@@ -75,6 +75,7 @@ def validate(args: argparse.Namespace) -> Inputs:
     )
     from model_runtime.loras.spec import LoraSpec
     from model_runtime.media.mux import check_output_path
+    from model_runtime.pipelines.envelope import ModelEnvelope, check_within
     from model_runtime.text.gemma import inspect_gemma_folder
     from model_runtime.text.projection import check_gemma_matches
 
@@ -90,6 +91,7 @@ def validate(args: argparse.Namespace) -> Inputs:
         raise InvalidRequestError(f"--crf must be between 0 and 51, got {args.crf}")
     out = check_output_path(args.out)
     info = inspect_checkpoint(args.checkpoint)
+    check_within(ModelEnvelope.for_config(info.config), request)
     if args.stage == "render" and args.upsampler is None:
         raise InvalidRequestError("--stage render needs --upsampler (the x2 spatial upscaler file)")
     if args.upsampler is not None:

@@ -16,6 +16,13 @@ import torch
 
 from model_runtime.errors import InvalidRequestError
 from model_runtime.loras.spec import LoraSpec
+from model_runtime.pipelines.envelope import (
+    MAX_STEPS,
+    ModelEnvelope,
+    finite_problem,
+    seed_problem,
+    text_problem,
+)
 from model_runtime.sampling.control import CancelToken
 from model_runtime.sampling.guidance import GuidanceParams
 from model_runtime.sampling.noise import NOISE_ORDER
@@ -96,6 +103,11 @@ def _request_problems(r: GenerationRequest) -> list[str]:
     problems: list[str] = []
     if not isinstance(r.prompt, str) or not r.prompt.strip():
         problems.append("the prompt is empty: describe the video (and its sound) to generate")
+    for name, text in (("prompt", r.prompt), ("negative prompt", r.negative_prompt)):
+        if problem := text_problem(name, text):
+            problems.append(problem)
+    if problem := seed_problem(r.seed):
+        problems.append(problem)
     if r.stage not in STAGES:
         problems.append(f"stage must be one of {STAGES}, got {r.stage!r}")
         return problems
@@ -103,16 +115,23 @@ def _request_problems(r: GenerationRequest) -> list[str]:
         problems.append(f"pipeline must be one of {PIPELINES}, got {r.pipeline!r}")
     m = SIZE_MULTIPLE[r.stage]
     for name, value in (("width", r.width), ("height", r.height)):
-        if not isinstance(value, int) or value <= 0 or value % m:
-            hint = f" (nearest: {max(m, round(value / m) * m)})" if isinstance(value, int | float) and value > 0 else ""
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0 or value % m:
+            finite = isinstance(value, int | float) and math.isfinite(value) and value > 0
+            hint = f" (nearest: {max(m, round(value / m) * m)})" if finite else ""
             problems.append(f"{name} {value} must be a positive multiple of {m} px for a {r.stage}{hint}")
-    if not isinstance(r.frames, int) or r.frames < 1 or (r.frames - 1) % TEMPORAL_STRIDE:
-        k = max(0, round((r.frames - 1) / TEMPORAL_STRIDE)) if isinstance(r.frames, int | float) else 0
+    if not isinstance(r.frames, int) or isinstance(r.frames, bool) or r.frames < 1 or (r.frames - 1) % TEMPORAL_STRIDE:
+        finite = isinstance(r.frames, int | float) and math.isfinite(r.frames)
+        k = max(0, round((r.frames - 1) / TEMPORAL_STRIDE)) if finite else 0
         problems.append(f"frames {r.frames} must be 8k+1 (1, 9, 17, ..., 121); nearest: {TEMPORAL_STRIDE * k + 1}")
-    if not isinstance(r.fps, int | float) or not math.isfinite(r.fps) or r.fps <= 0:
+    if isinstance(r.fps, bool) or not isinstance(r.fps, int | float) or not math.isfinite(r.fps) or r.fps <= 0:
         problems.append(f"fps must be a positive number, got {r.fps!r}")
-    if r.steps is not None and (not isinstance(r.steps, int) or r.steps < 1):
-        problems.append(f"steps must be a positive integer, got {r.steps!r}")
+    problems += ModelEnvelope().problems(r.width, r.height, r.frames, r.fps)
+    if r.steps is not None and (not isinstance(r.steps, int) or not 1 <= r.steps <= MAX_STEPS):
+        problems.append(f"steps must be a whole number from 1 to {MAX_STEPS}, got {r.steps!r}")
+    for modality, params in (("video", r.video_guidance), ("audio", r.audio_guidance)):
+        for name in ("cfg", "stg", "modality", "rescale"):
+            if params is not None and (problem := finite_problem(f"{modality} guidance {name}", getattr(params, name))):
+                problems.append(problem)
     if r.steps is not None and r.pipeline == "distilled":
         problems.append("the distilled pipeline has a fixed schedule: steps cannot be overridden")
     if r.initial_noise is not None:
