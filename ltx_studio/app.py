@@ -62,6 +62,9 @@ def _quit_on_signals(app, status: dict) -> dict:
         status["code"] = 128 + signum
         log.warning("signal %d: closing", signum)
         app.quit()
+        # before `app.exec()` runs (the window is still being built) quit() is a no-op: a zero timer
+        # is queued and quits the loop as soon as it starts, so no signal is ever lost
+        QTimer.singleShot(0, app.quit)
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     ticker = QTimer(app)
