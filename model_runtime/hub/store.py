@@ -33,8 +33,13 @@ def default_models_dir() -> Path:
 class FileRecord:
     size: int
     mtime_ns: int
-    sha256: str = ""  # LFS files
-    git_sha1: str = ""  # small non-LFS files (config.json, ...): the hub's git blob id
+    sha256: str = ""  # verified: the content's sha256 matched the hub's LFS oid (or the catalogue's)
+    git_sha1: str = ""  # verified: a small non-LFS file's git blob id matched the hub's
+    expected_sha256: str = ""  # claimed but not yet checked (an HF-cache blob name, say)
+
+    @property
+    def verified(self) -> bool:
+        return bool(self.sha256 or self.git_sha1)
 
     def matches(self, path: Path) -> bool:
         try:
@@ -62,8 +67,17 @@ class InstalledItem:
         return Path(self.path) / rel if rel else Path(self.path)
 
     def unchanged(self) -> bool:
-        """Every recorded file is still there with the size and mtime it had when verified."""
+        """Every recorded file is still there with the size and mtime it had when recorded."""
         return bool(self.files) and all(rec.matches(self.file_path(rel)) for rel, rec in self.files.items())
+
+    @property
+    def verified(self) -> bool:
+        """Every file's checksum was checked against the hub's (or the catalogue's) and nothing changed since."""
+        return self.unchanged() and all(rec.verified for rec in self.files.values())
+
+    @property
+    def adopted(self) -> bool:
+        return self.source.startswith("adopted:")
 
 
 def record_for(path: Path, sha256: str = "", git_sha1: str = "") -> FileRecord:

@@ -242,8 +242,8 @@ class ItemDownload:
         return bool(rec and rec.matches(self.dest(f)) and (rec.sha256, rec.git_sha1) == (f.sha256, f.git_sha1))
 
     def _download_file(self, f: RemoteFile) -> None:
-        from huggingface_hub.utils import build_hf_headers
         from huggingface_hub.file_download import http_get
+        from huggingface_hub.utils import build_hf_headers
 
         part, meta = self._part(f), self._part(f).with_suffix(".json")
         want = {"repo": self.item.repo, "path": f.path, "size": f.size, "sha256": f.sha256, "git_sha1": f.git_sha1}
