@@ -1,4 +1,4 @@
-"""`ltx-studio-cli`: the runtime's command line (goldens, layout, generate, export, presets, plan).
+"""`ltx-studio-cli`: the runtime's command line (goldens, layout, generate, export, presets, plan, models).
 
 Each subcommand lives in its own module exposing `register(subparsers)`; the module is imported only
 when the CLI starts, never at package import.
@@ -20,6 +20,7 @@ SUBCOMMAND_MODULES = (
     "model_runtime.cli.generate",  # generate
     "model_runtime.cli.export",    # export, presets
     "model_runtime.cli.plan",      # plan
+    "model_runtime.cli.models",    # models list|scan|verify|download|remove|token
 )
 
 

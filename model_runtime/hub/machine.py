@@ -40,4 +40,4 @@ def detect_machine() -> Machine:
         return Machine(vram_gb=round(vram, 1), ram_gb=round(ram_gb, 1), device="cuda")
     if platform.system() == "Darwin" and platform.machine() == "arm64":
         return Machine(vram_gb=round(ram_gb, 1), ram_gb=round(ram_gb, 1), device="mps")
-    return Machine(vram_gb=0.0, ram_gb=round(ram_gb, 1), device="cpu")
+    return Machine(vram_gb=round(ram_gb, 1), ram_gb=round(ram_gb, 1), device="cpu")  # one pool, like mps
