@@ -31,7 +31,7 @@ from model_runtime.hub.errors import (
 )
 from model_runtime.hub.store import ModelStore
 from model_runtime.hub.transfer import DownloadControl, FileState, ItemDownload
-from tests.support.hub import CHECKPOINT, TOKEN, UPSCALER, HubServer, cli_env, make_repos
+from tests.support.hub import CHECKPOINT, TOKEN, HubServer, cli_env, make_repos
 
 CAT = load_catalogue()
 
