@@ -137,7 +137,14 @@ def _download(args: argparse.Namespace) -> int:
         return 2
     token = find_token()
     control = DownloadControl()
-    previous = signal.signal(signal.SIGINT, lambda *_: control.pause())
+
+    def on_sigint(*_):  # first Ctrl-C pauses at the next chunk (bytes kept); a second one stops at once
+        if control.stopping:
+            raise KeyboardInterrupt
+        control.pause()
+        sys.stderr.write("pausing… (Ctrl-C again to stop now; the bytes so far are kept either way)\n")
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
     try:
         for item in items:
             inst = ItemDownload(item, store, token=token.token, control=control, progress=_Printer()).run()

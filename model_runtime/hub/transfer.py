@@ -83,6 +83,11 @@ class DownloadControl:
     def cancel(self) -> None:
         self._cancel.set()
 
+    @property
+    def stopping(self) -> bool:
+        """A pause or cancel was asked for (the transfer stops at its next chunk)."""
+        return self._pause.is_set() or self._cancel.is_set()
+
     def check(self) -> None:
         if self._cancel.is_set():
             raise DownloadCancelled("download cancelled: partial files deleted")
