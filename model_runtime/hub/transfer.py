@@ -117,7 +117,7 @@ class _Sink:
         self._f.seek(0, os.SEEK_END)
 
     def write(self, chunk: bytes) -> int:
-        self._control.check()
+        """Keep the chunk (it has arrived), then honour a pause or cancel asked for meanwhile."""
         n = self._f.write(chunk)
         self.hasher.update(chunk)
         self._done += n
@@ -129,6 +129,7 @@ class _Sink:
             eta = (self._total - self._done) / self._speed if self._speed > 0 else None
             self._report(self._done, self._speed, eta)
             self._last = now
+        self._control.check()
         return n
 
     def tell(self) -> int:

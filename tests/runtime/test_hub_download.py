@@ -255,3 +255,25 @@ def test_disk_space_check_counts_only_missing_bytes(tmp_path, monkeypatch):
         transfer.check_space(tmp_path, 1)
     with pytest.raises(FolderNotWritableError):
         transfer.check_writable(Path("/proc/ltx-no-such/models"))
+
+
+def test_ctrl_c_in_the_cli_pauses_and_keeps_the_bytes(tmp_path, repos):
+    size = (repos / "Lightricks" / "LTX-2.3" / CHECKPOINT).stat().st_size
+    srv = HubServer(repos, tmp_path / "server.log").start("--rate", str(size / 2.0))
+    models = tmp_path / "models"
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "model_runtime", "models", "download", "ltx-2.3-distilled",
+                                 "--models-dir", str(models)], env=cli_env(srv.endpoint, tmp_path / "hf"),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not list(models.glob(".partial/*.part")):
+            time.sleep(0.02)
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        srv.kill()
+    assert proc.returncode == 130, err
+    assert "download paused: the bytes so far are kept" in err
+    part = next(models.glob(".partial/*.part"))
+    assert 0 < part.stat().st_size < size and not (models / CHECKPOINT).exists()
