@@ -14,12 +14,17 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
-from model_runtime.errors import RuntimeErrorBase
-from model_runtime.hub.auth import find_token
-from model_runtime.hub.catalogue import Catalogue
-from model_runtime.hub.errors import DownloadCancelled, DownloadPaused
-from model_runtime.hub.store import ModelStore
-from model_runtime.hub.transfer import DownloadControl, FileProgress, ItemDownload
+from model_runtime.api import (
+    Catalogue,
+    DownloadCancelled,
+    DownloadControl,
+    DownloadPaused,
+    FileProgress,
+    ItemDownload,
+    ModelStore,
+    RuntimeErrorBase,
+    find_token,
+)
 
 log = logging.getLogger(__name__)
 

@@ -26,13 +26,20 @@ from PySide6.QtWidgets import (
 )
 
 from ltx_studio.model_downloads import ModelDownloads
-from model_runtime.hub.adopt import adopt, scan_everywhere
-from model_runtime.hub.auth import find_token, store_token
-from model_runtime.hub.catalogue import load_catalogue
-from model_runtime.hub.errors import TokenStoreError
-from model_runtime.hub.overview import ItemRow, overview, ready_paths
-from model_runtime.hub.store import ModelStore
-from model_runtime.hub.transfer import FileProgress, FileState
+from model_runtime.api import (
+    FileProgress,
+    FileState,
+    ItemRow,
+    ModelStore,
+    TokenStoreError,
+    adopt,
+    find_token,
+    load_catalogue,
+    overview,
+    ready_paths,
+    scan_everywhere,
+    store_token,
+)
 
 log = logging.getLogger(__name__)
 
@@ -145,8 +152,7 @@ class CataloguePanel(QWidget):
         return d
 
     def _plan(self) -> None:
-        from model_runtime.hub.machine import detect_machine
-        from model_runtime.hub.recommend import recommend
+        from model_runtime.api import detect_machine, recommend
 
         try:
             self._recommended.emit(recommend(self.catalogue, detect_machine()))

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 from ltx_studio.model_setup import check_all, scan_folder
 from ltx_studio.settings import Settings
 from ltx_studio.ui.catalogue_panel import CataloguePanel
-from model_runtime.hub.store import default_models_dir
+from model_runtime.api import default_models_dir
 
 #: catalogue role -> the Settings field it fills
 ROLE_FIELDS = {"checkpoint": "checkpoint", "upscaler": "upsampler", "text_encoder": "text_encoder"}

@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
-    from model_runtime.pipelines.types import GenerationRequest
-    from model_runtime.runtime import ModelPaths
+    from model_runtime.api import ModelPaths, RequestSpec
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +51,7 @@ def register(subparsers) -> None:
 class Inputs:
     """Everything `run` needs, validated."""
 
-    request: GenerationRequest
+    request: RequestSpec
     paths: ModelPaths
     out: Path
     model_version: str
@@ -60,19 +59,24 @@ class Inputs:
 
 def validate(args: argparse.Namespace) -> Inputs:
     """All cheap checks, in the order a user fixes them; raises RuntimeErrorBase subclasses (one line each)."""
-    from model_runtime.checkpoints import inspect_checkpoint, inspect_upsampler
-    from model_runtime.errors import InvalidRequestError
+    from model_runtime.api import (
+        GenerationRequest,
+        InvalidRequestError,
+        ModelPaths,
+        RequestSpec,
+        inspect_checkpoint,
+        inspect_upsampler,
+    )
     from model_runtime.media.mux import check_output_path
-    from model_runtime.pipelines.types import GenerationRequest
-    from model_runtime.runtime import ModelPaths
     from model_runtime.text.gemma import inspect_gemma_folder
     from model_runtime.text.projection import check_gemma_matches
 
-    request = GenerationRequest(
+    request = RequestSpec(
         prompt=args.prompt, negative_prompt=args.negative_prompt, width=args.width, height=args.height,
         frames=args.frames, fps=args.fps, seed=args.seed, stage=args.stage, pipeline=args.pipeline,
         tiled_decode=args.tiled_decode, previews=False,
     )
+    GenerationRequest(**{k: v for k, v in request.to_dict().items() if k in _CHECKED})  # the request rules, now
     if not 0 <= args.crf <= 51:
         raise InvalidRequestError(f"--crf must be between 0 and 51, got {args.crf}")
     out = check_output_path(args.out)
@@ -121,29 +125,32 @@ def _dtype(args: argparse.Namespace):
     return getattr(torch, name)
 
 
+#: the RequestSpec fields GenerationRequest validates before any file is opened (no defaults, no latents)
+_CHECKED = ("prompt", "width", "height", "frames", "fps", "seed", "negative_prompt", "stage", "pipeline",
+            "tiled_decode", "previews")
+
+
 def run(args: argparse.Namespace) -> int:
-    from model_runtime.media.mux import write_mp4
-    from model_runtime.pipelines.types import GenerationResult, ProgressEvent
-    from model_runtime.runtime import Runtime
+    from model_runtime.api import GenerationResult, ProgressEvent, Runtime, write_result
 
     inputs = validate(args)
     started = time.monotonic()
     runtime = Runtime.open(inputs.paths, device=args.device, dtype=_dtype(args))
     bar = ProgressLine(sys.stderr)
-    result: GenerationResult | None = None
+    gen = runtime.generate(inputs.request)
     try:
-        for event in runtime.generate(inputs.request):
+        while True:
+            try:
+                event = next(gen)
+            except StopIteration as stop:  # the generator returns the result after its last event
+                result: GenerationResult = stop.value
+                break
             if isinstance(event, ProgressEvent):
                 bar.update(event.stage, event.step, event.total, event.elapsed_s, event.eta_s)
-            elif isinstance(event, GenerationResult):
-                result = event
     finally:
         bar.close()
-    if result is None:  # the generator contract says the result comes last; never write an empty file
-        raise RuntimeError("the generation ended without a result")
-    settings = dict(result.settings) | {"checkpoint": inputs.paths.checkpoint.name, "generator": "ltx-studio-cli"}
-    written = write_mp4(inputs.out, result.frames.cpu().numpy(), result.fps, result.waveform.cpu().numpy(),
-                        result.sample_rate, settings, crf=args.crf)
+    extra = {"checkpoint": inputs.paths.checkpoint.name, "generator": "ltx-studio-cli"}
+    written = write_result(result, inputs.out, inputs.request, extra=extra, crf=args.crf)
     sys.stderr.write(f"wrote {written.path} ({written.frames} frames, {written.duration_s:.2f} s, "
                      f"{result.frames.shape[2]}x{result.frames.shape[1]}) in {time.monotonic() - started:.1f} s\n")
     return 0

@@ -10,7 +10,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # the layout check imports torch: only when the command runs, so every CLI start stays light
+if TYPE_CHECKING:  # the layout check imports torch (through the loaders): `--help` must not wait for it
     from model_runtime.layout import LayoutReport
 
 #: mismatches listed per file before "... and N more" (the full list is rarely useful on a terminal)

@@ -13,22 +13,25 @@ import shutil
 import signal
 import sys
 import time
+from typing import TYPE_CHECKING
 
-from model_runtime.hub.auth import find_token, forget_token, store_token
-from model_runtime.hub.catalogue import Catalogue, load_catalogue
-from model_runtime.hub.errors import DownloadPaused
-from model_runtime.hub.overview import overview
-from model_runtime.hub.store import ModelStore, default_models_dir
-from model_runtime.hub.transfer import DownloadControl, FileProgress, FileState, ItemDownload
+if TYPE_CHECKING:  # the CLI's modules import only the standard library at their top (fast `--help`)
+    from model_runtime.hub.catalogue import Catalogue
+    from model_runtime.hub.store import ModelStore
+    from model_runtime.hub.transfer import FileProgress
 
 log = logging.getLogger(__name__)
 
 
 def _store(args: argparse.Namespace) -> ModelStore:
+    from model_runtime.hub.store import ModelStore, default_models_dir
+
     return ModelStore(args.models_dir or default_models_dir())
 
 
 def _catalogue(args: argparse.Namespace) -> Catalogue:
+    from model_runtime.hub.catalogue import load_catalogue
+
     return load_catalogue(args.catalogue)
 
 
@@ -40,6 +43,8 @@ def _recommendation(cat: Catalogue, variant: str = "distilled"):
 
 
 def _list(args: argparse.Namespace) -> int:
+    from model_runtime.hub.overview import overview
+
     cat, store = _catalogue(args), _store(args)
     rec = _recommendation(cat, args.variant)
     rows = overview(cat, store, rec)
@@ -87,6 +92,7 @@ def _scan(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
+    from model_runtime.hub.auth import find_token
     from model_runtime.hub.verify import verify_item
 
     cat, store = _catalogue(args), _store(args)
@@ -110,10 +116,12 @@ class _Printer:
     """Prints each state change as a line and a throttled progress line for the running file."""
 
     def __init__(self) -> None:
-        self._last: dict[str, FileState] = {}
+        self._last: dict[str, object] = {}
         self._t = 0.0
 
     def __call__(self, p: FileProgress) -> None:
+        from model_runtime.hub.transfer import FileState
+
         key = f"{p.item_id}/{p.path}"
         pct = 100.0 * p.done_bytes / p.total_bytes if p.total_bytes else 100.0
         if self._last.get(key) != p.state:
@@ -127,6 +135,10 @@ class _Printer:
 
 
 def _download(args: argparse.Namespace) -> int:
+    from model_runtime.hub.auth import find_token
+    from model_runtime.hub.errors import DownloadPaused
+    from model_runtime.hub.transfer import DownloadControl, ItemDownload
+
     cat, store = _catalogue(args), _store(args)
     if args.recommended:
         items = list(_recommendation(cat, args.variant).items)
@@ -177,6 +189,8 @@ def _remove(args: argparse.Namespace) -> int:
 
 
 def _token(args: argparse.Namespace) -> int:
+    from model_runtime.hub.auth import find_token, forget_token, store_token
+
     if args.action == "set":
         store_token(sys.stdin.readline())
         sys.stdout.write("token stored in the OS keyring\n")
@@ -194,7 +208,7 @@ def register(subparsers) -> None:
     sub = p.add_subparsers(dest="models_command", required=True)
 
     def common(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        sp.add_argument("--models-dir", help=f"models folder (default {default_models_dir()})")
+        sp.add_argument("--models-dir", help="models folder (default: ltx-studio/models in the platform's data folder)")
         sp.add_argument("--catalogue", help="catalogue TOML (default: the one shipped with LTX Studio)")
         return sp
 
