@@ -23,6 +23,7 @@ class Settings:
     checkpoint: str = ""          # ltx-2.3-22b-*.safetensors
     upsampler: str = ""           # ltx-2.3 spatial upscaler x2
     text_encoder: str = ""        # Gemma-3-12B Hugging Face folder
+    models_dir: str = ""          # where downloads go (empty: the platform's data dir, model_runtime.hub.store)
     use_demo_model: bool = True   # no real weights configured: the built-in random tiny model
     output_dir: str = ""          # empty: the data dir's outputs folder
     default_fps: float = 24.0

@@ -44,6 +44,15 @@ from model_runtime.spec import (
 if TYPE_CHECKING:
     from model_runtime.checkpoints import inspect_checkpoint, inspect_upsampler
     from model_runtime.demo import ensure_demo_model
+    from model_runtime.hub.adopt import adopt, scan_everywhere
+    from model_runtime.hub.auth import find_token, store_token
+    from model_runtime.hub.catalogue import Catalogue, load_catalogue
+    from model_runtime.hub.errors import DownloadCancelled, DownloadPaused, TokenStoreError
+    from model_runtime.hub.machine import detect_machine
+    from model_runtime.hub.overview import ItemRow, overview, ready_paths
+    from model_runtime.hub.recommend import recommend
+    from model_runtime.hub.store import ModelStore, default_models_dir
+    from model_runtime.hub.transfer import DownloadControl, FileProgress, FileState, ItemDownload
     from model_runtime.loras.library import LibraryEntry, format_size
     from model_runtime.loras.library import scan_folder as scan_lora_folder
     from model_runtime.media.export import ExportCancelled, export
@@ -69,6 +78,10 @@ __all__ = [
     "RuntimeErrorBase", "Stage", "StageLatents", "UnsupportedModelError", "atomic_write", "ensure_demo_model",
     "export", "inspect_checkpoint", "inspect_upsampler", "list_presets", "pick_device", "probe",
     "read_metadata", "read_request", "thumbnails", "warm_up", "waveform_peaks", "write_latents", "write_result",
+    # model downloads (model_runtime.hub)
+    "Catalogue", "DownloadCancelled", "DownloadControl", "DownloadPaused", "FileProgress", "FileState", "ItemDownload",
+    "ItemRow", "ModelStore", "TokenStoreError", "adopt", "default_models_dir", "detect_machine", "find_token",
+    "load_catalogue", "overview", "ready_paths", "recommend", "scan_everywhere", "store_token",
 ]
 
 
@@ -114,6 +127,34 @@ def _loras() -> dict[str, Any]:
     return {"LibraryEntry": LibraryEntry, "format_size": format_size, "scan_lora_folder": scan_folder}
 
 
+def _hub() -> dict[str, Any]:
+    """Model downloads, adoption and verification (model_runtime.hub): no torch, huggingface_hub on use."""
+    from model_runtime.hub.adopt import adopt, scan_everywhere
+    from model_runtime.hub.auth import find_token, store_token
+    from model_runtime.hub.catalogue import Catalogue, load_catalogue
+    from model_runtime.hub.errors import DownloadCancelled, DownloadPaused, TokenStoreError
+    from model_runtime.hub.machine import detect_machine
+    from model_runtime.hub.overview import ItemRow, overview, ready_paths
+    from model_runtime.hub.recommend import recommend
+    from model_runtime.hub.store import ModelStore, default_models_dir
+    from model_runtime.hub.transfer import DownloadControl, FileProgress, FileState, ItemDownload
+
+    return {"adopt": adopt, "scan_everywhere": scan_everywhere, "find_token": find_token,
+            "store_token": store_token, "Catalogue": Catalogue, "load_catalogue": load_catalogue,
+            "DownloadCancelled": DownloadCancelled, "DownloadPaused": DownloadPaused,
+            "TokenStoreError": TokenStoreError, "detect_machine": detect_machine, "ItemRow": ItemRow,
+            "overview": overview, "ready_paths": ready_paths, "recommend": recommend, "ModelStore": ModelStore,
+            "default_models_dir": default_models_dir, "DownloadControl": DownloadControl,
+            "FileProgress": FileProgress, "FileState": FileState, "ItemDownload": ItemDownload}
+
+
+#: model downloads, adoption and verification (model_runtime.hub), for the Models page
+_HUB_NAMES = ("adopt", "scan_everywhere", "find_token", "store_token", "Catalogue", "load_catalogue",
+             "DownloadCancelled", "DownloadPaused", "TokenStoreError", "detect_machine", "ItemRow", "overview",
+             "ready_paths", "recommend", "ModelStore", "default_models_dir", "DownloadControl", "FileProgress",
+             "FileState", "ItemDownload")
+
+
 #: lazily imported name -> the loader that imports it (with the names that come along)
 _LOADERS: dict[str, Callable[[], dict[str, Any]]] = {
     **dict.fromkeys(("Runtime", "GenerationRequest", "GenerationResult", "NoticeEvent", "PreviewEvent",
@@ -123,6 +164,7 @@ _LOADERS: dict[str, Callable[[], dict[str, Any]]] = {
     **dict.fromkeys(("LibraryEntry", "format_size", "scan_lora_folder"), _loras),
     **dict.fromkeys(("ExportCancelled", "export", "ExportPreset", "list_presets", "probe", "thumbnails",
                      "waveform_peaks"), _media),
+    **dict.fromkeys(_HUB_NAMES, _hub),
 }
 
 
