@@ -172,7 +172,8 @@ class ModelEngine:
 
         denoiser = self._transformer()
         v_pos, a_pos = self._positions(geometry)
-        out = denoiser(ModalityInput(video, sigma, contexts.video, v_pos),
+        kf = geometry.keyframes_mask(self._device) if denoiser.uses_keyframes else None
+        out = denoiser(ModalityInput(video, sigma, contexts.video, v_pos, keyframes_mask=kf),
                        ModalityInput(audio, sigma, contexts.audio, a_pos), _pass_options(perturbation))
         return out.video.x0, out.audio.x0
 
