@@ -298,23 +298,4 @@ class ModelFiles:
             from model_runtime.text.projection import with_gemma_dims
 
             return with_gemma_dims(self.config, gemma4_dims(f.config["gemma_config"], f.path))
-        if spec_name == "video_encoder" and f.role == "video_vae":
-            return {"vae": encoder_section_of_diffusion_vae(f.config["vae"])}
         return f.config
-
-
-def encoder_section_of_diffusion_vae(vae: dict) -> dict:
-    """The diffusion VAE file's `vae.encoder` section in the conv VAE's (2.3) config shape: the encoder is
-    the same module in both files (same keys, same statistics)."""
-    enc = vae.get("encoder")
-    if not isinstance(enc, dict):
-        raise CheckpointError("the diffusion video VAE config has no 'encoder' section")
-    return {
-        "dims": enc.get("dims", 3), "in_channels": enc.get("in_channels", 3),
-        "latent_channels": vae.get("latent_channels", enc.get("out_channels", 128)),
-        "encoder_blocks": enc.get("blocks", []), "decoder_blocks": [],
-        "patch_size": enc.get("patch_size", 4), "norm_layer": enc.get("norm_layer", "pixel_norm"),
-        "latent_log_var": enc.get("latent_log_var", "uniform"),
-        "spatial_padding_mode": enc.get("spatial_padding_mode", "zeros"),
-        "timestep_conditioning": False,
-    }

@@ -30,8 +30,8 @@ from typing import Any
 
 import torch
 
-from model_runtime.checkpoints import inspect_checkpoint
 from model_runtime.errors import InvalidRequestError, RuntimeErrorBase
+from model_runtime.families import ModelFiles
 from model_runtime.loading import ComponentSpec, load_component
 from model_runtime.memory.plan import Machine, MemoryPlan, RequestShape
 from model_runtime.pipelines.engine import NO_PERTURBATION, DecodedAudio, Perturbation, PromptContexts
@@ -46,11 +46,32 @@ PROMPT_CACHE_SIZE = 8  # recent prompt encodings: promoting a draft re-uses its 
 
 @dataclass(frozen=True)
 class ModelPaths:
-    """The user's model files: the LTX-2.3 single file, the x2 spatial upscaler, the Gemma-3 folder."""
+    """The user's model files. LTX-2.3: the single file (`checkpoint`), the x2 spatial upscaler and the
+    Gemma-3 folder (`text_encoder_dir`). LTX-2.5: the split files (`transformer`, `text_encoder` = the
+    packed Gemma-4 file, `video_vae` = the diffusion VAE, `video_vae_conv`, `audio_vae`, `duration_head`)
+    and the upscaler. Which family it is comes from the files' headers (`families`)."""
 
-    checkpoint: Path
+    checkpoint: Path | None = None
     upsampler: Path | None = None
     text_encoder_dir: Path | None = None
+    transformer: Path | None = None
+    text_encoder: Path | None = None
+    video_vae: Path | None = None
+    video_vae_conv: Path | None = None
+    audio_vae: Path | None = None
+    duration_head: Path | None = None
+
+    def model_files(self) -> ModelFiles:
+        """Identify and cross-check the files (headers only); one sentence naming a wrong file."""
+        if self.checkpoint is not None and self.transformer is not None:
+            raise InvalidRequestError("give either an LTX-2.3 single checkpoint or LTX-2.5 split files, not both")
+        if self.checkpoint is not None:
+            return ModelFiles.single(self.checkpoint, self.upsampler, self.text_encoder_dir)
+        if self.transformer is None:
+            raise InvalidRequestError("no model given: an LTX-2.3 checkpoint file or an LTX-2.5 transformer file")
+        return ModelFiles.split(self.transformer, text_encoder=self.text_encoder or self.text_encoder_dir,
+                                video_vae=self.video_vae, video_vae_conv=self.video_vae_conv,
+                                audio_vae=self.audio_vae, upsampler=self.upsampler, duration_head=self.duration_head)
 
 
 class ModelEngine:
@@ -67,7 +88,7 @@ class ModelEngine:
         self._plan: MemoryPlan | None = None
         self._placement: contextlib.ExitStack | None = None  # the running job's apply_plan, once entered
         self._placed = False
-        self.info = inspect_checkpoint(paths.checkpoint)
+        self.files = paths.model_files()
         self._device = torch.device(device)
         self.dtype = dtype
         self.strict = strict
@@ -78,11 +99,30 @@ class ModelEngine:
     # --- Engine protocol: facts -------------------------------------------------------------------
     @property
     def config(self) -> dict:
-        return self.info.config
+        return self.files.config
 
     @property
     def model_version(self) -> str:
-        return self.info.model_version
+        return self.files.model_version
+
+    @property
+    def family(self) -> str:
+        return self.files.family
+
+    @property
+    def ancestral_stage1(self) -> bool:
+        """LTX-2.5's distilled stage 1 samples Euler-ancestral (ltx-pipelines: model_version >= 2.5)."""
+        return self.files.family == "2.5"
+
+    @property
+    def decoders(self) -> tuple[str, ...]:
+        """Video decoders these files provide, the fallback first: "conv" (fast) and/or "diffusion" (sharp)."""
+        out = []
+        if self.files.has("video_vae_conv"):
+            out.append("conv")
+        if self.files.has("video_vae"):
+            out.append("diffusion")
+        return tuple(out)
 
     @property
     def device(self) -> torch.device:
@@ -107,7 +147,8 @@ class ModelEngine:
                 module.release()
 
     def _load(self, spec: ComponentSpec, device: torch.device | str | None = None) -> torch.nn.Module:
-        module, _ = load_component(self.info.header, spec, self.config, dtype=self.dtype,
+        source = self.files.file_for(spec.name)
+        module, _ = load_component(source.header, spec, self.files.config_for(spec.name), dtype=self.dtype,
                                    device=device or self._device, strict=self.strict)
         return module
 
@@ -160,10 +201,11 @@ class ModelEngine:
     def _text_encoder(self):
         from model_runtime.text.encoder import TextEncoder
 
-        if self.paths.text_encoder_dir is None:
-            raise InvalidRequestError("encoding a prompt needs the Gemma-3 text encoder folder; none was given")
-        return TextEncoder(self.paths.text_encoder_dir, self.info.header, self.config, dtype=self.dtype,
-                           device=self._device, strict=self.strict)
+        if not self.files.has("text_encoder") and self.files.gemma3_dir is None:
+            what = ("the Gemma-3 text encoder folder" if not self.files.is_split
+                    else "the Gemma-4 text encoder file (text_encoders/gemma4-12b-with-proj-ltx-2.5-*.safetensors)")
+            raise InvalidRequestError(f"encoding a prompt needs {what}; none was given")
+        return TextEncoder.for_model(self.files, dtype=self.dtype, device=self._device, strict=self.strict)
 
     def denoise(self, video: torch.Tensor, audio: torch.Tensor, sigma: torch.Tensor, geometry: Geometry,
                 contexts: PromptContexts, perturbation: Perturbation = NO_PERTURBATION,
@@ -184,21 +226,47 @@ class ModelEngine:
             raise InvalidRequestError("a render needs the x2 spatial upscaler file; none was given")
         upsampler = self.component("upsampler", lambda: load_upsampler(
             self.paths.upsampler, dtype=self.dtype, device=self._device, strict=self.strict)[0])
-        decoder = self._video_decoder()
         with torch.inference_mode():
             latent = video_latent.to(self._device, self.dtype)
-            return upsample_video_latent(latent, upsampler, decoder.per_channel_statistics).float()
+            return upsample_video_latent(latent, upsampler, self._latent_statistics()).float()
 
-    def decode_video(self, video_latent: torch.Tensor, tiled: bool) -> Iterator[torch.Tensor]:
+    def decode_video(self, video_latent: torch.Tensor, tiled: bool, decoder: str = "conv",
+                     noise: torch.Tensor | None = None) -> Iterator[torch.Tensor]:
+        """Float pixel chunks. `decoder` "diffusion" (LTX-2.5) denoises `noise` (`decoder_noise_shape`)."""
         from model_runtime.models.video_vae import TilingConfig, decode_video
 
-        decoder = self._video_decoder()
+        if decoder == "diffusion":
+            if tiled:
+                log.warning("the diffusion decoder decodes untiled in this version (tiled decode is conv-only)")
+            module = self._diffusion_decoder()
+            with torch.inference_mode():
+                yield module.decode(video_latent.to(self._device, self.dtype), noise=noise).float().cpu()
+            return
+        conv = self._video_decoder()
         tiled = tiled or (self._plan is not None and self._plan.vae_tile is not None)
         tiling = TilingConfig() if tiled else None
         with torch.inference_mode():
-            chunks = decode_video(decoder, video_latent.to(self._device, self.dtype), tiling)
+            chunks = decode_video(conv, video_latent.to(self._device, self.dtype), tiling)
             for chunk in chunks:
                 yield chunk.float().cpu()
+
+    def decoder_noise_shape(self, latent_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The diffusion decoder's pixel-noise canvas for a latent (from the config; nothing is loaded)."""
+        from model_runtime.models.diffusion_decoder import DiffusionDecoderConfig
+
+        vae = self.files.config_for("video_diffusion_decoder")["vae"]
+        return DiffusionDecoderConfig.from_vae_section(vae).canvas_shape(latent_shape)
+
+    def predict_duration(self, prompt: str, fps: float, bounds=None):
+        """LTX-2.5 auto duration: the DurationHead's length for `prompt` (`models.duration_head`)."""
+        from model_runtime.models.duration_head import DurationBounds, predict_duration
+
+        if not self.files.has("duration_head"):
+            raise InvalidRequestError("auto duration needs the LTX-2.5 duration head file "
+                                      "(model_patches/ltx-2.5-duration-head-*.safetensors); none was given")
+        head = self.component("duration_head", lambda: self._load(_spec("duration_head")))
+        (contexts,) = self.encode_prompts((prompt,))
+        return predict_duration(head, contexts.video, contexts.audio, fps, bounds or DurationBounds())
 
     def decode_audio(self, audio_latent: torch.Tensor) -> DecodedAudio:
         from model_runtime.models.audio_vae import decode_audio
@@ -211,6 +279,18 @@ class ModelEngine:
     # --- helpers -----------------------------------------------------------------------------------
     def _video_decoder(self) -> torch.nn.Module:
         return self.component("video_decoder", lambda: self._load(_spec("video_decoder")))
+
+    def _diffusion_decoder(self) -> torch.nn.Module:
+        return self.component("video_diffusion_decoder", lambda: self._load(_spec("video_diffusion_decoder")))
+
+    def _latent_statistics(self):
+        """The video VAE's per-channel statistics (both 2.5 VAE files carry the same pair)."""
+        for name in ("video_decoder", "video_diffusion_decoder"):
+            if name in self._modules:
+                return self._modules[name].per_channel_statistics
+        if "conv" in self.decoders:
+            return self._video_decoder().per_channel_statistics
+        return self._diffusion_decoder().per_channel_statistics
 
     def _positions(self, geometry: Geometry) -> tuple[torch.Tensor, torch.Tensor]:
         key = (geometry.video_shape, geometry.audio_shape, geometry.fps)

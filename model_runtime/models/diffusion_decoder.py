@@ -133,6 +133,14 @@ class DiffusionDecoderConfig:
         return (math.prod(s[1] for s, _ in self.upsamples) * self.patch_size,
                 math.prod(s[2] for s, _ in self.upsamples) * self.patch_size)
 
+    def canvas_shape(self, latent_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """Pixel noise shape for a latent `[B, C, F', H', W']`: the latent padded to `min_latent_grid`,
+        upscaled (what x_T is drawn on)."""
+        b, _, f, h, w = latent_shape
+        mt, mh, mw = self.min_latent_grid()
+        sh, sw = self.space_scale
+        return (b, self.out_channels, self.time_scale * (max(f, mt) - 1) + 1, max(h, mh) * sh, max(w, mw) * sw)
+
     def min_latent_grid(self) -> tuple[int, int, int]:
         """Smallest latent (T, H, W) on which every stage's window fits (ltx-core `all_stages_min_tile_size`)."""
         mins, cum = [1, 1, 1], [1, 1, 1]
@@ -407,13 +415,6 @@ class DiffusionVideoDecoder(nn.Module):
         return (x32 - (t - t_next).view(shape).float() * v).to(x_t.dtype)
 
     # --- decode --------------------------------------------------------------------------------
-    def canvas_shape(self, latent_shape: tuple[int, ...]) -> tuple[int, ...]:
-        """Pixel noise shape for a latent: the latent padded to `min_latent_grid`, upscaled."""
-        b, _, f, h, w = latent_shape
-        mt, mh, mw = self.cfg.min_latent_grid()
-        sh, sw = self.cfg.space_scale
-        return (b, self.cfg.out_channels, self.cfg.time_scale * (max(f, mt) - 1) + 1, max(h, mh) * sh, max(w, mw) * sw)
-
     @torch.no_grad()
     def decode(self, latent: torch.Tensor, *, generator: torch.Generator | None = None,
                noise: torch.Tensor | None = None, steps: int | None = None,
@@ -428,7 +429,7 @@ class DiffusionVideoDecoder(nn.Module):
         x, _ = _resize(latent, 2, max(f, mt), "repeat_last")
         x, h_before = _resize(x, 3, max(h, mh), "symmetric")
         x, w_before = _resize(x, 4, max(w, mw), "symmetric")
-        canvas = self.canvas_shape(latent.shape)
+        canvas = cfg.canvas_shape(tuple(latent.shape))
         n = steps or cfg.num_inference_steps
         timesteps = torch.linspace(1.0, 1.0 / n, n, device=latent.device)
         single_x0 = n == 1 and cfg.model_output_type == "x0"

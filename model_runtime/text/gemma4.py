@@ -148,3 +148,43 @@ def load_gemma4_language_model(file: Gemma4File, *, dtype: torch.dtype = torch.f
     log.info("loaded Gemma-4 language model from %s (%s, %d layers, hidden %d)", file.path, dtype,
              file.dims.num_hidden_layers, file.dims.hidden_size)
     return model.eval().requires_grad_(False)
+
+
+# --- the whole packed model, for the layout check -------------------------------------------------------
+#: packed (Comfy-flat) prefix <-> transformers `Gemma4UnifiedModel` prefix, as ltx-core's packer flattens them
+_FLAT = (("model.", "language_model."), ("multi_modal_projector.", "embed_vision."), ("audio_projector.", "embed_audio."))
+
+
+def _rename_packed(key: str) -> str | None:
+    if key.startswith(("text_embedding_projection.", "hf_asset__", TOKENIZER_KEY)):
+        return None  # the LTX projection (its own spec) and the tokenizer / sidecar bytes
+    for flat, hf in _FLAT:
+        if key.startswith(flat):
+            return hf + key[len(flat):]
+    return key
+
+
+def _unrename_packed(key: str) -> str:
+    for flat, hf in _FLAT:
+        if key.startswith(hf):
+            return flat + key[len(hf):]
+    return key
+
+
+def _build_unified(config: dict) -> nn.Module:
+    """transformers' `Gemma4UnifiedModel` (language model + vision / audio embedders) from `gemma_config`."""
+    from transformers.models.gemma4_unified import Gemma4UnifiedConfig, Gemma4UnifiedModel
+
+    return Gemma4UnifiedModel(Gemma4UnifiedConfig(**config["gemma_config"]))
+
+
+def _spec():
+    from model_runtime.loading import ComponentSpec
+
+    return ComponentSpec(name="gemma4", prefix="", build=_build_unified, rename=_rename_packed,
+                         unrename=_unrename_packed)
+
+
+#: the packed file's Gemma-4 (every tensor but the projection and the tokenizer bytes): used by the
+#: full-size layout check; generation loads only the language model (`load_gemma4_language_model`)
+GEMMA4_SPEC = _spec()
