@@ -350,6 +350,16 @@ class Runtime:
         engine = ModelEngine(paths, device, dtype, strict=strict, planned=memory is not None, budget=budget)
         return cls(engine, memory)
 
+    def predict_duration(self, prompt: str, fps: float, bounds=None):
+        """LTX-2.5 "Auto" duration: the predicted length of `prompt` before any job runs (a
+        `models.duration_head.DurationPrediction`; encodes the prompt, which the job then reuses)."""
+        if not self._busy.acquire(blocking=False):
+            raise RuntimeErrorBase("the runtime is running a job: predict the duration before or after it")
+        try:
+            return self.engine.predict_duration(prompt, fps, bounds)
+        finally:
+            self._busy.release()
+
     def plans(self, request: GenerationRequest) -> tuple[MemoryPlan, ...]:
         """The memory plans a job would try, best first (empty without `memory`)."""
         if self.memory is None:
