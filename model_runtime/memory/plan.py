@@ -84,6 +84,15 @@ class RequestShape:
     prompts: int = 1  # prompts to encode (2 with a negative prompt)
     per_token_timestep: bool = False  # image/keyframe conditioning gives tokens their own sigma
     text_tokens: int = 1024
+    decoder: str = "auto"  # LTX-2.5 video decoder: "diffusion" (sharp), "conv" (fast), auto = by stage
+
+    def decoder_for(self, has_diffusion: bool) -> str:
+        """The decoder this job runs (the pipeline's rule: auto = conv drafts, diffusion renders)."""
+        if not has_diffusion:
+            return "conv"
+        if self.decoder == "auto":
+            return "diffusion" if self.stage == "render" else "conv"
+        return self.decoder
 
     @property
     def seconds(self) -> float:

@@ -176,3 +176,26 @@ def test_frames_auto_on_2_3_says_what_is_missing(tiny_dir, tmp_path):
                 str(tiny_dir / "text_encoder"), "--prompt", "x", "--width", "64", "--height", "64",
                 "--frames", "auto", "--out", str(tmp_path / "x.mp4"))
     assert proc.returncode == 2 and "--duration-head" in proc.stderr
+
+
+def test_planner_knows_ltx25(layout25_full, layout_full):
+    """Real 2.5 sizes (Gemma-4 counted from its tensors, diffusion decoder), the sharp decoder's untiled
+    memory, and 'auto' falling back to the fast decoder when the sharp one cannot fit."""
+    from model_runtime.memory.estimates import gb
+    from model_runtime.memory.layout import ModelLayout
+    from model_runtime.memory.plan import Machine, RequestShape
+    from model_runtime.memory.planner import choose_plan
+
+    l25, l23 = ModelLayout.from_layout_json(layout25_full), ModelLayout.from_layout_json(layout_full)
+    assert (l25.family, l23.family) == ("2.5", "2.3")
+    assert 11.5e9 < l25.components["text_encoder"].params < 12.5e9  # Gemma-4 LM, from the file's tensors
+    assert l25.components["video_diffusion_decoder"].params == 104_754_608  # every vae.decoder.* tensor
+    big = RequestShape(1920, 1088, 241, 24.0)
+    for vram in (12, 24):
+        plan = choose_plan(l25, big, Machine(vram, 64))
+        vae = next(s for s in plan.stages if s.name == "VAE decode")
+        assert plan.fits and vae.detail.startswith("conv decoder") and "sharp decoder needs" in vae.detail
+    sharp = choose_plan(l25, RequestShape(1920, 1088, 241, 24.0, decoder="diffusion"), Machine(24, 64))
+    assert not sharp.fits and gb(next(s for s in sharp.stages if s.name == "VAE decode").vram_bytes) > 24
+    small = choose_plan(l25, RequestShape(768, 512, 121, 24.0), Machine(24, 64))
+    assert small.fits and "diffusion decoder" in next(s for s in small.stages if s.name == "VAE decode").detail
