@@ -24,7 +24,7 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Generator, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -300,18 +300,12 @@ class ModelEngine:
         return self._positions_cache[key]
 
 
-def _layout(paths: ModelPaths):
-    """The planner's view of the user's files: headers only (no weight is read), the text encoder's sizes
-    from its `config.json` when the folder has one (else the published Gemma-3-12B sizes)."""
-    import json
+def _layout(files: ModelFiles):
+    """The planner's view of the user's files: headers only (no weight is read); 2.3's Gemma-3 sizes from
+    its folder's `config.json` when there is one, 2.5's Gemma-4 counted from the packed file's tensors."""
+    from model_runtime.memory.layout import ModelLayout
 
-    from model_runtime.memory.layout import ModelLayout, TextEncoderDims
-
-    te = None
-    cfg = paths.text_encoder_dir / "config.json" if paths.text_encoder_dir is not None else None
-    if cfg is not None and cfg.is_file():
-        te = TextEncoderDims.from_hf_config(json.loads(cfg.read_text()))
-    return ModelLayout.from_checkpoint(paths.checkpoint, paths.upsampler, te)
+    return ModelLayout.from_model_files(files)
 
 
 def _spec(name: str) -> ComponentSpec:
@@ -369,9 +363,9 @@ class Runtime:
         from model_runtime.memory.planner import plan_ladder
 
         if self._layout is None:
-            self._layout = _layout(self.engine.paths)
+            self._layout = _layout(self.engine.files)
         shape = RequestShape(request.width, request.height, request.frames, request.fps, stage=request.stage,
-                             prompts=2 if request.negative_prompt else 1)
+                             prompts=2 if request.negative_prompt else 1, decoder=request.decoder)
         return plan_ladder(self._layout, shape, self.memory)
 
     def generate(self, request: GenerationRequest, cancel: CancelToken | None = None
@@ -399,5 +393,7 @@ class Runtime:
         from model_runtime.pipelines import run
 
         log.info("memory plan: %s", plan.summary)
+        if request.decoder == "auto" and "diffusion" in getattr(self.engine, "decoders", ()):
+            request = replace(request, decoder=plan.video_decoder)  # the sharp decoder only when it fits
         with self.engine.memory_plan(plan):
             return (yield from run(self.engine, request, cancel))

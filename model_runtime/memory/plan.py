@@ -167,6 +167,12 @@ class MemoryPlan:
     fits: bool = True
 
     @property
+    def video_decoder(self) -> str:
+        """"diffusion" or "conv": the decoder this plan budgets for (LTX-2.5's "auto" may fall back to conv)."""
+        vae = next((s for s in self.stages if s.name == "VAE decode"), None)
+        return "diffusion" if vae is not None and vae.detail.startswith("diffusion") else "conv"
+
+    @property
     def peak_vram_bytes(self) -> int:
         return max((s.vram_bytes for s in self.stages), default=0)
 
