@@ -42,7 +42,7 @@ ROLE_TEXT: dict[str, str] = {
     "video_vae": "the LTX-2.5 diffusion video VAE file (vae/ltx-2.5-video-vae-*.safetensors)",
     "video_vae_conv": "the LTX-2.5 conv video VAE file (vae/ltx-2.5-video-vae-conv-*.safetensors)",
     "audio_vae": "the LTX-2.5 audio VAE file (vae/ltx-2.5-audio-vae-*.safetensors)",
-    "upsampler": "a spatial x2 latent upscaler file",
+    "upsampler": "a latent upsampler file (the spatial x2 upscaler)",
     "duration_head": "the LTX-2.5 duration head file (model_patches/ltx-2.5-duration-head-*.safetensors)",
 }
 
