@@ -148,21 +148,30 @@ def read_header(path: str | Path) -> SafetensorsHeader:
     return SafetensorsHeader(p, tensors, dict(metadata), 8 + n, size)
 
 
-def _load_config(header: SafetensorsHeader) -> dict:
-    raw = header.metadata.get("config")
+def metadata_json(header: SafetensorsHeader, key: str) -> dict:
+    """A JSON-object entry of the header's `__metadata__` ({} when absent); CheckpointError when damaged."""
+    raw = header.metadata.get(key)
     if raw is None:
+        return {}
+    try:
+        doc = json.loads(raw)
+    except json.JSONDecodeError:
+        what = "config" if key == "config" else f"{key!r} metadata"
+        raise CheckpointError(f"{header.path}: the embedded {what} is not valid JSON") from None
+    if not isinstance(doc, dict):
+        what = "config" if key == "config" else f"{key!r} metadata"
+        raise CheckpointError(f"{header.path}: the embedded {what} is not a JSON object")
+    return doc
+
+
+def _load_config(header: SafetensorsHeader) -> dict:
+    if header.metadata.get("config") is None:
         raise UnsupportedModelError(
             f"{header.path}: no embedded 'config' in the file's metadata: not an official LTX-2.x checkpoint "
             "(LTX-Video 0.9 files and diffusers-format folders are not supported; use the official "
             "ltx-2.3 single file)"
         )
-    try:
-        cfg = json.loads(raw)
-    except json.JSONDecodeError:
-        raise CheckpointError(f"{header.path}: the embedded config is not valid JSON") from None
-    if not isinstance(cfg, dict):
-        raise CheckpointError(f"{header.path}: the embedded config is not a JSON object")
-    return cfg
+    return metadata_json(header, "config")
 
 
 def components_in(header: SafetensorsHeader) -> tuple[str, ...]:

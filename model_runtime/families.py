@@ -13,7 +13,6 @@ naming the file and what it should be.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from model_runtime.checkpoints import (
     REQUIRED_COMPONENTS,
     SafetensorsHeader,
     components_in,
+    metadata_json,
     read_header,
 )
 from model_runtime.errors import CheckpointError, UnsupportedModelError
@@ -92,19 +92,6 @@ class ComponentFile:
         return self.header.file_size
 
 
-def _json_meta(header: SafetensorsHeader, key: str) -> dict:
-    raw = header.metadata.get(key)
-    if raw is None:
-        return {}
-    try:
-        doc = json.loads(raw)
-    except json.JSONDecodeError:
-        raise CheckpointError(f"{header.path}: the embedded {key!r} metadata is not valid JSON") from None
-    if not isinstance(doc, dict):
-        raise CheckpointError(f"{header.path}: the embedded {key!r} metadata is not a JSON object")
-    return doc
-
-
 def _role_of(header: SafetensorsHeader, cfg: dict) -> Role | None:
     keys = header.tensors
     if "gemma_config" in header.metadata or "tokenizer_json" in keys:
@@ -127,7 +114,7 @@ def _role_of(header: SafetensorsHeader, cfg: dict) -> Role | None:
 def identify(path: str | Path) -> ComponentFile:
     """What an LTX model file is (role, family), from its header; refuses what is none of them."""
     header = read_header(path)
-    cfg = _json_meta(header, "config")
+    cfg = metadata_json(header, "config")
     role = _role_of(header, cfg)
     if role is None:
         raise UnsupportedModelError(
@@ -136,12 +123,12 @@ def identify(path: str | Path) -> ComponentFile:
     version = header.metadata.get("model_version", "")
     gemma_version = ""
     if role == "text_encoder":
-        gcfg = _json_meta(header, "gemma_config")
+        gcfg = metadata_json(header, "gemma_config")
         gemma_version = str(gcfg.get("gemma_version", ""))
         version = version or ("2.5" if gcfg.get("model_type", "").startswith("gemma4") else "")
         cfg = {"gemma_config": gcfg}
     elif role in ("transformer", "single"):
-        gemma_version = str(_json_meta(header, "gemma_source_checkpoint").get("gemma_version", ""))
+        gemma_version = str(metadata_json(header, "gemma_source_checkpoint").get("gemma_version", ""))
     family = family_of(version)
     if version and family is None:
         raise UnsupportedModelError(

@@ -24,7 +24,7 @@ import torch
 from safetensors import safe_open
 from torch import nn
 
-from model_runtime.checkpoints import SafetensorsHeader, read_header
+from model_runtime.checkpoints import SafetensorsHeader, metadata_json, read_header
 from model_runtime.errors import CheckpointError, MissingKeysError, UnexpectedKeysError
 from model_runtime.text.gemma import GemmaDims
 
@@ -68,13 +68,9 @@ def inspect_gemma4_file(path: str | Path) -> Gemma4File:
             "Gemma-4 file text_encoders/gemma4-12b-with-proj-ltx-2.5-*.safetensors"
         )
     header = read_header(p)
-    raw = header.metadata.get("gemma_config")
-    if raw is None:
+    cfg = metadata_json(header, "gemma_config")
+    if not cfg:
         raise CheckpointError(f"{p}: no 'gemma_config' metadata: not the packed LTX-2.5 Gemma-4 text encoder file")
-    try:
-        cfg = json.loads(raw)
-    except json.JSONDecodeError:
-        raise CheckpointError(f"{p}: the embedded gemma_config is not valid JSON") from None
     if cfg.get("model_type") != GEMMA4_MODEL_TYPE:
         raise CheckpointError(
             f"{p}: text encoder model_type is {cfg.get('model_type')!r}, expected {GEMMA4_MODEL_TYPE!r} (LTX-2.5's Gemma-4)"
