@@ -1,6 +1,7 @@
 """The runtime's front door: open the model files once, then run generation jobs one at a time.
 
-    runtime = Runtime.open(ModelPaths(checkpoint, upsampler, text_encoder_dir), device="cuda")
+    runtime = Runtime.open(ModelPaths(checkpoint, upsampler, text_encoder_dir), device="cuda")   # LTX-2.3
+    runtime = Runtime.open(ModelPaths(transformer=..., text_encoder=..., video_vae=..., ...))   # LTX-2.5
     for event in runtime.generate(request, cancel=token):   # ProgressEvent / PreviewEvent ...
         ...                                                  # ... and the GenerationResult last
 
