@@ -1,9 +1,11 @@
 """The runtime's front door: open the model files once, then run generation jobs one at a time.
 
-    runtime = Runtime.open(ModelPaths(checkpoint, upsampler, text_encoder_dir), device="cuda")   # LTX-2.3
-    runtime = Runtime.open(ModelPaths(transformer=..., text_encoder=..., video_vae=..., ...))   # LTX-2.5
-    for event in runtime.generate(request, cancel=token):   # ProgressEvent / PreviewEvent ...
-        ...                                                  # ... and the GenerationResult last
+    runtime = Runtime.open(ModelPaths(checkpoint, upsampler, text_encoder_dir), device="cuda")    # LTX-2.3
+    runtime = Runtime.open(ModelPaths(transformer=..., text_encoder=..., video_vae=..., ...))    # LTX-2.5
+    result = yield from runtime.generate(spec, cancel=token)  # yields ProgressEvent / PreviewEvent / NoticeEvent
+
+`generate` takes a `RequestSpec` (plain data, the user's overrides; `Runtime.request` fills the model's
+defaults) or a ready `GenerationRequest`, yields only events and returns the `GenerationResult`.
 
 `Runtime.open` only reads headers (fast, and it refuses a wrong file before any weights load); each
 component is loaded strictly on first use and stays resident between jobs (a draft never loads the
@@ -25,8 +27,7 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Generator, Iterator, Sequence
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -39,40 +40,11 @@ from model_runtime.pipelines.engine import NO_PERTURBATION, DecodedAudio, Pertur
 from model_runtime.pipelines.geometry import Geometry
 from model_runtime.pipelines.types import Event, GenerationRequest, GenerationResult, NoticeEvent
 from model_runtime.sampling.control import CancelToken
+from model_runtime.spec import ModelPaths, Pipeline, RequestSpec
 
 log = logging.getLogger(__name__)
 
 PROMPT_CACHE_SIZE = 8  # recent prompt encodings: promoting a draft re-uses its prompt's encoding
-
-
-@dataclass(frozen=True)
-class ModelPaths:
-    """The user's model files. LTX-2.3: the single file (`checkpoint`), the x2 spatial upscaler and the
-    Gemma-3 folder (`text_encoder_dir`). LTX-2.5: the split files (`transformer`, `text_encoder` = the
-    packed Gemma-4 file, `video_vae` = the diffusion VAE, `video_vae_conv`, `audio_vae`, `duration_head`)
-    and the upscaler. Which family it is comes from the files' headers (`families`)."""
-
-    checkpoint: Path | None = None
-    upsampler: Path | None = None
-    text_encoder_dir: Path | None = None
-    transformer: Path | None = None
-    text_encoder: Path | None = None
-    video_vae: Path | None = None
-    video_vae_conv: Path | None = None
-    audio_vae: Path | None = None
-    duration_head: Path | None = None
-
-    def model_files(self) -> ModelFiles:
-        """Identify and cross-check the files (headers only); one sentence naming a wrong file."""
-        if self.checkpoint is not None and self.transformer is not None:
-            raise InvalidRequestError("give either an LTX-2.3 single checkpoint or LTX-2.5 split files, not both")
-        if self.checkpoint is not None:
-            return ModelFiles.single(self.checkpoint, self.upsampler, self.text_encoder_dir)
-        if self.transformer is None:
-            raise InvalidRequestError("no model given: an LTX-2.3 checkpoint file or an LTX-2.5 transformer file")
-        return ModelFiles.split(self.transformer, text_encoder=self.text_encoder or self.text_encoder_dir,
-                                video_vae=self.video_vae, video_vae_conv=self.video_vae_conv,
-                                audio_vae=self.audio_vae, upsampler=self.upsampler, duration_head=self.duration_head)
 
 
 class ModelEngine:
@@ -369,23 +341,49 @@ class Runtime:
                              prompts=2 if request.negative_prompt else 1, decoder=request.decoder)
         return plan_ladder(self._layout, shape, self.memory)
 
-    def generate(self, request: GenerationRequest, cancel: CancelToken | None = None
-                 ) -> Generator[Event | GenerationResult, None, GenerationResult]:
+    def request(self, spec: RequestSpec) -> GenerationRequest:
+        """The runnable request for `spec`: the loaded model's defaults (`pipelines.dev.defaults_for`) with
+        the spec's overrides on top, and the draft latents read from their file (promotion)."""
+        video_g = audio_g = None
+        if spec.pipeline == Pipeline.DEV:
+            from model_runtime.pipelines.dev import defaults_for
+
+            d = defaults_for(self.engine.model_version)
+            video_over, audio_over = spec.guidance_overrides()
+            video_g, audio_g = replace(d.video, **video_over), replace(d.audio, **audio_over)
+        draft = None
+        if spec.draft_latents:
+            from safetensors.torch import load_file
+
+            from model_runtime.pipelines.types import StageLatents
+
+            t = load_file(spec.draft_latents)
+            draft = StageLatents(video=t["video"], audio=t["audio"])
+        return GenerationRequest(
+            prompt=spec.prompt, width=spec.width, height=spec.height, frames=spec.frames, fps=spec.fps,
+            seed=spec.seed, negative_prompt=spec.negative_prompt, stage=spec.stage.value,
+            pipeline=spec.pipeline.value, steps=spec.steps if spec.pipeline == Pipeline.DEV else None,
+            video_guidance=video_g, audio_guidance=audio_g, draft_latents=draft,
+            tiled_decode=spec.tiled_decode, previews=spec.previews, decoder=spec.decoder,
+        )
+
+    def generate(self, request: GenerationRequest | RequestSpec, cancel: CancelToken | None = None
+                 ) -> Generator[Event, None, GenerationResult]:
         """Run one job: yields ProgressEvent / PreviewEvent (and a NoticeEvent if it had to fall back to a
-        smaller memory plan), then the GenerationResult (also returned)."""
+        smaller memory plan) and returns the GenerationResult (`result = yield from runtime.generate(...)`)."""
         from model_runtime.memory.oom import iter_with_oom_retry
         from model_runtime.pipelines import run
 
         if not self._busy.acquire(blocking=False):
             raise RuntimeErrorBase("the runtime is already running a job: queue the request instead")
         try:
+            if isinstance(request, RequestSpec):
+                request = self.request(request)
             plans = self.plans(request)
             if plans:
-                result = yield from iter_with_oom_retry(lambda p: self._planned(p, request, cancel), plans, NoticeEvent)
-            else:
-                result = yield from run(self.engine, request, cancel)
-            yield result
-            return result
+                return (yield from iter_with_oom_retry(lambda p: self._planned(p, request, cancel), plans,
+                                                       NoticeEvent))
+            return (yield from run(self.engine, request, cancel))
         finally:
             self._busy.release()
 

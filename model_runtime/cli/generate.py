@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
-    from model_runtime.pipelines.types import GenerationRequest
-    from model_runtime.runtime import ModelPaths
+    from model_runtime.api import ModelPaths, RequestSpec
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +78,7 @@ def _frames(text: str) -> int | str:
 class Inputs:
     """Everything `run` needs, validated. `auto_duration`: (min s, max s) when the length is predicted."""
 
-    request: GenerationRequest
+    request: RequestSpec
     paths: ModelPaths
     out: Path
     model_version: str
@@ -90,7 +89,7 @@ def model_paths(args: argparse.Namespace) -> ModelPaths:
     """The files as given; several `--video-vae` are told apart by their headers (diffusion vs conv)."""
     from model_runtime.errors import InvalidRequestError
     from model_runtime.families import identify
-    from model_runtime.runtime import ModelPaths
+    from model_runtime.spec import ModelPaths
 
     split = {"transformer": args.transformer, "audio_vae": args.audio_vae, "duration_head": args.duration_head}
     if args.checkpoint is not None:
@@ -115,21 +114,21 @@ def model_paths(args: argparse.Namespace) -> ModelPaths:
 
 def validate(args: argparse.Namespace) -> Inputs:
     """All cheap checks, in the order a user fixes them; raises RuntimeErrorBase subclasses (one line each)."""
-    from model_runtime.errors import InvalidRequestError
+    from model_runtime.api import GenerationRequest, InvalidRequestError, RequestSpec
     from model_runtime.media.mux import check_output_path
     from model_runtime.models.duration_head import DurationBounds
-    from model_runtime.pipelines.types import GenerationRequest
     from model_runtime.text.projection import check_gemma_matches
 
     auto = args.frames == AUTO
     if args.auto_duration is not None and not auto:
         raise InvalidRequestError("--auto-duration only applies with --frames auto")
     bounds = DurationBounds(*args.auto_duration) if args.auto_duration else DurationBounds()
-    request = GenerationRequest(  # with --frames auto the length is set once predicted; 1 checks the rest
+    request = RequestSpec(  # with --frames auto the length is set once predicted; 1 checks the rest
         prompt=args.prompt, negative_prompt=args.negative_prompt, width=args.width, height=args.height,
         frames=1 if auto else args.frames, fps=args.fps, seed=args.seed, stage=args.stage, pipeline=args.pipeline,
         tiled_decode=args.tiled_decode, decoder=args.decoder, previews=False,
     )
+    GenerationRequest(**{k: v for k, v in request.to_dict().items() if k in _CHECKED})  # the request rules, now
     if not 0 <= args.crf <= 51:
         raise InvalidRequestError(f"--crf must be between 0 and 51, got {args.crf}")
     out = check_output_path(args.out)
@@ -190,10 +189,13 @@ def _dtype(args: argparse.Namespace):
     return getattr(torch, name)
 
 
+#: the RequestSpec fields GenerationRequest validates before any file is opened (no defaults, no latents)
+_CHECKED = ("prompt", "width", "height", "frames", "fps", "seed", "negative_prompt", "stage", "pipeline",
+            "tiled_decode", "previews", "decoder")
+
+
 def run(args: argparse.Namespace) -> int:
-    from model_runtime.media.mux import write_mp4
-    from model_runtime.pipelines.types import GenerationResult, ProgressEvent
-    from model_runtime.runtime import Runtime
+    from model_runtime.api import GenerationResult, ProgressEvent, Runtime, write_result
 
     inputs = validate(args)
     started = time.monotonic()
@@ -207,23 +209,24 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write(f"auto duration: {predicted.seconds:.2f} s predicted -> {predicted.frames} frames "
                          f"({predicted.frames / request.fps:.2f} s at {request.fps:g} fps)\n")
     bar = ProgressLine(sys.stderr)
-    result: GenerationResult | None = None
+    gen = runtime.generate(request)
     try:
-        for event in runtime.generate(request):
+        while True:
+            try:
+                event = next(gen)
+            except StopIteration as stop:  # the generator returns the result after its last event
+                result: GenerationResult = stop.value
+                break
             if isinstance(event, ProgressEvent):
                 bar.update(event.stage, event.step, event.total, event.elapsed_s, event.eta_s)
-            elif isinstance(event, GenerationResult):
-                result = event
     finally:
         bar.close()
-    if result is None:  # the generator contract says the result comes last; never write an empty file
-        raise RuntimeError("the generation ended without a result")
     main = inputs.paths.checkpoint or inputs.paths.transformer
-    settings = dict(result.settings) | {"checkpoint": main.name if main else "", "generator": "ltx-studio-cli"}
+    extra: dict = {"checkpoint": main.name if main else "", "generator": "ltx-studio-cli"}
     if inputs.auto_duration is not None:
-        settings["auto_duration"] = {"min_s": inputs.auto_duration[0], "max_s": inputs.auto_duration[1]}
-    written = write_mp4(inputs.out, result.frames.cpu().numpy(), result.fps, result.waveform.cpu().numpy(),
-                        result.sample_rate, settings, crf=args.crf)
+        extra["auto_duration"] = {"min_s": inputs.auto_duration[0], "max_s": inputs.auto_duration[1],
+                                  "frames": request.frames}
+    written = write_result(result, inputs.out, request, extra=extra, crf=args.crf)
     sys.stderr.write(f"wrote {written.path} ({written.frames} frames, {written.duration_s:.2f} s, "
                      f"{result.frames.shape[2]}x{result.frames.shape[1]}) in {time.monotonic() - started:.1f} s\n")
     return 0

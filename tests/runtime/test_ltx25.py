@@ -158,7 +158,8 @@ def test_generate_from_split_files_with_auto_duration(tiny25_dir, tmp_path, deco
     import json
 
     sidecar = json.loads(out.with_suffix(".json").read_text())
-    assert sidecar["decoder"] == decoder and sidecar["model_version"] == "2.5.0"
+    assert sidecar["runtime"]["decoder"] == decoder and sidecar["runtime"]["model_version"] == "2.5.0"
+    assert sidecar["request"]["decoder"] == decoder and sidecar["auto_duration"]["frames"] == 9
 
 
 def test_generate_refuses_mixed_families_in_one_sentence(tiny_dir, tiny25_dir, tmp_path):
