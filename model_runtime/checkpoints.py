@@ -190,12 +190,15 @@ def _refuse_other_models(header: SafetensorsHeader, cfg: dict, version: str) -> 
     where = header.path
     if cfg.get("_class_name") == "LatentUpsampler":
         raise UnsupportedModelError(f"{where}: this is a latent upsampler file; give it as the upsampler, not the checkpoint")
-    if version and not version.startswith(SUPPORTED_VERSION_PREFIX):
-        detail = ""
-        if version.startswith("2.5"):
-            detail = " (LTX-2.5 ships as separate component files with a Gemma-4 text encoder; not supported yet)"
+    if version.startswith("2.5"):
         raise UnsupportedModelError(
-            f"{where}: model version {version} is not supported; expected LTX-{SUPPORTED_VERSION_PREFIX}.x{detail}"
+            f"{where}: this is an LTX-{version} file, not an LTX-{SUPPORTED_VERSION_PREFIX} single checkpoint: LTX-2.5 "
+            "ships as separate component files with a Gemma-4 text encoder; give them as split files "
+            "(--transformer, --text-encoder, --video-vae, --audio-vae)"
+        )
+    if version and not version.startswith(SUPPORTED_VERSION_PREFIX):
+        raise UnsupportedModelError(
+            f"{where}: model version {version} is not supported; expected LTX-{SUPPORTED_VERSION_PREFIX}.x or LTX-2.5"
         )
     section = cfg.get("transformer")
     cls = section.get("_class_name") if isinstance(section, dict) else None
