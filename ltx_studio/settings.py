@@ -24,6 +24,8 @@ class Settings:
     use_demo_model: bool = True   # no real weights configured: the built-in random tiny model
     output_dir: str = ""          # empty: the data dir's outputs folder
     default_fps: float = 24.0
+    lora_folder: str = ""         # the LoRA library's folder
+    distilled_lora: str = ""      # ltx-2.3 distilled LoRA: the dev render's stage 2 refines with it
 
     def with_changes(self, **changes) -> Settings:
         return replace(self, **changes)

@@ -88,7 +88,7 @@ class CheckpointInfo:
         return sum(t.numel for t in self.header.tensors.values())
 
 
-def _foreign_format_hint(first_bytes: bytes) -> str:
+def foreign_format_hint(first_bytes: bytes) -> str:
     """Name the format of a file that is not safetensors, so the message says what the user picked."""
     if first_bytes[:1] == b"\x80":
         return ": it is a Python pickle (.ckpt/.pt/.bin), which is never loaded for safety"
@@ -113,12 +113,12 @@ def read_header(path: str | Path) -> SafetensorsHeader:
             raise CheckpointError(f"{p}: not a safetensors file (only {size} bytes)")
         (n,) = struct.unpack("<Q", raw_len)
         if n == 0 or n > _MAX_HEADER_BYTES:
-            raise CheckpointError(f"{p}: not a safetensors file (header length {n}){_foreign_format_hint(raw_len)}")
+            raise CheckpointError(f"{p}: not a safetensors file (header length {n}){foreign_format_hint(raw_len)}")
         if 8 + n > size:
             raise CheckpointError(f"{p}: truncated or corrupt: header says {n} bytes, file has {size - 8}")
         raw = fh.read(n)
     if not raw.lstrip(b" ").startswith(b"{"):
-        raise CheckpointError(f"{p}: not a safetensors file (no JSON header){_foreign_format_hint(raw_len)}")
+        raise CheckpointError(f"{p}: not a safetensors file (no JSON header){foreign_format_hint(raw_len)}")
     try:
         doc = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -91,6 +91,11 @@ class ComponentFile:
     def size_bytes(self) -> int:
         return self.header.file_size
 
+    @property
+    def model_version(self) -> str:
+        """The `model_version` metadata (the name `checkpoints.CheckpointInfo` uses)."""
+        return self.version
+
 
 def _role_of(header: SafetensorsHeader, cfg: dict) -> Role | None:
     keys = header.tensors

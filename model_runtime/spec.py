@@ -14,6 +14,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from model_runtime.loras.spec import LoraSpec
+
 
 class Stage(StrEnum):
     """One stage at the requested size (a fast draft), or two stages with a x2 upsample (a render)."""
@@ -46,14 +48,16 @@ TEMPORAL_STRIDE = 8
 
 @dataclass(frozen=True)
 class ModelPaths:
-    """The user's model files. LTX-2.3: the single file (`checkpoint`), the x2 spatial upscaler and the
-    Gemma-3 folder (`text_encoder_dir`). LTX-2.5: the split files (`transformer`, `text_encoder` = the
-    packed Gemma-4 file, `video_vae` = the diffusion VAE, `video_vae_conv`, `audio_vae`, `duration_head`)
-    and the upscaler. Which family it is comes from the files' headers (`model_files`)."""
+    """The user's model files. LTX-2.3: the single file (`checkpoint`), the x2 spatial upscaler, the Gemma-3
+    folder (`text_encoder_dir`) and the distilled LoRA the dev two-stage render refines with (ltx-pipelines'
+    `--distilled-lora`). LTX-2.5: the split files (`transformer`, `text_encoder` = the packed Gemma-4 file,
+    `video_vae` = the diffusion VAE, `video_vae_conv`, `audio_vae`, `duration_head`) and the upscaler. Which
+    family it is comes from the files' headers (`model_files`)."""
 
     checkpoint: Path | None = None
     upsampler: Path | None = None
     text_encoder_dir: Path | None = None
+    distilled_lora: LoraSpec | None = None
     transformer: Path | None = None
     text_encoder: Path | None = None
     video_vae: Path | None = None
@@ -99,11 +103,15 @@ class RequestSpec:
     tiled_decode: bool = False
     previews: bool = True
     decoder: str = "auto"  # LTX-2.5 video decoder: "diffusion" (Sharp), "conv" (Fast), auto = by stage
+    loras: tuple[LoraSpec, ...] = ()  # in application order; sha256 pins the exact file for a re-run
+    lora_mode: str = "live"
 
     def __post_init__(self) -> None:
         # a spec read back from JSON carries plain strings: make them the enums (a bad name raises ValueError)
         object.__setattr__(self, "stage", Stage(self.stage))
         object.__setattr__(self, "pipeline", Pipeline(self.pipeline))
+        object.__setattr__(self, "loras", tuple(x if isinstance(x, LoraSpec) else LoraSpec.from_dict(x)
+                                                for x in self.loras))
 
     def guidance_overrides(self) -> tuple[dict[str, float], dict[str, float]]:
         """The user's guidance values per modality (video, audio), only those that were set."""
@@ -115,6 +123,7 @@ class RequestSpec:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["stage"], d["pipeline"] = str(self.stage), str(self.pipeline)
+        d["loras"] = [x.to_dict() for x in self.loras]
         return d
 
     @classmethod

@@ -1,4 +1,4 @@
-"""`ltx-studio-cli`: the runtime's command line (goldens, layout, generate, export, presets, plan).
+"""`ltx-studio-cli`: the runtime's command line (goldens, layout, generate, export, presets, plan, loras).
 
 Each subcommand lives in its own module exposing `register(subparsers)`, listed below as the imported
 module. Those modules import only the standard library at their top: a subcommand's heavy imports (torch,
@@ -12,11 +12,11 @@ import logging
 import sys
 
 from model_runtime import __version__
-from model_runtime.cli import export, generate, goldens, layout, plan
+from model_runtime.cli import export, generate, goldens, layout, loras, plan
 from model_runtime.errors import RuntimeErrorBase
 
-#: in `--help` order: check-goldens, check-layout, generate, export + presets, plan
-SUBCOMMANDS = (goldens, layout, generate, export, plan)
+#: in `--help` order: check-goldens, check-layout, generate, export + presets, plan, loras
+SUBCOMMANDS = (goldens, layout, generate, export, plan, loras)
 
 
 def build_parser() -> argparse.ArgumentParser:

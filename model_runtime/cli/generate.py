@@ -57,6 +57,12 @@ def register(subparsers) -> None:
     p.add_argument("--dtype", choices=("float32", "bfloat16"), default=None,
                    help="compute dtype (default: float32 on cpu, bfloat16 elsewhere)")
     p.add_argument("--tiled-decode", action="store_true", help="decode in tiles (less memory for large sizes)")
+    p.add_argument("--lora", action="append", default=[], metavar="PATH[:STRENGTH]",
+                   help="apply a LoRA (.safetensors) at STRENGTH in [-2, 2] (default 1.0); repeat to stack")
+    p.add_argument("--lora-mode", choices=("live", "fused"), default="live",
+                   help="live: deltas built at compute time (default); fused: merged into the weights")
+    p.add_argument("--distilled-lora", default=None, metavar="PATH[:STRENGTH]",
+                   help="the distilled LoRA a dev render refines with in stage 2 (as ltx-pipelines)")
     p.add_argument("--crf", type=int, default=18, help="H.264 quality (lower is better; default 18)")
     p.add_argument("--out", type=Path, required=True, help="output .mp4 (a .json sidecar is written next to it)")
     p.set_defaults(func=run)
@@ -115,6 +121,7 @@ def model_paths(args: argparse.Namespace) -> ModelPaths:
 def validate(args: argparse.Namespace) -> Inputs:
     """All cheap checks, in the order a user fixes them; raises RuntimeErrorBase subclasses (one line each)."""
     from model_runtime.api import GenerationRequest, InvalidRequestError, RequestSpec
+    from model_runtime.loras.spec import LoraSpec
     from model_runtime.media.mux import check_output_path
     from model_runtime.models.duration_head import DurationBounds
     from model_runtime.text.projection import check_gemma_matches
@@ -123,12 +130,14 @@ def validate(args: argparse.Namespace) -> Inputs:
     if args.auto_duration is not None and not auto:
         raise InvalidRequestError("--auto-duration only applies with --frames auto")
     bounds = DurationBounds(*args.auto_duration) if args.auto_duration else DurationBounds()
+    loras = tuple(LoraSpec.parse(text) for text in args.lora)
     request = RequestSpec(  # with --frames auto the length is set once predicted; 1 checks the rest
         prompt=args.prompt, negative_prompt=args.negative_prompt, width=args.width, height=args.height,
         frames=1 if auto else args.frames, fps=args.fps, seed=args.seed, stage=args.stage, pipeline=args.pipeline,
-        tiled_decode=args.tiled_decode, decoder=args.decoder, previews=False,
+        tiled_decode=args.tiled_decode, decoder=args.decoder, previews=False, loras=loras, lora_mode=args.lora_mode,
     )
-    GenerationRequest(**{k: v for k, v in request.to_dict().items() if k in _CHECKED})  # the request rules, now
+    GenerationRequest(**{k: v for k, v in request.to_dict().items() if k in _CHECKED},
+                      loras=request.loras)  # the request rules, now
     if not 0 <= args.crf <= 51:
         raise InvalidRequestError(f"--crf must be between 0 and 51, got {args.crf}")
     out = check_output_path(args.out)
@@ -145,6 +154,12 @@ def validate(args: argparse.Namespace) -> Inputs:
         from model_runtime.text.gemma import inspect_gemma_folder
 
         check_gemma_matches(files.main.header, inspect_gemma_folder(args.text_encoder).dims)
+    distilled = LoraSpec.parse(args.distilled_lora) if args.distilled_lora else None
+    if loras or distilled:
+        if files.is_split:
+            raise InvalidRequestError("LoRAs are supported with LTX-2.3 single checkpoints only in this version")
+        check_loras(files.main, (*loras, *((distilled,) if distilled else ())))
+        paths = replace(paths, distilled_lora=distilled)
     if auto and not files.has("duration_head"):
         raise InvalidRequestError("--frames auto needs the LTX-2.5 duration head (--duration-head FILE)")
     if args.decoder != "auto":
@@ -153,6 +168,19 @@ def validate(args: argparse.Namespace) -> Inputs:
             raise InvalidRequestError(f"--decoder {args.decoder} needs its video VAE file: add --video-vae with the "
                                       f"{'diffusion' if args.decoder == 'diffusion' else 'conv'} VAE")
     return Inputs(request, paths, out, files.model_version, (bounds.min_seconds, bounds.max_seconds) if auto else None)
+
+
+def check_loras(info, loras) -> None:
+    """Every LoRA read against the checkpoint's header (milliseconds; no model weight is loaded)."""
+    from model_runtime.loras.files import LoraTargets, read_lora
+    from model_runtime.loras.spec import check_strength
+
+    if not loras:
+        return
+    targets = LoraTargets.from_checkpoint(info.header, info.model_version)
+    for spec in loras:
+        check_strength(spec.strength, f"LoRA {spec.path.name}")
+        read_lora(spec.path, targets, expected_sha256=spec.sha256)
 
 
 class ProgressLine:
@@ -191,7 +219,7 @@ def _dtype(args: argparse.Namespace):
 
 #: the RequestSpec fields GenerationRequest validates before any file is opened (no defaults, no latents)
 _CHECKED = ("prompt", "width", "height", "frames", "fps", "seed", "negative_prompt", "stage", "pipeline",
-            "tiled_decode", "previews", "decoder")
+            "tiled_decode", "previews", "decoder", "lora_mode")
 
 
 def run(args: argparse.Namespace) -> int:

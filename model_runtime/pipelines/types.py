@@ -15,6 +15,7 @@ from typing import Any, Literal
 import torch
 
 from model_runtime.errors import InvalidRequestError
+from model_runtime.loras.spec import LoraSpec
 from model_runtime.sampling.ancestral import ANCESTRAL_NAMES
 from model_runtime.sampling.control import CancelToken
 from model_runtime.sampling.guidance import GuidanceParams
@@ -22,8 +23,8 @@ from model_runtime.sampling.noise import NOISE_ORDER
 from model_runtime.spec import SIZE_MULTIPLE, TEMPORAL_STRIDE  # the grid, defined once (torch-free)
 
 __all__ = [
-    "CancelToken", "GenerationRequest", "GenerationResult", "NoticeEvent", "PreviewEvent", "ProgressEvent",
-    "StageLatents",
+    "CancelToken", "GenerationRequest", "GenerationResult", "LoraSpec", "NoticeEvent", "PreviewEvent",
+    "ProgressEvent", "StageLatents", "LORA_MODES",
     "Event", "STAGES", "PIPELINES",
 ]
 
@@ -33,6 +34,9 @@ DECODERS: tuple[str, ...] = ("auto", "diffusion", "conv")
 Pipeline = Literal["distilled", "dev"]
 STAGES: tuple[str, ...] = ("draft", "render")
 PIPELINES: tuple[str, ...] = ("distilled", "dev")
+#: "live": LoRA deltas built at compute time (a strength change reloads nothing; the default, for
+#: iterating); "fused": merged into the weights once per change (no per-step cost). Same numbers.
+LORA_MODES: tuple[str, ...] = ("live", "fused")
 
 
 
@@ -58,6 +62,8 @@ class GenerationRequest:
     convolutional one; "auto" uses conv for drafts and diffusion for renders (when the model has it).
     `steps` / `video_guidance` / `audio_guidance` override the dev pipeline's defaults (the distilled
     schedule is fixed: it is what the distilled weights were trained for).
+    `loras` apply to every stage, in order, each at its strength (`lora_mode`: see LORA_MODES); the dev
+    render's stage 2 adds the install's distilled LoRA, as ltx-pipelines' two-stage pipeline does.
     """
 
     prompt: str
@@ -78,8 +84,11 @@ class GenerationRequest:
     decoder: Decoder = "auto"
     keep_float_video: bool = False
     previews: bool = True
+    loras: tuple[LoraSpec, ...] = ()
+    lora_mode: str = "live"
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "loras", tuple(self.loras))
         problems = _request_problems(self)
         if problems:
             raise InvalidRequestError("; ".join(problems))
@@ -118,8 +127,27 @@ def _request_problems(r: GenerationRequest) -> list[str]:
             problems.append(f"unknown initial-noise names {unknown}; expected some of {list(NOISE_ORDER)}")
     if r.decoder not in DECODERS:
         problems.append(f"decoder must be one of {DECODERS}, got {r.decoder!r}")
+    problems.extend(_lora_problems(r))
     if r.draft_latents is not None and r.stage != "render":
         problems.append("draft_latents promote a draft to a render: use stage='render'")
+    return problems
+
+
+def _lora_problems(r: GenerationRequest) -> list[str]:
+    from model_runtime.errors import LoraError
+    from model_runtime.loras.spec import check_strength
+
+    problems = []
+    if r.lora_mode not in LORA_MODES:
+        problems.append(f"lora_mode must be one of {LORA_MODES}, got {r.lora_mode!r}")
+    for spec in r.loras:
+        if not isinstance(spec, LoraSpec):
+            problems.append(f"loras must be LoraSpec items, got {type(spec).__name__}")
+            continue
+        try:
+            check_strength(spec.strength, f"LoRA {spec.path.name}")
+        except LoraError as exc:
+            problems.append(str(exc))
     return problems
 
 
