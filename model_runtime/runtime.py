@@ -67,7 +67,7 @@ class ModelEngine:
         self.dtype = dtype
         self.strict = strict
         self._modules: dict[str, Any] = {}
-        self._loras = EngineLoras(paths.checkpoint)
+        self._loras = EngineLoras(self.files.main.path)  # the file that holds the transformer
         self._positions_cache: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
         self._prompts: OrderedDict[str, PromptContexts] = OrderedDict()
 
