@@ -197,21 +197,31 @@ def read_header(path: str | Path) -> SafetensorsHeader:
     return SafetensorsHeader(p, tensors, dict(metadata), 8 + n, size)
 
 
-def _load_config(header: SafetensorsHeader) -> dict:
-    raw = header.metadata.get("config")
+def metadata_json(header: SafetensorsHeader, key: str) -> dict:
+    """A JSON-object entry of the header's `__metadata__` ({} when absent), parsed as untrusted data (size
+    and depth limits); CheckpointError naming the entry and the fix when it is damaged."""
+    raw = header.metadata.get(key)
     if raw is None:
+        return {}
+    what = "embedded config" if key == "config" else f"embedded {key!r} metadata"
+    data = raw.encode("utf-8", "surrogatepass")
+    if len(data) > MAX_CONFIG_BYTES:
+        raise CheckpointError(f"{header.path}: the {what} is {len(data)} bytes (limit {MAX_CONFIG_BYTES}): "
+                              f"{_REDOWNLOAD}")
+    doc = parse_json_document(data, str(header.path), what)
+    if not isinstance(doc, dict):
+        raise CheckpointError(f"{header.path}: the {what} is not a JSON object: {_REDOWNLOAD}")
+    return doc
+
+
+def _load_config(header: SafetensorsHeader) -> dict:
+    if header.metadata.get("config") is None:
         raise UnsupportedModelError(
             f"{header.path}: no embedded 'config' in the file's metadata: not an official LTX-2.x checkpoint "
             "(LTX-Video 0.9 files and diffusers-format folders are not supported; use the official "
             "ltx-2.3 single file)"
         )
-    data = raw.encode("utf-8", "surrogatepass")
-    if len(data) > MAX_CONFIG_BYTES:
-        raise CheckpointError(f"{header.path}: the embedded config is {len(data)} bytes (limit {MAX_CONFIG_BYTES}): "
-                              f"{_REDOWNLOAD}")
-    cfg = parse_json_document(data, str(header.path), "embedded config")
-    if not isinstance(cfg, dict):
-        raise CheckpointError(f"{header.path}: the embedded config is not a JSON object: {_REDOWNLOAD}")
+    cfg = metadata_json(header, "config")
     check_config_types(cfg, header.path)
     return cfg
 
@@ -255,12 +265,15 @@ def _refuse_other_models(header: SafetensorsHeader, cfg: dict, version: str) -> 
     where = header.path
     if cfg.get("_class_name") == "LatentUpsampler":
         raise UnsupportedModelError(f"{where}: this is a latent upsampler file; give it as the upsampler, not the checkpoint")
-    if version and not version.startswith(SUPPORTED_VERSION_PREFIX):
-        detail = ""
-        if version.startswith("2.5"):
-            detail = " (LTX-2.5 ships as separate component files with a Gemma-4 text encoder; not supported yet)"
+    if version.startswith("2.5"):
         raise UnsupportedModelError(
-            f"{where}: model version {version} is not supported; expected LTX-{SUPPORTED_VERSION_PREFIX}.x{detail}"
+            f"{where}: this is an LTX-{version} file, not an LTX-{SUPPORTED_VERSION_PREFIX} single checkpoint: LTX-2.5 "
+            "ships as separate component files with a Gemma-4 text encoder; give them as split files "
+            "(--transformer, --text-encoder, --video-vae, --audio-vae)"
+        )
+    if version and not version.startswith(SUPPORTED_VERSION_PREFIX):
+        raise UnsupportedModelError(
+            f"{where}: model version {version} is not supported; expected LTX-{SUPPORTED_VERSION_PREFIX}.x or LTX-2.5"
         )
     section = cfg.get("transformer")
     cls = section.get("_class_name") if isinstance(section, dict) else None

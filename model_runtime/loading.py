@@ -41,6 +41,10 @@ class ComponentSpec:
              full-size layout both ways and to write checkpoints in the official layout (demo model).
     finish:  optional hook run after loading, on the target device, to compute buffers that are not
              stored in the file (non-persistent buffers come out of the meta build empty).
+    prepare: optional transform of the state dict read from the file (module keys, FILE dtypes) before
+             the dtype policy casts it: where the official loader rewrites weights at load time (LTX-2.5's
+             diffusion decoder folds static gates into Linear weights in float32, then rounds to the file
+             dtype), doing it here reproduces its numbers whatever dtype the module runs in.
     """
 
     name: str
@@ -50,6 +54,7 @@ class ComponentSpec:
     unrename: Callable[[str], str] = _identity  # type: ignore[assignment]
     finish: Callable[[nn.Module], None] | None = None
     config_key: str | None = None  # section of the embedded config handed to `build` (None = whole config)
+    prepare: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]] | None = None
 
 
 @dataclass(frozen=True)
@@ -187,10 +192,12 @@ def load_component(
             for fk, mk in mapping.items():
                 t = fh.get_tensor(fk)
                 dtypes[header.tensors[fk].dtype] = dtypes.get(header.tensors[fk].dtype, 0) + 1
-                state[mk] = t.to(device=device, dtype=policy(mk, t.dtype))
+                state[mk] = t if spec.prepare is not None else t.to(device=device, dtype=policy(mk, t.dtype))
     except Exception as exc:  # noqa: BLE001 - safetensors raises OSError, RuntimeError or its own SafetensorError
         raise CheckpointError(f"{header.path}: cannot read {spec.name} weights ({exc}): check the file's "
                               "permissions and the disk, or download it again") from None
+    if spec.prepare is not None:
+        state = {mk: t.to(device=device, dtype=policy(mk, t.dtype)) for mk, t in spec.prepare(state).items()}
     check_finite_weights(header.path, spec.name, state.items())
     module.load_state_dict(state, strict=True, assign=True)
     del state

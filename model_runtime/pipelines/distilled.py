@@ -20,6 +20,7 @@ from model_runtime.pipelines.geometry import Geometry, geometry
 from model_runtime.pipelines.stages import (
     Job,
     decode,
+    decoder_kind,
     denoise_stage,
     encode_prompts,
     initial_latents,
@@ -50,7 +51,8 @@ def first_stage(job: Job, geom: Geometry, sigmas, x0_fn: X0Function) -> Generato
         skip_noise(job, "stage1", geom)
         return StageLatents(draft.video.detach(), draft.audio.detach())
     start = initial_latents(job, "stage1", geom, float(sigmas[0]))
-    video, audio = yield from denoise_stage(job, "stage1", geom, sigmas, start, x0_fn)
+    ancestral = bool(getattr(job.engine, "ancestral_stage1", False))  # LTX-2.5: Euler-ancestral stage 1
+    video, audio = yield from denoise_stage(job, "stage1", geom, sigmas, start, x0_fn, ancestral=ancestral)
     return StageLatents(geom.video_latent(video), geom.audio_latent(audio))
 
 
@@ -84,7 +86,7 @@ def base_settings(job: Job, pipeline: str) -> dict:
         "pipeline": pipeline, "stage": r.stage, "prompt": r.prompt, "seed": r.seed, "width": r.width,
         "height": r.height, "frames": r.frames, "fps": r.fps, "model_version": job.engine.model_version,
         "promoted_from_draft": r.draft_latents is not None, "explicit_noise": sorted(r.initial_noise or ()),
-        "tiled_decode": r.tiled_decode, "lora_mode": r.lora_mode,
+        "tiled_decode": r.tiled_decode, "decoder": decoder_kind(job), "lora_mode": r.lora_mode,
     }
 
 

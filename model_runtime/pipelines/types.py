@@ -23,6 +23,7 @@ from model_runtime.pipelines.envelope import (
     seed_problem,
     text_problem,
 )
+from model_runtime.sampling.ancestral import ANCESTRAL_NAMES
 from model_runtime.sampling.control import CancelToken
 from model_runtime.sampling.guidance import GuidanceParams
 from model_runtime.sampling.noise import NOISE_ORDER
@@ -35,6 +36,8 @@ __all__ = [
 ]
 
 Stage = Literal["draft", "render"]
+Decoder = Literal["auto", "diffusion", "conv"]
+DECODERS: tuple[str, ...] = ("auto", "diffusion", "conv")
 Pipeline = Literal["distilled", "dev"]
 STAGES: tuple[str, ...] = ("draft", "render")
 PIPELINES: tuple[str, ...] = ("distilled", "dev")
@@ -62,6 +65,8 @@ class GenerationRequest:
     size) turns a render into a promotion: stage 1 is skipped.
     `initial_noise` maps names of `sampling.noise.NOISE_ORDER` to token-layout tensors (reproduction,
     golden tests); missing names are drawn from the seed.
+    `decoder` (LTX-2.5): "diffusion" is the sharp, slower diffusion video decoder, "conv" the fast
+    convolutional one; "auto" uses conv for drafts and diffusion for renders (when the model has it).
     `steps` / `video_guidance` / `audio_guidance` override the dev pipeline's defaults (the distilled
     schedule is fixed: it is what the distilled weights were trained for).
     `loras` apply to every stage, in order, each at its strength (`lora_mode`: see LORA_MODES); the dev
@@ -83,6 +88,7 @@ class GenerationRequest:
     initial_noise: Mapping[str, torch.Tensor] | None = field(default=None, compare=False, repr=False)
     draft_latents: StageLatents | None = field(default=None, compare=False, repr=False)
     tiled_decode: bool = False
+    decoder: Decoder = "auto"
     keep_float_video: bool = False
     previews: bool = True
     loras: tuple[LoraSpec, ...] = ()
@@ -135,9 +141,11 @@ def _request_problems(r: GenerationRequest) -> list[str]:
     if r.steps is not None and r.pipeline == "distilled":
         problems.append("the distilled pipeline has a fixed schedule: steps cannot be overridden")
     if r.initial_noise is not None:
-        unknown = sorted(set(r.initial_noise) - set(NOISE_ORDER))
+        unknown = sorted(set(r.initial_noise) - set(NOISE_ORDER) - set(ANCESTRAL_NAMES))
         if unknown:
             problems.append(f"unknown initial-noise names {unknown}; expected some of {list(NOISE_ORDER)}")
+    if r.decoder not in DECODERS:
+        problems.append(f"decoder must be one of {DECODERS}, got {r.decoder!r}")
     problems.extend(_lora_problems(r))
     if r.draft_latents is not None and r.stage != "render":
         problems.append("draft_latents promote a draft to a render: use stage='render'")
