@@ -43,7 +43,7 @@ def model_choice(ctx: AppContext) -> ModelChoice:
 
     s = ctx.settings
     demo = s.use_demo_model or not s.checkpoint
-    return ModelChoice(demo, s.checkpoint, s.upsampler, s.text_encoder)
+    return ModelChoice(demo, s.checkpoint, s.upsampler, s.text_encoder, s.distilled_lora)
 
 
 class MainWindow(QMainWindow):
@@ -80,7 +80,17 @@ class MainWindow(QMainWindow):
         for w in (left, preview, queue):
             self._split.addWidget(w)
         self._split.setSizes([380, 720, 320])
-        self.setCentralWidget(self._split)
+        central = QWidget()
+        column = QVBoxLayout(central)
+        column.setContentsMargins(0, 0, 0, 0)
+        self.banner = QLabel()
+        self.banner.setObjectName("startupBanner")
+        self.banner.setWordWrap(True)
+        self.banner.setStyleSheet("background:#5a4a00; color:#fff; padding:6px;")
+        self.banner.hide()
+        column.addWidget(self.banner)
+        column.addWidget(self._split, 1)
+        self.setCentralWidget(central)
         self.model_label = QLabel()
         self.statusBar().addPermanentWidget(self.model_label)
         self.statusBar().showMessage("Starting…")
@@ -88,8 +98,11 @@ class MainWindow(QMainWindow):
         self.export_action = file_menu.addAction("&Export current clip…")  # its Ctrl+E comes with the build
         self.requeue_file_action = file_menu.addAction("&Queue again from a clip file…")
         self.requeue_file_action.triggered.connect(self._pick_clip_to_requeue)
-        self.models_action = self.menuBar().addMenu("&Settings").addAction("&Models…")
+        settings_menu = self.menuBar().addMenu("&Settings")
+        self.models_action = settings_menu.addAction("&Models…")
         self.models_action.triggered.connect(self.open_models_page)
+        self.loras_action = settings_menu.addAction("&LoRA library…")
+        self.loras_action.triggered.connect(self.open_lora_library)
         self.export_action.triggered.connect(self.open_export)
         self._steps = [self._build_presets, self._build_store, self._build_queue, self._build_left,
                        self._build_right]
@@ -131,8 +144,25 @@ class MainWindow(QMainWindow):
         self._in_step = True
         try:
             step()
+        except Exception as exc:  # noqa: BLE001 - a failed step must not leave the window on "Starting…"
+            self._steps.clear()  # later steps need this one's result
+            log.exception("start-up step %s failed", step.__name__)
+            from ltx_studio.crash_report import one_line
+
+            self.show_notice(f"Start-up failed: {one_line(exc)}. The details are in the log: "
+                             f"{self.ctx.paths.log_file}")
+            self.statusBar().showMessage("Start-up failed (see the banner)")
+            reporter = self.ctx.extras.get("crash_reporter")
+            if reporter is not None:
+                reporter.report(exc, where="starting up")
         finally:
             self._in_step = False
+
+    def show_notice(self, text: str) -> None:
+        """Add a sentence to the banner above the panels (start-up repairs, start-up failures)."""
+        lines = [t for t in self.banner.text().split("\n") if t]
+        self.banner.setText("\n".join([*lines, text]))
+        self.banner.show()
 
     def _build_presets(self) -> None:
         from ltx_studio.formats import load_presets
@@ -140,10 +170,14 @@ class MainWindow(QMainWindow):
         self.presets = load_presets()
 
     def _build_store(self) -> None:
-        from ltx_studio.store import JobStore
+        from ltx_studio.jobs import JobSpec
+        from ltx_studio.store import JobStore, check_field_types
 
-        self.store = JobStore(self.ctx.paths.database)
+        self.store, notices = JobStore.open_or_heal(self.ctx.paths.database,
+                                                    lambda d: check_field_types(JobSpec.from_dict(d)))
         self.store.recover(self.ctx.paths.outputs)
+        for text in [*self.ctx.notices, *notices]:
+            self.show_notice(text)
 
     def _build_queue(self) -> None:
         from ltx_studio.job_queue import JobQueue
@@ -210,6 +244,7 @@ class MainWindow(QMainWindow):
 
     def _connect(self) -> None:
         p, q, qp = self.prompt_panel, self.queue, self.queue_panel
+        p.loraLibraryRequested.connect(self.open_lora_library)
         p.draftRequested.connect(self.draft)
         p.renderRequested.connect(self.render_prompt)
         p.promptChanged.connect(lambda _t: self._prompt_timer.start())
@@ -287,7 +322,8 @@ class MainWindow(QMainWindow):
         request = RequestSpec(prompt=prompt, seed=seed, width=fmt.width, height=fmt.height, frames=fmt.frames,
                               fps=fmt.fps, stage=kind,
                               negative_prompt=self.prompt_panel.negative.toPlainText().strip() or None,
-                              conditioning=conditioning, **self.prompt_panel.advanced_values())
+                              conditioning=conditioning, loras=self.prompt_panel.loras.specs(),
+                              **self.prompt_panel.advanced_values())
         return JobSpec(request, aspect=c.aspect, tier=c.tier, seconds=c.seconds)
 
     # --- direction (conditioning of the next job) -------------------------------------------------------
@@ -408,7 +444,9 @@ class MainWindow(QMainWindow):
     def requeue(self, job_id: int) -> GenerationJob:
         from ltx_studio.jobs import JobSpec
 
-        return self._submit(JobSpec.from_dict(self.store.get(job_id).spec))
+        spec = JobSpec.from_dict(self.store.get(job_id).spec)
+        self.prompt_panel.loras.set_specs(spec.request.loras)  # its LoRAs come back for the next job too
+        return self._submit(spec)
 
     def requeue_file(self, path: str | Path) -> GenerationJob | None:
         """Queue again the request a clip was made from (by this app or by `ltx-studio-cli generate`)."""
@@ -420,6 +458,7 @@ class MainWindow(QMainWindow):
         except MediaError as exc:
             self.statusBar().showMessage(str(exc))
             return None
+        self.prompt_panel.loras.set_specs(request.loras)
         return self._submit(JobSpec.from_request(request))
 
     def _pick_clip_to_requeue(self) -> None:
@@ -462,6 +501,37 @@ class MainWindow(QMainWindow):
             return
         text, kind = self.queue_panel.filters()
         self.queue_panel.show_history(self.store.history(text, kind))
+
+    def open_lora_library(self):
+        """The LoRA library: a folder's LoRA files (headers only: no torch on the GUI thread), one click
+        to add one to the next job's chips."""
+        from PySide6.QtWidgets import QDialog, QVBoxLayout
+
+        from ltx_studio.ui.lora_widgets import LoraLibraryPage
+        from model_runtime.api import LoraError, scan_lora_folder
+
+        dialog = QDialog(self)
+        dialog.setWindowTitle("LoRA library")
+        dialog.resize(760, 420)
+        page = LoraLibraryPage(dialog)
+        QVBoxLayout(dialog).addWidget(page)
+        def scan(folder: str) -> None:
+            if not folder:
+                return
+            if folder != self.ctx.settings.lora_folder:
+                self.ctx.save_settings(self.ctx.settings.with_changes(lora_folder=folder))
+            try:
+                page.set_entries(scan_lora_folder(folder))
+            except LoraError as exc:
+                page.show_error(str(exc))
+
+        page.folderChosen.connect(scan)
+        page.addRequested.connect(self.prompt_panel.loras.add)
+        page.folder.setText(self.ctx.settings.lora_folder)
+        scan(page.folder.text())
+        self.lora_library = page
+        dialog.show()
+        return dialog
 
     def open_models_page(self):
         from ltx_studio.ui.models_page import ModelsDialog

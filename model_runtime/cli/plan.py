@@ -29,6 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", choices=("cuda", "mps", "cpu"), default="cuda")
     p.add_argument("--per-token-timestep", action="store_true",
                    help="image/keyframe conditioning (tokens carry their own sigma)")
+    p.add_argument("--decoder", choices=("auto", "diffusion", "conv"), default="auto",
+                   help="LTX-2.5 video decoder (auto: conv for drafts, diffusion for renders)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 
@@ -47,13 +49,14 @@ def run(args: argparse.Namespace) -> int:
     from model_runtime.memory.planner import choose_plan
 
     request = RequestShape(args.width, args.height, args.frames, args.fps, stage=args.stage,
-                           per_token_timestep=args.per_token_timestep)
+                           per_token_timestep=args.per_token_timestep, decoder=args.decoder)
     machine = Machine(args.vram_gb, args.ram_gb, args.device)
-    plan = choose_plan(_layout(args), request, machine)
+    layout = _layout(args)
+    plan = choose_plan(layout, request, machine)
     if args.json:
         sys.stdout.write(json.dumps(plan.to_dict(), indent=2) + "\n")
         return 0
-    out = [f"plan: {plan.summary}", f"estimated time: ~{plan.seconds:.0f} s",
+    out = [f"plan: {plan.summary}", f"model: LTX-{layout.family} ({layout.source}); fits: {'yes' if plan.fits else 'NO'}", f"estimated time: ~{plan.seconds:.0f} s",
            f"{'stage':<14}{'VRAM GB':>9}{'RAM GB':>9}{'seconds':>9}  detail"]
     for s in plan.stages:
         out.append(f"{s.name:<14}{gb(s.vram_bytes):>9.2f}{gb(s.ram_bytes):>9.2f}{s.seconds:>9.1f}  {s.detail}")

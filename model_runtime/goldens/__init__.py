@@ -1,12 +1,15 @@
 """Golden checks: compare the runtime against numbers computed by Lightricks' reference implementation.
 
 A golden set is a directory laid out like `shared/fixtures/ltx23_tiny/` (see its README.md):
-`checkpoint.safetensors`, `spatial_upscaler_x2.safetensors`, `text_encoder/`, `golden.safetensors`.
+`checkpoint.safetensors`, `spatial_upscaler_x2.safetensors`, `text_encoder/`, `golden.safetensors`; or,
+for LTX-2.5, like `shared/fixtures/ltx25_tiny/`: split component files named by the golden's
+`settings["files"]` (role -> relative path) next to `golden.safetensors`. Either way the set is opened as
+a `families.ModelFiles`, and each component is loaded from the file and config that model says.
 Every run parameter comes from the checkpoint's embedded config and the golden file's `settings`
 metadata, every tolerance from its `tolerances` metadata: nothing here knows set A's numbers.
 
 Each section module (`text`, `transformer`, `video_vae`, `audio`, `upsampler`, `schedules`, `e2e`,
-`guided`) exposes `run(ctx: GoldenContext) -> list[Comparison]`.
+`guided`, `lora` (which reads `golden_conditioning.safetensors` itself)) exposes `run(ctx: GoldenContext) -> list[Comparison]`.
 """
 
 from __future__ import annotations
@@ -25,16 +28,15 @@ from model_runtime.loading import ComponentSpec, load_component
 
 log = logging.getLogger(__name__)
 
-SECTIONS = ("schedules", "text", "transformer", "video_vae", "upsampler", "audio", "e2e", "guided")
+SECTIONS = ("schedules", "text", "transformer", "video_vae", "upsampler", "audio", "duration", "e2e", "guided",
+            "lora")
 
 #: sections of the other golden files (`golden_*.safetensors`): their `settings` metadata has one entry per
 #: tensor prefix; this maps each prefix to the module that checks it (`run_prefix(ctx, prefix)`)
 PREFIX_SECTIONS = {"i2v": "images", "kf": "images", "retake": "retake", "a2v": "a2v", "lora": "lora",
                    "lora2": "lora"}
-#: prefixes whose section belongs to another piece of work: reported as not checked, never silently dropped,
-#: until its module exists (a module with `run_prefix` is dispatched here; one listed in SECTIONS runs in the
-#: plain pass and reads this file itself)
-NOT_HERE = {"lora": "LoRA (issue 14)", "lora2": "LoRA (issue 14)"}
+#: (a module with `run_prefix` is dispatched per prefix; one listed in SECTIONS, e.g. lora, runs in the plain
+#: pass and reads this file itself, so its prefixes are not listed again here: checked once, never twice)
 
 
 def golden_files(root: str | Path) -> list[str]:
@@ -100,6 +102,25 @@ class GoldenContext:
     def text_encoder_dir(self) -> Path:
         return self.root / "text_encoder"
 
+    @property
+    def files(self):
+        """The set's model files (`families.ModelFiles`), identified from their headers."""
+        if "files" not in self._modules:
+            from model_runtime.families import ModelFiles
+
+            split = self.settings.get("files")
+            if isinstance(split, dict) and "transformer" in split:
+                paths = {role: self.root / rel for role, rel in split.items()}
+                self._modules["files"] = ModelFiles.split(  # type: ignore[assignment]
+                    paths["transformer"], text_encoder=paths.get("text_encoder"), video_vae=paths.get("video_vae"),
+                    video_vae_conv=paths.get("video_vae_conv"), audio_vae=paths.get("audio_vae"),
+                    upsampler=paths.get("spatial_upscaler"), duration_head=paths.get("duration_head"))
+            else:
+                self._modules["files"] = ModelFiles.single(  # type: ignore[assignment]
+                    self.checkpoint_path, self.upsampler_path if self.upsampler_path.is_file() else None,
+                    self.text_encoder_dir if self.text_encoder_dir.is_dir() else None)
+        return self._modules["files"]
+
     # --- metadata ----------------------------------------------------------------------------
     @property
     def settings(self) -> dict:
@@ -119,11 +140,7 @@ class GoldenContext:
 
     @property
     def config(self) -> dict:
-        if "config" not in self._modules:
-            from model_runtime.checkpoints import inspect_checkpoint
-
-            self._modules["config"] = inspect_checkpoint(self.checkpoint_path).config  # type: ignore[assignment]
-        return self._modules["config"]  # type: ignore[return-value]
+        return self.files.config
 
     # --- tensors -----------------------------------------------------------------------------
     def has(self, name: str) -> bool:
@@ -138,11 +155,14 @@ class GoldenContext:
         return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
 
     def module(self, spec: ComponentSpec, path: Path | None = None, config: dict | None = None) -> torch.nn.Module:
-        """Load a component once with the production loader (strict in golden checks)."""
-        key = f"{spec.name}@{path or self.checkpoint_path}"
+        """Load a component once with the production loader (strict in golden checks), from the file and
+        config the set's `ModelFiles` assigns to it unless `path` / `config` say otherwise."""
+        path = path or self.files.file_for(spec.name).path
+        key = f"{spec.name}@{path}"
         if key not in self._modules:
-            mod, _ = load_component(path or self.checkpoint_path, spec, config if config is not None else self.config,
-                                    dtype=self.dtype, strict=self.strict)
+            if config is None:
+                config = self.files.config_for(spec.name)
+            mod, _ = load_component(path, spec, config, dtype=self.dtype, strict=self.strict)
             self._modules[key] = mod
         return self._modules[key]
 
@@ -197,10 +217,11 @@ def compare_uint8_frames(name: str, actual: torch.Tensor, reference: torch.Tenso
 
 
 def file_sections(ctx: GoldenContext) -> tuple[str, ...]:
-    """The sections of one golden file: SECTIONS for golden.safetensors, else its settings' prefixes."""
+    """The sections of one golden file: SECTIONS for golden.safetensors, else its settings' prefixes (less
+    those a plain-pass section checks itself: the `lora` section reads its prefixes from this file)."""
     if ctx.file == "golden.safetensors":
         return SECTIONS
-    return tuple(k for k in ctx.settings if k != "set")
+    return tuple(k for k in ctx.settings if k != "set" and PREFIX_SECTIONS.get(k) not in SECTIONS)
 
 
 def all_sections(root: str | Path) -> tuple[str, ...]:
@@ -211,15 +232,9 @@ def all_sections(root: str | Path) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-def not_checked(ctx: GoldenContext, prefix: str, reason: str) -> list[Comparison]:
-    """One row per comparable tensor of a section another piece of work owns: visible, not a failure."""
-    return [Comparison(name, float("nan"), ctx.tolerances[name], True, f"not checked: {reason}", checked=False)
-            for name in ctx.names(f"{prefix}.") if ctx.tolerances.get(name, "input") != "input"]
-
-
 def run_section(ctx: GoldenContext, section: str, plain: GoldenContext | None) -> list[Comparison]:
     """One section of one file. A prefix section's module exposes `run_prefix(ctx, prefix, plain)`; a prefix
-    without a module is either another issue's (NOT_HERE: reported as not checked) or a failure."""
+    without a module is a failure (one row, never silently dropped)."""
     import importlib
     import importlib.util
 
@@ -229,8 +244,6 @@ def run_section(ctx: GoldenContext, section: str, plain: GoldenContext | None) -
     if module in SECTIONS:  # a section of the plain pass that reads this file's tensors itself (e.g. lora)
         return []
     if module is None or importlib.util.find_spec(f"model_runtime.goldens.{module}") is None:
-        if section in NOT_HERE:
-            return not_checked(ctx, section, NOT_HERE[section])
         return [Comparison(f"{section}.* ({ctx.file})", float("inf"), "-", False, "no runtime section checks it")]
     return importlib.import_module(f"model_runtime.goldens.{module}").run_prefix(ctx, section, plain)
 

@@ -35,6 +35,8 @@ class ModalityInput:
     token_sigma: [B, T] per-token sigma (sigma x denoise mask); None means sigma for every token.
     attention_mask: [B, T, T] multiplicative self-attention mask in [0, 1] (video only: attention-strength
                  guides); the transformer adds log(mask) as a bias, mask <= 0 -> the dtype's minimum.
+    keyframes_mask: [B, T, 1] video tokens that get LTX-2.5's keyframe embedding (models/positions.py
+                 `keyframes_mask`); ignored by a transformer built without it (2.3).
     """
 
     tokens: torch.Tensor
@@ -43,6 +45,7 @@ class ModalityInput:
     positions: torch.Tensor
     token_sigma: torch.Tensor | None = None
     attention_mask: torch.Tensor | None = None
+    keyframes_mask: torch.Tensor | None = None
 
     def sigmas(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(scalar sigma [B], per-token sigma [B, T]) as float32."""
@@ -93,6 +96,7 @@ class AVDenoiser:
         self.cross_timestep = cross_timestep
         self.num_blocks = len(transformer.transformer_blocks)
         self.time_scale = float(transformer.config.timestep_scale_multiplier)
+        self.uses_keyframes = bool(getattr(transformer.config, "use_keyframes_abs_pos_embedding", False))
 
     @property
     def dtype(self) -> torch.dtype:
@@ -150,6 +154,7 @@ class AVDenoiser:
             spatio_temporal_guidance_blocks=list(stg) or None,
             perturbation_mask=perturbation,
             use_cross_timestep=self.cross_timestep,
+            video_keyframes_mask=None if video.keyframes_mask is None else video.keyframes_mask.to(dev),
             return_dict=False,
         )
 

@@ -152,9 +152,11 @@ def skip_stage_noise(job: Job, stage: str, geom: Geometry, guide_tokens: int) ->
 
 
 def run_states(job: Job, stage: str, geom: Geometry, sigmas: torch.Tensor, states: StageStates,
-               make_x0: X0Factory) -> Generator[Event, None, StageStates]:
-    """The stage's Euler loop on conditioned states; returns the final states (guide tokens included)."""
+               make_x0: X0Factory, *, ancestral: bool = False) -> Generator[Event, None, StageStates]:
+    """The stage's Euler (or, `ancestral`, Euler-ancestral) loop on conditioned states; returns the final
+    states (guide tokens included)."""
     tokens = states.token_conditioning()
     post = states.blend if tokens is not None else None
-    video, audio = yield from denoise_stage(job, stage, geom, sigmas, states.latents, make_x0(tokens), post)
+    video, audio = yield from denoise_stage(job, stage, geom, sigmas, states.latents, make_x0(tokens), post,
+                                            ancestral=ancestral)
     return StageStates(states.video.with_latent(video), states.audio.with_latent(audio))

@@ -7,7 +7,8 @@ promote: a render whose request carries a finished draft's stage-1 latents: stag
          noise is still drawn so the stage-2 noise equals that of a direct render with the same seed:
          promoting a draft gives the render you would have got).
 This follows ltx-pipelines' DistilledPipeline step for step, images included: at each stage an image at
-frame 0 replaces the first latent frame, any other frame appends guide tokens (`pipelines.conditioned`).
+frame 0 replaces the first latent frame, any other frame appends guide tokens (`pipelines.conditioned`);
+the request's LoRAs apply to both stages, as its ModelLedger applies `loras` to the one transformer.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from model_runtime.pipelines.conditioned import (
 )
 from model_runtime.pipelines.engine import Engine, PromptContexts
 from model_runtime.pipelines.geometry import Geometry, geometry
-from model_runtime.pipelines.stages import Job, decode, encode_prompts, plain_x0
+from model_runtime.pipelines.stages import Job, decode, decoder_kind, encode_prompts, plain_x0, use_loras
 from model_runtime.pipelines.types import Event, GenerationRequest, GenerationResult, StageLatents
 from model_runtime.sampling.control import CancelToken
 from model_runtime.sampling.schedules import distilled_sigmas
@@ -53,7 +54,8 @@ def first_stage(job: Job, geom: Geometry, sigmas, make_x0: X0Factory) -> Generat
         return StageLatents(draft.video.detach(), draft.audio.detach())
     states = attach_images(job, geom, initial_states(job, geom), images)
     states = noise_states(job, "stage1", states, 1.0)
-    out = yield from run_states(job, "stage1", geom, sigmas, states, make_x0)
+    ancestral = bool(getattr(job.engine, "ancestral_stage1", False))  # LTX-2.5: Euler-ancestral stage 1
+    out = yield from run_states(job, "stage1", geom, sigmas, states, make_x0, ancestral=ancestral)
     return StageLatents(geom.video_latent(out.video.cleared()), geom.audio_latent(out.audio.cleared()))
 
 
@@ -89,7 +91,7 @@ def base_settings(job: Job, pipeline: str) -> dict:
         "pipeline": pipeline, "stage": r.stage, "prompt": r.prompt, "seed": r.seed, "width": r.width,
         "height": r.height, "frames": r.frames, "fps": r.fps, "model_version": job.engine.model_version,
         "promoted_from_draft": r.draft_latents is not None, "explicit_noise": sorted(r.initial_noise or ()),
-        "tiled_decode": r.tiled_decode,
+        "tiled_decode": r.tiled_decode, "decoder": decoder_kind(job), "lora_mode": r.lora_mode,
     } | ({"conditioning": r.conditioning.as_settings()} if r.conditioning is not None else {})
 
 
@@ -98,11 +100,12 @@ def run(engine: Engine, request: GenerationRequest, cancel: CancelToken | None =
     """The distilled pipeline as a generator of events returning the result."""
     job = Job(engine, request, cancel)
     first, full = stage_geometries(engine, request)
+    loras = yield from use_loras(job)  # the distilled model: the same LoRAs in both stages
     contexts, _ = yield from encode_prompts(job)
     s1_sigmas = distilled_sigmas(1)
     make_x0 = lambda tokens: plain_x0(engine, first, contexts, tokens)  # noqa: E731
     latents = {"stage1": (yield from first_stage(job, first, s1_sigmas, make_x0))}
-    settings = base_settings(job, "distilled") | {"sigmas": {"stage1": s1_sigmas.tolist()}}
+    settings = base_settings(job, "distilled") | {"sigmas": {"stage1": s1_sigmas.tolist()}, "loras": loras}
     if request.stage == "render":
         latents["stage2"] = yield from refine(job, full, contexts, latents["stage1"])
         settings["sigmas"]["stage2"] = distilled_sigmas(2).tolist()

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from model_runtime.checkpoints import SafetensorsHeader, inspect_checkpoint, read_header
+from model_runtime.errors import CheckpointError
 from model_runtime.loading import load_component
 from model_runtime.text.connectors import (
     AUDIO_CONNECTOR_SPEC,
@@ -85,7 +86,8 @@ def _free_cache(device: torch.device) -> None:
 
 
 class TextEncoder:
-    """Prompt -> `TextEncoding` for one LTX-2.3 checkpoint and one Gemma-3 folder."""
+    """Prompt -> `TextEncoding` for one model: LTX-2.3 (single file + Gemma-3 folder) or LTX-2.5 (the packed
+    Gemma-4 file with the text projection + the transformer file with the connectors)."""
 
     def __init__(
         self,
@@ -99,12 +101,48 @@ class TextEncoder:
         max_length: int = DEFAULT_TEXT_MAX_LENGTH,
         strict: bool = True,
     ):
-        self.header = checkpoint if isinstance(checkpoint, SafetensorsHeader) else read_header(checkpoint)
-        self.config = config if config is not None else inspect_checkpoint(self.header.path).config
-        check_v2_text_config(self.config["transformer"])
-        self.folder = inspect_gemma_folder(gemma_dir)
-        check_gemma_matches(self.header, self.folder.dims)
-        self.tokenizer = PromptTokenizer.from_folder(self.folder.path, max_length)
+        header = checkpoint if isinstance(checkpoint, SafetensorsHeader) else read_header(checkpoint)
+        config = config if config is not None else inspect_checkpoint(header.path).config
+        check_v2_text_config(config["transformer"])
+        folder = inspect_gemma_folder(gemma_dir)
+        check_gemma_matches(header, folder.dims)
+        self._setup(folder, PromptTokenizer.from_folder(folder.path, max_length),
+                    lambda dt, dev: load_gemma_language_model(folder, dtype=dt, device=dev),
+                    (header, with_gemma_dims(config, folder.dims)), (header, config),
+                    dtype=dtype, device=device, gemma_device=gemma_device, strict=strict)
+
+    @classmethod
+    def for_model(cls, files, *, dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu",
+                  gemma_device: torch.device | str | None = None, max_length: int = DEFAULT_TEXT_MAX_LENGTH,
+                  strict: bool = True) -> TextEncoder:
+        """The text path of a `families.ModelFiles` (either family)."""
+        if not files.is_split:
+            if files.gemma3_dir is None:
+                raise CheckpointError("encoding a prompt needs the Gemma-3 text encoder folder; none was given")
+            return cls(files.gemma3_dir, files.main.header, files.config, dtype=dtype, device=device,
+                       gemma_device=gemma_device, max_length=max_length, strict=strict)
+        from model_runtime.text.gemma4 import inspect_gemma4_file, load_gemma4_language_model
+
+        te = files.file_for("text_projection")
+        check_v2_text_config(files.config["transformer"])
+        gemma = inspect_gemma4_file(te.path)
+        check_gemma_matches(te.header, gemma.dims)
+        self = cls.__new__(cls)
+        self._setup(gemma, PromptTokenizer.from_gemma4_file(gemma, max_length),
+                    lambda dt, dev: load_gemma4_language_model(gemma, dtype=dt, device=dev, strict=strict),
+                    (te.header, files.config_for("text_projection")), (files.main.header, files.config),
+                    dtype=dtype, device=device, gemma_device=gemma_device, strict=strict)
+        return self
+
+    def _setup(self, folder, tokenizer: PromptTokenizer, load_gemma, projection_source: tuple[SafetensorsHeader, dict],
+               connector_source: tuple[SafetensorsHeader, dict], *, dtype: torch.dtype, device: torch.device | str,
+               gemma_device: torch.device | str | None, strict: bool) -> None:
+        self.folder = folder  # GemmaFolder (2.3) or Gemma4File (2.5): both carry `.dims` and `.path`
+        self.tokenizer = tokenizer
+        self._load_gemma = load_gemma
+        self._projection_source = projection_source
+        self._connector_source = connector_source
+        self.header, self.config = connector_source
         self.dtype = dtype
         self.device = torch.device(device)
         self.gemma_device = torch.device(gemma_device) if gemma_device is not None else self.device
@@ -116,18 +154,18 @@ class TextEncoder:
     @property
     def gemma(self) -> GemmaEncoder:
         if self._gemma is None:
-            model = load_gemma_language_model(self.folder, dtype=self.dtype, device=self.gemma_device)
-            self._gemma = GemmaEncoder(self.folder, model)
+            self._gemma = GemmaEncoder(self.folder, self._load_gemma(self.dtype, self.gemma_device))
         return self._gemma
 
     @property
     def heads(self) -> tuple[TextProjection, nn.Module, nn.Module]:
-        """(projection, video connector, audio connector), loaded strictly from the checkpoint."""
+        """(projection, video connector, audio connector), loaded strictly (one or two files)."""
         if self._heads is None:
-            config = with_gemma_dims(self.config, self.folder.dims)
+            sources = (self._projection_source, self._connector_source, self._connector_source)
             loaded = [
-                load_component(self.header, spec, config, dtype=self.dtype, device=self.device, strict=self.strict)[0]
-                for spec in (TEXT_PROJECTION_SPEC, VIDEO_CONNECTOR_SPEC, AUDIO_CONNECTOR_SPEC)
+                load_component(header, spec, config, dtype=self.dtype, device=self.device, strict=self.strict)[0]
+                for spec, (header, config) in zip((TEXT_PROJECTION_SPEC, VIDEO_CONNECTOR_SPEC, AUDIO_CONNECTOR_SPEC),
+                                                  sources, strict=True)
             ]
             self._heads = (loaded[0], loaded[1], loaded[2])  # type: ignore[assignment]
         return self._heads  # type: ignore[return-value]
@@ -141,7 +179,7 @@ class TextEncoder:
         if self._gemma is not None:
             self._gemma = None
             _free_cache(self.gemma_device)
-            log.info("released Gemma-3 (%s)", self.gemma_device)
+            log.info("released Gemma (%s)", self.gemma_device)
 
     def release(self) -> None:
         """Free everything this encoder loaded."""

@@ -43,6 +43,12 @@ class FakeEngine:
     def encode_audio(self, mel):
         n = (mel.shape[2] + 3) // 4  # the audio VAE's 4x time compression (causal)
         return torch.full((1, 8, n, 16), float(mel.mean()))
+    distilled_lora: object = None
+    lora_calls: list = field(default_factory=list)  # (loras, mode, denoise calls made before)
+
+    def use_loras(self, loras, mode):
+        self.lora_calls.append((tuple(loras), mode, len(self.denoise_calls)))
+        return tuple({"name": s.path.name, "strength": s.strength} for s in loras)
 
     def encode_prompts(self, prompts):
         return tuple(PromptContexts(torch.full((1, 4, 8), len(p) / 100), torch.full((1, 4, 4), len(p) / 50))
