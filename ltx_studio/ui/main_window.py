@@ -511,7 +511,9 @@ class MainWindow(QMainWindow):
         from ltx_studio.ui.export_dialog import ExportDialog
 
         trim = player.trim_seconds() if hasattr(player, "trim_seconds") else (None, None)
-        dlg = ExportDialog(path, *trim, parent=self)
+        folder = self.ctx.paths.exports
+        folder.mkdir(parents=True, exist_ok=True)
+        dlg = ExportDialog(path, *trim, parent=self, folder=folder)
         dlg.open()
         return dlg
 

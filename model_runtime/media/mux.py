@@ -15,6 +15,7 @@ Why it looks the way it does:
 from __future__ import annotations
 
 import errno
+import functools
 import json
 import logging
 import os
@@ -172,13 +173,26 @@ def _write_container(tmp: Path, frames: np.ndarray, fps: Fraction, audio: np.nda
             _encode_audio(container, astream, audio, sample_rate)
 
 
+@functools.cache
+def _file_mode() -> int:
+    """The mode a plain new file gets for this user (0o666 less the umask), read once."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def temp_sibling(path: Path, suffix: str) -> Path:
-    """A fresh hidden name next to `path`: same filesystem, so the final rename is atomic."""
+    """A fresh hidden name next to `path`: same filesystem, so the final rename is atomic. It gets the
+    user's normal file mode (mkstemp makes 0600, and the rename kept it: outputs were private)."""
     try:
         fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix, dir=path.parent)
     except OSError as exc:
         raise MediaError(os_error_message(path, exc)) from exc
-    os.close(fd)
+    try:
+        if hasattr(os, "fchmod"):  # POSIX; Windows has no such mode bits to fix
+            os.fchmod(fd, _file_mode())
+    finally:
+        os.close(fd)
     return Path(name)
 
 
