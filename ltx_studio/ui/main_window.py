@@ -39,7 +39,8 @@ if TYPE_CHECKING:
     from ltx_studio.runtime_api import ModelChoice, RuntimeFactory
 
 log = logging.getLogger(__name__)
-#: narrowest useful width of each column (left, centre, right): together they fit a 1366-px screen
+#: the placeholders' minimum widths (left, centre, right), about the built panels' own minimums, which
+#: together fit a 1366-px screen (tests/app/test_screenshots.py checks the built window)
 MIN_COLUMNS = (330, 560, 300)
 DEFAULT_COLUMNS = (380, 720, 320)
 PLAYER_DELAY_MS = 250  # the player (Qt Multimedia init, audio device probe, numpy) is built after first paint
@@ -217,6 +218,9 @@ class MainWindow(QMainWindow):
         self._swap(self._left_lay.replaceWidget, "promptPanel", self.prompt_panel)
         self._left_lay.setStretchFactor(self.prompt_panel, 1)
         self._swap(self._left_lay.replaceWidget, "presetsPanel", self.presets_panel)
+        # the placeholder minimum goes: the built panels' own minimums hold (an explicit smaller one would
+        # let the splitter squeeze them below their text, e.g. "Cance")
+        self._left_lay.parentWidget().setMinimumWidth(0)
 
     def _build_right(self) -> None:
         from ltx_studio.ui.preview_area import PreviewArea

@@ -19,16 +19,23 @@ class ElidedLabel(QLabel):
         super().__init__(parent)
         self._full = ""
         self._min_chars = min_chars
-        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        # Preferred: it asks for its whole text (sizeHint) but may shrink to a few characters (minimumSizeHint)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
         self.setText(text)
 
     def setText(self, text: str) -> None:  # noqa: N802 - Qt's name
         self._full = text
         self.setToolTip(text if text else "")
         self._elide()
+        self.updateGeometry()
 
     def text(self) -> str:
         return self._full
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt's name
+        first = self._full.splitlines()[0] if self._full else ""
+        width = QFontMetrics(self.font()).horizontalAdvance(first) + 8
+        return QSize(max(width, self.minimumSizeHint().width()), super().sizeHint().height())
 
     def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt's name
         fm = QFontMetrics(self.font())
