@@ -482,7 +482,7 @@ class MainWindow(QMainWindow):
             return None
         from ltx_studio.ui.welcome import WelcomeCard, describe_machine
 
-        card = self.welcome = WelcomeCard(describe_machine())
+        card = self.welcome = WelcomeCard(describe_machine(self.presets.capacity.real_weights_gb))
         card.getModelRequested.connect(self.open_models_page)
         card.haveFilesRequested.connect(self.open_models_page)
         card.dismissed.connect(self.dismiss_welcome)

@@ -116,6 +116,8 @@ class PreviewArea(QFrame):
         scroll.setWidget(self.strip)
         scroll.setWidgetResizable(True)
         scroll.setFixedHeight(190)
+        scroll.setVisible(False)  # shown with the first draft card: until then the player has the room
+        self.strip_scroll = scroll
         lay.addWidget(scroll)
         self.cards: dict[int, DraftCard] = {}
 
@@ -237,6 +239,7 @@ class PreviewArea(QFrame):
         card.renderRequested.connect(self.renderRequested)
         self.strip_lay.insertWidget(0, card)
         self.cards[job_id] = card
+        self.strip_scroll.setVisible(True)
         while len(self.cards) > self.MAX_DRAFT_CARDS:
             oldest = min(self.cards)
             self.cards.pop(oldest).deleteLater()

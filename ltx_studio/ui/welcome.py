@@ -22,17 +22,18 @@ class MachineSummary:
 
     device: str         # "CUDA (NVIDIA …)", "CPU"
     memory_gb: float    # accelerator memory, or RAM on CPU
+    weights_gb: float   # what the real model's weights take (presets' capacity: fp8, text encoder offloaded)
 
     def advice(self) -> str:
+        need = f"its weights take about {self.weights_gb:.0f} GB"
         if self.device.upper().startswith("CPU"):
-            return (f"This machine has no supported GPU: the real model would run on the CPU with "
-                    f"{self.memory_gb:.0f} GB of RAM, which takes hours per clip and needs at least 32 GB of RAM.")
-        fits = "is enough for 720p drafts and renders" if self.memory_gb >= 24 else \
-            "is below the 24 GB the planner needs without heavy offloading: expect slow renders"
-        return f"This machine runs on {self.device} with {self.memory_gb:.0f} GB: that {fits}."
+            return (f"This machine has no supported GPU: the real model would run on the CPU ({self.memory_gb:.0f} GB "
+                    f"of RAM; {need}), very slowly. A CUDA GPU is what it is made for.")
+        enough = "room for it" if self.memory_gb > self.weights_gb else "less than that: expect heavy offloading"
+        return f"This machine has {self.device} with {self.memory_gb:.0f} GB; {need}, so there is {enough}."
 
 
-def describe_machine() -> MachineSummary:
+def describe_machine(weights_gb: float) -> MachineSummary:
     """The device the runtime would pick, without importing torch (start-up must stay light): NVIDIA's
     driver is probed through `nvidia-smi` when present, otherwise it is the CPU and its RAM."""
     import shutil
@@ -46,10 +47,10 @@ def describe_machine() -> MachineSummary:
             out = subprocess.run([smi, "--query-gpu=name,memory.total", "--format=csv,noheader,nounits"],
                                  capture_output=True, text=True, timeout=3, check=True).stdout.splitlines()
             name, mib = out[0].rsplit(",", 1)
-            return MachineSummary(f"CUDA ({name.strip()})", float(mib) / 1024)
+            return MachineSummary(f"CUDA ({name.strip()})", float(mib) / 1024, weights_gb)
         except (OSError, subprocess.SubprocessError, ValueError, IndexError):
             pass
-    return MachineSummary("CPU", psutil.virtual_memory().total / 2**30)
+    return MachineSummary("CPU", psutil.virtual_memory().total / 2**30, weights_gb)
 
 
 class WelcomeCard(QFrame):
@@ -85,6 +86,7 @@ class WelcomeCard(QFrame):
         lay.addWidget(title)
         lay.addWidget(self.body)
         lay.addLayout(row)
+        lay.addStretch(1)
         self.get_button.clicked.connect(self.getModelRequested)
         self.have_button.clicked.connect(self.haveFilesRequested)
         self.close_button.clicked.connect(self.dismissed)
