@@ -187,3 +187,50 @@ def test_export_dialog_opens_on_shorts_for_a_vertical_clip_and_offers_show_in_fo
     with qtbot.waitSignal(dlg.exported, timeout=30_000):
         dlg.export_button.click()
     assert dlg.show_button.isVisibleTo(dlg) and dlg.cancel_button.text() == "Close"
+
+
+# --- quiet ---------------------------------------------------------------------------------------------
+PLAY = """
+import sys
+from pathlib import Path
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+from ltx_studio.quiet import quiet_qt_logging
+quiet_qt_logging()
+app = QApplication([])
+from ltx_studio.player import PlayerWidget
+p = PlayerWidget(); p.show(); p.load(sys.argv[1])
+QTimer.singleShot(300, p.toggle_play)
+QTimer.singleShot(1500, app.quit)
+app.exec()
+"""
+
+
+def test_playing_a_clip_prints_no_ffmpeg_stream_listing(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO_ROOT
+    from tests.runtime.test_export import make_clip
+
+    clip = make_clip(tmp_path / "c.mp4", 32, 32, 6, 12)
+    env = os.environ | {"QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(REPO_ROOT)}
+    env.pop("QT_LOGGING_RULES", None)
+    out = subprocess.run([sys.executable, "-c", PLAY, str(clip)], capture_output=True, text=True, env=env,
+                         timeout=60, cwd=REPO_ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "Input #0" not in out.stderr and "Stream #0" not in out.stderr, out.stderr[-2000:]
+
+
+def test_torch_info_records_stay_out_of_the_log(tmp_path):
+    import logging
+
+    from ltx_studio.context import _not_library_chatter
+
+    def rec(name: str, level: int) -> logging.LogRecord:
+        return logging.LogRecord(name, level, __file__, 1, "FakeTensor cache stats", None, None)
+
+    assert not _not_library_chatter(rec("torch._subclasses.fake_tensor", logging.INFO))
+    assert _not_library_chatter(rec("torch._subclasses.fake_tensor", logging.WARNING))
+    assert _not_library_chatter(rec("ltx_studio.job_queue", logging.INFO))
+    assert _not_library_chatter(rec("model_runtime.runtime", logging.INFO))
