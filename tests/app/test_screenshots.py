@@ -9,42 +9,24 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import pytest
 
-from tests.app.test_real_window import _free_display
+from tests.app.test_real_window import start_xvfb
 from tests.conftest import REPO_ROOT
 
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "screenshots"
-
-
-def _xvfb(width: int, height: int):
-    n = _free_display()
-    proc = subprocess.Popen(["Xvfb", f":{n}", "-screen", "0", f"{width}x{height}x24", "-nolisten", "tcp"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 15
-    while not Path(f"/tmp/.X11-unix/X{n}").exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail("Xvfb did not start")
-        time.sleep(0.05)
-    return proc, f":{n}"
 
 
 @pytest.mark.xvfb
 @pytest.mark.parametrize("size", [(1366, 768), (1920, 1080)], ids=["1366x768", "1920x1080"])
 @pytest.mark.parametrize("theme", ["dark", "light"])
 def test_window_fits_the_screen_and_nothing_is_clipped(size, theme, tmp_path):
-    if not shutil.which("Xvfb"):
-        pytest.skip("Xvfb is not installed (./dev setup installs it: apt package xvfb)")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shot = ARTIFACTS / f"studio-{size[0]}x{size[1]}-{theme}.png"
-    proc, display = _xvfb(*size)
+    proc, display = start_xvfb(*size)
     try:
         env = {k: v for k, v in os.environ.items() if k != "QT_QPA_PLATFORM"}
         env.update(DISPLAY=display, QT_QPA_PLATFORM="xcb", PYTHONPATH=str(REPO_ROOT))
