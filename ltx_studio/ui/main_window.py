@@ -430,6 +430,7 @@ class MainWindow(QMainWindow):
     def play(self, job_id: int) -> None:
         row = self.store.get(job_id)
         if row.video and Path(row.video).is_file():
+            self._put_welcome_away()
             self._install_player()
             self.preview.show_clip(row.video)
         else:
@@ -489,11 +490,17 @@ class MainWindow(QMainWindow):
         self.preview.show_card(card)  # in the player's place: on a first run there is nothing to play yet
         return card
 
-    def dismiss_welcome(self) -> None:
+    def _put_welcome_away(self) -> None:
+        """A clip takes the player's place: the card goes (not remembered as dismissed, so it comes back
+        next start until the user closes it). Kept in the stack, its height would set the window's."""
         card, self.welcome = self.welcome, None
-        self.ui_state.set_welcomed(True)
         if card is not None:
             self.preview.remove_card(card)
+
+    def dismiss_welcome(self) -> None:
+        """The user closed the card: not shown again on start (Help → Getting started still shows it)."""
+        self.ui_state.set_welcomed(True)
+        self._put_welcome_away()
 
     def open_models_page(self):
         from ltx_studio.ui.models_page import ModelsDialog
@@ -532,13 +539,15 @@ class MainWindow(QMainWindow):
 
         row = self.store.get(job_id)
         s = JobSpec.from_dict(row.spec).request
-        caption = f"#{row.id} seed {s.seed}\n{s.width}×{s.height} · {s.frames / s.fps:.1f} s\n{s.prompt[:40]}"
+        prompt = s.prompt if len(s.prompt) <= 26 else s.prompt[:25] + "…"  # one line: the card keeps its height
+        caption = f"#{row.id} seed {s.seed}\n{s.width}×{s.height} · {s.frames / s.fps:.1f} s\n{prompt}"
         self.preview.add_draft(row.id, row.thumbnail or "", caption)
 
     def _on_job_ended(self, job: GenerationJob) -> None:
         if self._shut:  # signals still queued while the app closes: the store is gone
             return
         if job.state == "done":
+            self._put_welcome_away()
             if job.spec.kind == "draft":
                 self._add_draft_card(job.id)
             self._install_player()

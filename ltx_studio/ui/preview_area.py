@@ -66,11 +66,12 @@ class DraftCard(QFrame):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         img = QLabel()
-        img.setPixmap(QPixmap(thumbnail).scaled(160, 90, Qt.AspectRatioMode.KeepAspectRatio,
+        img.setPixmap(QPixmap(thumbnail).scaled(160, 72, Qt.AspectRatioMode.KeepAspectRatio,
                                                 Qt.TransformationMode.SmoothTransformation))
         img.setAlignment(Qt.AlignmentFlag.AlignCenter)
         text = QLabel(caption)
         text.setWordWrap(True)
+        text.setToolTip(caption)
         text.setStyleSheet("font-size:11px;")
         row = QHBoxLayout()
         play = QToolButton(text="Play")
@@ -115,7 +116,8 @@ class PreviewArea(QFrame):
         scroll.setObjectName("draftStrip")
         scroll.setWidget(self.strip)
         scroll.setWidgetResizable(True)
-        scroll.setFixedHeight(190)
+        scroll.setFixedHeight(200)
+        scroll.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # cards fit its height
         scroll.setVisible(False)  # shown with the first draft card: until then the player has the room
         self.strip_scroll = scroll
         lay.addWidget(scroll)

@@ -234,3 +234,20 @@ def test_torch_info_records_stay_out_of_the_log(tmp_path):
     assert _not_library_chatter(rec("torch._subclasses.fake_tensor", logging.WARNING))
     assert _not_library_chatter(rec("ltx_studio.job_queue", logging.INFO))
     assert _not_library_chatter(rec("model_runtime.runtime", logging.INFO))
+
+
+def test_after_a_first_draft_the_window_still_fits_1366x768(window, qtbot):
+    """The self-test screenshot once came out 964 px tall: the welcome card (still in the player's stack)
+    plus the drafts strip set the window's minimum height."""
+    window._install_player()
+    assert window.welcome is not None
+    window.prompt_panel.prompt.setPlainText("A lighthouse at dusk, waves, vertical 9:16")
+    window.presets_panel.seconds.setValue(1.0)
+    job = window.draft()
+    qtbot.waitUntil(lambda: not job.is_active, timeout=60_000)
+    assert job.state == "done" and window.welcome is None and not window.ui_state.welcomed()
+    assert window.preview.strip_scroll.isVisible()
+    hint = window.minimumSizeHint()
+    assert hint.width() <= 1366 - 16 and hint.height() <= 768 - 60, hint
+    card = window.preview.cards[job.id]
+    assert card.sizeHint().height() <= window.preview.strip_scroll.viewport().height()
