@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QStackedLayout,
     QToolButton,
     QVBoxLayout,
@@ -104,6 +105,9 @@ class PreviewArea(QFrame):
         self.live = QLabel()
         self.live.setObjectName("livePreview")
         self.live.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        # a QLabel's minimum is its pixmap's size: each preview is scaled to the area, so without this the
+        # window could only grow (the self-test window came out 974 px tall on a 768-px screen)
+        self.live.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
         self.live.setStyleSheet("background:#0b0b0d;")
         self.stack.addWidget(self.player)
         self.stack.addWidget(self.live)
