@@ -252,13 +252,3 @@ def test_after_a_first_draft_the_window_still_fits_1366x768(window, qtbot):
     card = window.preview.cards[job.id]
     assert card.sizeHint().height() <= window.preview.strip_scroll.viewport().height()
 
-
-def test_live_previews_do_not_grow_the_window(window, qtbot):
-    from PySide6.QtGui import QImage
-
-    before = window.minimumSizeHint()
-    img = QImage(64, 64, QImage.Format.Format_RGB888)
-    img.fill(0x808080)
-    window.resize(1400, 1000)
-    window.preview._on_preview(img)  # scaled to the (large) area
-    assert window.minimumSizeHint().height() <= max(before.height(), 768 - 60)
