@@ -37,6 +37,7 @@ class ModelChoice:
     checkpoint: str = ""
     upsampler: str = ""
     text_encoder: str = ""
+    distilled_lora: str = ""  # the dev two-stage render refines with it (stage 2), as ltx-pipelines does
 
     def describe(self) -> str:
         return "demo model (random weights)" if self.demo else Path(self.checkpoint).name or "no checkpoint"
@@ -60,7 +61,8 @@ class RuntimeOpener:
             paths = api.ModelPaths(demo.checkpoint, demo.upsampler, demo.text_encoder_dir)
         else:
             paths = api.ModelPaths(Path(choice.checkpoint), Path(choice.upsampler) if choice.upsampler else None,
-                                   Path(choice.text_encoder))
+                                   Path(choice.text_encoder),
+                                   api.LoraSpec(Path(choice.distilled_lora)) if choice.distilled_lora else None)
         device, dtype = api.pick_device()
         log.info("opening runtime %s on %s (%s)", choice.describe(), device, dtype)
         return api.Runtime.open(paths, str(device), dtype)

@@ -24,10 +24,12 @@ from model_runtime.errors import (
     CheckpointError,
     GenerationCancelled,
     InvalidRequestError,
+    LoraError,
     MediaError,
     RuntimeErrorBase,
     UnsupportedModelError,
 )
+from model_runtime.loras.spec import STRENGTH_RANGE, LoraSpec
 from model_runtime.sampling.control import CancelToken
 from model_runtime.spec import (
     SIZE_MULTIPLE,
@@ -42,6 +44,8 @@ from model_runtime.spec import (
 if TYPE_CHECKING:
     from model_runtime.checkpoints import inspect_checkpoint, inspect_upsampler
     from model_runtime.demo import ensure_demo_model
+    from model_runtime.loras.library import LibraryEntry, format_size
+    from model_runtime.loras.library import scan_folder as scan_lora_folder
     from model_runtime.media.export import ExportCancelled, export
     from model_runtime.media.export_presets import ExportPreset, list_presets
     from model_runtime.media.mux import read_metadata
@@ -58,8 +62,9 @@ if TYPE_CHECKING:
     from model_runtime.runtime import Runtime
 
 __all__ = [
-    "SIZE_MULTIPLE", "TEMPORAL_STRIDE", "CancelToken", "CheckpointError", "Device", "ExportCancelled", "ExportPreset",
-    "GenerationCancelled", "GenerationRequest", "GenerationResult", "InvalidRequestError", "MediaError",
+    "SIZE_MULTIPLE", "STRENGTH_RANGE", "TEMPORAL_STRIDE", "LibraryEntry", "LoraSpec", "format_size",
+    "scan_lora_folder", "CancelToken", "CheckpointError", "Device", "ExportCancelled", "ExportPreset",
+    "GenerationCancelled", "GenerationRequest", "GenerationResult", "InvalidRequestError", "LoraError", "MediaError",
     "ModelPaths", "NoticeEvent", "Pipeline", "PreviewEvent", "ProgressEvent", "RequestSpec", "Runtime",
     "RuntimeErrorBase", "Stage", "StageLatents", "UnsupportedModelError", "atomic_write", "ensure_demo_model",
     "export", "inspect_checkpoint", "inspect_upsampler", "list_presets", "pick_device", "probe",
@@ -103,12 +108,19 @@ def _media() -> dict[str, Any]:
             "list_presets": list_presets, "probe": probe, "thumbnails": thumbnails, "waveform_peaks": waveform_peaks}
 
 
+def _loras() -> dict[str, Any]:
+    from model_runtime.loras.library import LibraryEntry, format_size, scan_folder
+
+    return {"LibraryEntry": LibraryEntry, "format_size": format_size, "scan_lora_folder": scan_folder}
+
+
 #: lazily imported name -> the loader that imports it (with the names that come along)
 _LOADERS: dict[str, Callable[[], dict[str, Any]]] = {
     **dict.fromkeys(("Runtime", "GenerationRequest", "GenerationResult", "NoticeEvent", "PreviewEvent",
                      "ProgressEvent", "StageLatents"), _generation),
     **dict.fromkeys(("inspect_checkpoint", "inspect_upsampler", "ensure_demo_model", "read_metadata",
                      "atomic_write", "read_request", "write_latents", "write_result"), _files),
+    **dict.fromkeys(("LibraryEntry", "format_size", "scan_lora_folder"), _loras),
     **dict.fromkeys(("ExportCancelled", "export", "ExportPreset", "list_presets", "probe", "thumbnails",
                      "waveform_peaks"), _media),
 }

@@ -34,10 +34,12 @@ import torch
 from model_runtime.checkpoints import inspect_checkpoint
 from model_runtime.errors import InvalidRequestError, RuntimeErrorBase
 from model_runtime.loading import ComponentSpec, load_component
+from model_runtime.loras.state import EngineLoras
 from model_runtime.memory.plan import Machine, MemoryPlan, RequestShape
 from model_runtime.pipelines.engine import NO_PERTURBATION, DecodedAudio, Perturbation, PromptContexts
+from model_runtime.pipelines.envelope import ModelEnvelope, check_within
 from model_runtime.pipelines.geometry import Geometry
-from model_runtime.pipelines.types import Event, GenerationRequest, GenerationResult, NoticeEvent
+from model_runtime.pipelines.types import Event, GenerationRequest, GenerationResult, LoraSpec, NoticeEvent
 from model_runtime.sampling.control import CancelToken
 from model_runtime.spec import ModelPaths, Pipeline, RequestSpec
 
@@ -65,6 +67,7 @@ class ModelEngine:
         self.dtype = dtype
         self.strict = strict
         self._modules: dict[str, Any] = {}
+        self._loras = EngineLoras(paths.checkpoint)
         self._positions_cache: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
         self._prompts: OrderedDict[str, PromptContexts] = OrderedDict()
 
@@ -80,6 +83,10 @@ class ModelEngine:
     @property
     def device(self) -> torch.device:
         return self._device
+
+    @property
+    def distilled_lora(self) -> LoraSpec | None:
+        return self.paths.distilled_lora
 
     # --- residency ------------------------------------------------------------------------------
     def component(self, name: str, factory: Callable[[], Any]) -> Any:
@@ -126,7 +133,21 @@ class ModelEngine:
             self._placement.enter_context(apply_plan(denoiser.transformer, self._plan, self._device,
                                                      budget=self.budget))
             self._placed = True
+            self._loras.dirty = True  # fp8 storage may have replaced adapted modules
+        if self._loras.dirty:
+            self._loras.apply(denoiser.transformer, self._device)
         return denoiser
+
+    # --- LoRAs --------------------------------------------------------------------------------------
+    def use_loras(self, loras: tuple[LoraSpec, ...], mode: str) -> tuple[dict[str, Any], ...]:
+        """Check each LoRA against this checkpoint now; apply the set at the next denoise (live: factors on
+        the device; fused: merged into the weights). The base weights are never reloaded for a change."""
+        return self._loras.use(loras, mode, self.info.header, self.model_version)
+
+    @property
+    def lora_applier(self):
+        """The transformer's LoRA state (None before the first denoise), for tests and benchmarks."""
+        return self._loras.applier
 
     # --- Engine protocol: operations --------------------------------------------------------------
     def encode_prompts(self, prompts: tuple[str, ...]) -> tuple[PromptContexts, ...]:
@@ -212,6 +233,16 @@ class ModelEngine:
         return self._positions_cache[key]
 
 
+def _lora_factor_bytes(request: GenerationRequest, paths: ModelPaths) -> int:
+    """Bytes of the job's LoRA files (headers only; the dev render's stage 2 adds the distilled LoRA)."""
+    from model_runtime.loras.files import inspect_lora
+
+    specs = [*request.loras]
+    if request.pipeline == "dev" and request.stage == "render" and paths.distilled_lora is not None:
+        specs.append(paths.distilled_lora)
+    return sum(inspect_lora(s.path).size_bytes for s in specs)
+
+
 def _layout(paths: ModelPaths):
     """The planner's view of the user's files: headers only (no weight is read), the text encoder's sizes
     from its `config.json` when the folder has one (else the published Gemma-3-12B sizes)."""
@@ -273,7 +304,9 @@ class Runtime:
         if self._layout is None:
             self._layout = _layout(self.engine.paths)
         shape = RequestShape(request.width, request.height, request.frames, request.fps, stage=request.stage,
-                             prompts=2 if request.negative_prompt else 1)
+                             prompts=2 if request.negative_prompt else 1,
+                             lora_factor_bytes=_lora_factor_bytes(request, self.engine.paths),
+                             lora_mode=request.lora_mode)
         return plan_ladder(self._layout, shape, self.memory)
 
     def request(self, spec: RequestSpec) -> GenerationRequest:
@@ -299,7 +332,7 @@ class Runtime:
             seed=spec.seed, negative_prompt=spec.negative_prompt, stage=spec.stage.value,
             pipeline=spec.pipeline.value, steps=spec.steps if spec.pipeline == Pipeline.DEV else None,
             video_guidance=video_g, audio_guidance=audio_g, draft_latents=draft,
-            tiled_decode=spec.tiled_decode, previews=spec.previews,
+            tiled_decode=spec.tiled_decode, previews=spec.previews, loras=spec.loras, lora_mode=spec.lora_mode,
         )
 
     def generate(self, request: GenerationRequest | RequestSpec, cancel: CancelToken | None = None
@@ -309,6 +342,9 @@ class Runtime:
         from model_runtime.memory.oom import iter_with_oom_retry
         from model_runtime.pipelines import run
 
+        config = getattr(self.engine, "config", None)
+        if isinstance(config, dict):  # the checkpoint's own envelope, before any weight is loaded
+            check_within(ModelEnvelope.for_config(config), request)
         if not self._busy.acquire(blocking=False):
             raise RuntimeErrorBase("the runtime is already running a job: queue the request instead")
         try:

@@ -14,6 +14,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from model_runtime.loras.spec import LoraSpec
+
 
 class Stage(StrEnum):
     """One stage at the requested size (a fast draft), or two stages with a x2 upsample (a render)."""
@@ -46,11 +48,13 @@ TEMPORAL_STRIDE = 8
 
 @dataclass(frozen=True)
 class ModelPaths:
-    """The user's model files: the LTX-2.3 single file, the x2 spatial upscaler, the Gemma-3 folder."""
+    """The user's model files: the LTX-2.3 single file, the x2 spatial upscaler, the Gemma-3 folder, and the
+    distilled LoRA the dev two-stage render refines with (ltx-pipelines' `--distilled-lora`)."""
 
     checkpoint: Path
     upsampler: Path | None = None
     text_encoder_dir: Path | None = None
+    distilled_lora: LoraSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -74,11 +78,15 @@ class RequestSpec:
     draft_latents: str | None = None   # a draft's stage-1 latents file (safetensors): promotion to a render
     tiled_decode: bool = False
     previews: bool = True
+    loras: tuple[LoraSpec, ...] = ()  # in application order; sha256 pins the exact file for a re-run
+    lora_mode: str = "live"
 
     def __post_init__(self) -> None:
         # a spec read back from JSON carries plain strings: make them the enums (a bad name raises ValueError)
         object.__setattr__(self, "stage", Stage(self.stage))
         object.__setattr__(self, "pipeline", Pipeline(self.pipeline))
+        object.__setattr__(self, "loras", tuple(x if isinstance(x, LoraSpec) else LoraSpec.from_dict(x)
+                                                for x in self.loras))
 
     def guidance_overrides(self) -> tuple[dict[str, float], dict[str, float]]:
         """The user's guidance values per modality (video, audio), only those that were set."""
@@ -90,6 +98,7 @@ class RequestSpec:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["stage"], d["pipeline"] = str(self.stage), str(self.pipeline)
+        d["loras"] = [x.to_dict() for x in self.loras]
         return d
 
     @classmethod

@@ -56,7 +56,7 @@ def model_choice(ctx: AppContext) -> ModelChoice:
 
     s = ctx.settings
     demo = s.use_demo_model or not s.checkpoint
-    return ModelChoice(demo, s.checkpoint, s.upsampler, s.text_encoder)
+    return ModelChoice(demo, s.checkpoint, s.upsampler, s.text_encoder, s.distilled_lora)
 
 
 class MainWindow(QMainWindow):
@@ -115,7 +115,17 @@ class MainWindow(QMainWindow):
             w.setMinimumWidth(least)
         self._split.setStretchFactor(1, 1)  # the player takes the spare width
         self._split.setSizes(list(DEFAULT_COLUMNS))
-        self.setCentralWidget(self._split)
+        central = QWidget()
+        column = QVBoxLayout(central)
+        column.setContentsMargins(0, 0, 0, 0)
+        self.banner = QLabel()
+        self.banner.setObjectName("startupBanner")
+        self.banner.setWordWrap(True)
+        self.banner.setStyleSheet("background:#5a4a00; color:#fff; padding:6px;")
+        self.banner.hide()
+        column.addWidget(self.banner)
+        column.addWidget(self._split, 1)
+        self.setCentralWidget(central)
         from ltx_studio.ui.widgets import ElidedLabel
 
         self.model_label = ElidedLabel(min_chars=20)
@@ -133,6 +143,8 @@ class MainWindow(QMainWindow):
         settings_menu = self.menuBar().addMenu("&Settings")
         self.models_action = settings_menu.addAction("&Models…")
         self.models_action.triggered.connect(self.open_models_page)
+        self.loras_action = settings_menu.addAction("&LoRA library…")
+        self.loras_action.triggered.connect(self.open_lora_library)
         theme_menu = settings_menu.addMenu("&Theme")
         self.theme_actions = {}
         for scheme, label in (("dark", "&Dark"), ("light", "&Light"), ("system", "Follow the &system")):
@@ -187,8 +199,25 @@ class MainWindow(QMainWindow):
         self._in_step = True
         try:
             step()
+        except Exception as exc:  # noqa: BLE001 - a failed step must not leave the window on "Starting…"
+            self._steps.clear()  # later steps need this one's result
+            log.exception("start-up step %s failed", step.__name__)
+            from ltx_studio.crash_report import one_line
+
+            self.show_notice(f"Start-up failed: {one_line(exc)}. The details are in the log: "
+                             f"{self.ctx.paths.log_file}")
+            self.statusBar().showMessage("Start-up failed (see the banner)")
+            reporter = self.ctx.extras.get("crash_reporter")
+            if reporter is not None:
+                reporter.report(exc, where="starting up")
         finally:
             self._in_step = False
+
+    def show_notice(self, text: str) -> None:
+        """Add a sentence to the banner above the panels (start-up repairs, start-up failures)."""
+        lines = [t for t in self.banner.text().split("\n") if t]
+        self.banner.setText("\n".join([*lines, text]))
+        self.banner.show()
 
     def _build_presets(self) -> None:
         from ltx_studio.formats import load_presets
@@ -196,10 +225,14 @@ class MainWindow(QMainWindow):
         self.presets = load_presets()
 
     def _build_store(self) -> None:
-        from ltx_studio.store import JobStore
+        from ltx_studio.jobs import JobSpec
+        from ltx_studio.store import JobStore, check_field_types
 
-        self.store = JobStore(self.ctx.paths.database)
+        self.store, notices = JobStore.open_or_heal(self.ctx.paths.database,
+                                                    lambda d: check_field_types(JobSpec.from_dict(d)))
         self.store.recover(self.ctx.paths.outputs)
+        for text in [*self.ctx.notices, *notices]:
+            self.show_notice(text)
 
     def _build_queue(self) -> None:
         from ltx_studio.job_queue import JobQueue
@@ -272,6 +305,7 @@ class MainWindow(QMainWindow):
 
     def _connect(self) -> None:
         p, q, qp = self.prompt_panel, self.queue, self.queue_panel
+        p.loraLibraryRequested.connect(self.open_lora_library)
         p.draftRequested.connect(self.draft)
         p.variantsRequested.connect(self.draft_variants)
         p.renderRequested.connect(self.render_prompt)
@@ -346,7 +380,7 @@ class MainWindow(QMainWindow):
         request = RequestSpec(prompt=prompt, seed=seed, width=fmt.width, height=fmt.height, frames=fmt.frames,
                               fps=fmt.fps, stage=kind,
                               negative_prompt=self.prompt_panel.negative.toPlainText().strip() or None,
-                              **self.prompt_panel.advanced_values())
+                              loras=self.prompt_panel.loras.specs(), **self.prompt_panel.advanced_values())
         return JobSpec(request, aspect=c.aspect, tier=c.tier, seconds=c.seconds)
 
     def draft(self) -> GenerationJob | None:
@@ -400,7 +434,9 @@ class MainWindow(QMainWindow):
     def requeue(self, job_id: int) -> GenerationJob:
         from ltx_studio.jobs import JobSpec
 
-        return self._submit(JobSpec.from_dict(self.store.get(job_id).spec))
+        spec = JobSpec.from_dict(self.store.get(job_id).spec)
+        self.prompt_panel.loras.set_specs(spec.request.loras)  # its LoRAs come back for the next job too
+        return self._submit(spec)
 
     def requeue_file(self, path: str | Path) -> GenerationJob | None:
         """Queue again the request a clip was made from (by this app or by `ltx-studio-cli generate`)."""
@@ -412,6 +448,7 @@ class MainWindow(QMainWindow):
         except MediaError as exc:
             self.statusBar().showMessage(str(exc))
             return None
+        self.prompt_panel.loras.set_specs(request.loras)
         return self._submit(JobSpec.from_request(request))
 
     def _pick_clip_to_requeue(self) -> None:
@@ -501,6 +538,37 @@ class MainWindow(QMainWindow):
         """The user closed the card: not shown again on start (Help → Getting started still shows it)."""
         self.ui_state.set_welcomed(True)
         self._put_welcome_away()
+
+    def open_lora_library(self):
+        """The LoRA library: a folder's LoRA files (headers only: no torch on the GUI thread), one click
+        to add one to the next job's chips."""
+        from PySide6.QtWidgets import QDialog, QVBoxLayout
+
+        from ltx_studio.ui.lora_widgets import LoraLibraryPage
+        from model_runtime.api import LoraError, scan_lora_folder
+
+        dialog = QDialog(self)
+        dialog.setWindowTitle("LoRA library")
+        dialog.resize(760, 420)
+        page = LoraLibraryPage(dialog)
+        QVBoxLayout(dialog).addWidget(page)
+        def scan(folder: str) -> None:
+            if not folder:
+                return
+            if folder != self.ctx.settings.lora_folder:
+                self.ctx.save_settings(self.ctx.settings.with_changes(lora_folder=folder))
+            try:
+                page.set_entries(scan_lora_folder(folder))
+            except LoraError as exc:
+                page.show_error(str(exc))
+
+        page.folderChosen.connect(scan)
+        page.addRequested.connect(self.prompt_panel.loras.add)
+        page.folder.setText(self.ctx.settings.lora_folder)
+        scan(page.folder.text())
+        self.lora_library = page
+        dialog.show()
+        return dialog
 
     def open_models_page(self):
         from ltx_studio.ui.models_page import ModelsDialog

@@ -38,6 +38,8 @@ class ModelsDialog(QDialog):
         self.checkpoint = self._path_row(form, "LTX-2.3 checkpoint", settings.checkpoint, folder=False)
         self.upsampler = self._path_row(form, "Spatial upscaler x2", settings.upsampler, folder=False)
         self.text_encoder = self._path_row(form, "Gemma-3 folder", settings.text_encoder, folder=True)
+        self.distilled_lora = self._path_row(form, "Distilled LoRA (dev renders)", settings.distilled_lora,
+                                             folder=False)
         lay.addLayout(form)
         scan = QPushButton("Find them in a folder… (e.g. a ComfyUI models folder)")
         scan.clicked.connect(self._scan)
@@ -118,4 +120,5 @@ class ModelsDialog(QDialog):
     def result_settings(self) -> Settings:
         return self._settings.with_changes(
             checkpoint=self.checkpoint.text().strip(), upsampler=self.upsampler.text().strip(),
-            text_encoder=self.text_encoder.text().strip(), use_demo_model=self.demo.isChecked())
+            text_encoder=self.text_encoder.text().strip(), use_demo_model=self.demo.isChecked(),
+            distilled_lora=self.distilled_lora.text().strip())

@@ -67,6 +67,7 @@ class PromptPanel(QGroupBox):
     variantsRequested = Signal(int)  # draft this many seeds at once
     renderRequested = Signal()
     promptChanged = Signal(str)
+    loraLibraryRequested = Signal()
 
     def __init__(self, presets: Presets, parent: QWidget | None = None) -> None:
         super().__init__("Prompt", parent)
@@ -86,6 +87,7 @@ class PromptPanel(QGroupBox):
         lay.addWidget(self.prompt)
         lay.addWidget(self.count_label)
         lay.addWidget(self.negative)
+        lay.addLayout(self._lora_row())
         lay.addLayout(self._seed_row())
         self.advanced_toggle = QToolButton(text="Advanced ▸", checkable=True)
         self.advanced_toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
@@ -131,6 +133,25 @@ class PromptPanel(QGroupBox):
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name: wrapping changes with the width
         super().resizeEvent(event)
         self._fit_prompt()
+
+    def _lora_row(self) -> QVBoxLayout:
+        """The job's LoRAs as chips with strength sliders, and the way to the library to add one."""
+        from ltx_studio.ui.lora_widgets import LoraChips
+
+        col = QVBoxLayout()
+        head = QHBoxLayout()
+        head.addWidget(QLabel("LoRAs"))
+        head.addStretch(1)
+        library = QToolButton(text="Library…")
+        library.setObjectName("loraLibraryButton")
+        library.setToolTip("Add a style, character or camera LoRA from your LoRA folder")
+        library.clicked.connect(self.loraLibraryRequested)
+        head.addWidget(library)
+        self.loras = LoraChips()
+        self.loras.setObjectName("loraChips")
+        col.addLayout(head)
+        col.addWidget(self.loras)
+        return col
 
     def _seed_row(self) -> QHBoxLayout:
         row = QHBoxLayout()

@@ -45,7 +45,14 @@ def _row_text(row: JobRow) -> str:
     prompt = s.prompt
     tail = f"\n{row.message}" if row.message and row.state != "done" else ""
     mark = FAILED_MARK if row.state in FAILED_STATES else ""
-    return f"{mark}{head}\n{body}\n{prompt[:70]}{'…' if len(prompt) > 70 else ''}{tail}"
+    loras = "".join(f"\nLoRA {x.path.name} @ {x.strength:g}" for x in s.loras)
+    return f"{mark}{head}\n{body}\n{prompt[:70]}{'…' if len(prompt) > 70 else ''}{loras}{tail}"
+
+
+def _provenance(row: JobRow) -> str:
+    """The LoRAs a finished job actually used: file, strength and sha256 (from what the runtime returned)."""
+    applied = ((row.settings or {}).get("runtime") or {}).get("loras") or []
+    return "\n".join(f"{a['name']} @ {a['strength']:g} · sha256 {a['sha256']}" for a in applied)
 
 
 class QueuePanel(QTabWidget):
@@ -197,6 +204,8 @@ class QueuePanel(QTabWidget):
         for r in rows:
             item = QListWidgetItem(_row_text(r))
             item.setData(ROLE_ID, r.id)
+            if provenance := _provenance(r):
+                item.setToolTip(provenance)
             # every row has an icon of the same size (a blank one without a thumbnail), so texts line up
             item.setIcon(self._icon(r.thumbnail) if r.thumbnail else self._blank_icon())
             if r.state in FAILED_STATES:

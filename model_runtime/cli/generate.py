@@ -42,6 +42,12 @@ def register(subparsers) -> None:
     p.add_argument("--dtype", choices=("float32", "bfloat16"), default=None,
                    help="compute dtype (default: float32 on cpu, bfloat16 elsewhere)")
     p.add_argument("--tiled-decode", action="store_true", help="decode in tiles (less memory for large sizes)")
+    p.add_argument("--lora", action="append", default=[], metavar="PATH[:STRENGTH]",
+                   help="apply a LoRA (.safetensors) at STRENGTH in [-2, 2] (default 1.0); repeat to stack")
+    p.add_argument("--lora-mode", choices=("live", "fused"), default="live",
+                   help="live: deltas built at compute time (default); fused: merged into the weights")
+    p.add_argument("--distilled-lora", default=None, metavar="PATH[:STRENGTH]",
+                   help="the distilled LoRA a dev render refines with in stage 2 (as ltx-pipelines)")
     p.add_argument("--crf", type=int, default=18, help="H.264 quality (lower is better; default 18)")
     p.add_argument("--out", type=Path, required=True, help="output .mp4 (a .json sidecar is written next to it)")
     p.set_defaults(func=run)
@@ -67,28 +73,48 @@ def validate(args: argparse.Namespace) -> Inputs:
         inspect_checkpoint,
         inspect_upsampler,
     )
+    from model_runtime.loras.spec import LoraSpec
     from model_runtime.media.mux import check_output_path
+    from model_runtime.pipelines.envelope import ModelEnvelope, check_within
     from model_runtime.text.gemma import inspect_gemma_folder
     from model_runtime.text.projection import check_gemma_matches
 
+    loras = tuple(LoraSpec.parse(text) for text in args.lora)
     request = RequestSpec(
         prompt=args.prompt, negative_prompt=args.negative_prompt, width=args.width, height=args.height,
         frames=args.frames, fps=args.fps, seed=args.seed, stage=args.stage, pipeline=args.pipeline,
-        tiled_decode=args.tiled_decode, previews=False,
+        tiled_decode=args.tiled_decode, previews=False, loras=loras, lora_mode=args.lora_mode,
     )
-    GenerationRequest(**{k: v for k, v in request.to_dict().items() if k in _CHECKED})  # the request rules, now
+    GenerationRequest(**{k: v for k, v in request.to_dict().items() if k in _CHECKED},
+                      loras=request.loras)  # the request rules, now
     if not 0 <= args.crf <= 51:
         raise InvalidRequestError(f"--crf must be between 0 and 51, got {args.crf}")
     out = check_output_path(args.out)
     info = inspect_checkpoint(args.checkpoint)
+    check_within(ModelEnvelope.for_config(info.config), request)
     if args.stage == "render" and args.upsampler is None:
         raise InvalidRequestError("--stage render needs --upsampler (the x2 spatial upscaler file)")
     if args.upsampler is not None:
         inspect_upsampler(args.upsampler)
     gemma = inspect_gemma_folder(args.text_encoder)
     check_gemma_matches(info.header, gemma.dims)
-    paths = ModelPaths(args.checkpoint, args.upsampler, args.text_encoder)
+    distilled = LoraSpec.parse(args.distilled_lora) if args.distilled_lora else None
+    check_loras(info, (*loras, *((distilled,) if distilled else ())))
+    paths = ModelPaths(args.checkpoint, args.upsampler, args.text_encoder, distilled)
     return Inputs(request, paths, out, info.model_version)
+
+
+def check_loras(info, loras) -> None:
+    """Every LoRA read against the checkpoint's header (milliseconds; no model weight is loaded)."""
+    from model_runtime.loras.files import LoraTargets, read_lora
+    from model_runtime.loras.spec import check_strength
+
+    if not loras:
+        return
+    targets = LoraTargets.from_checkpoint(info.header, info.model_version)
+    for spec in loras:
+        check_strength(spec.strength, f"LoRA {spec.path.name}")
+        read_lora(spec.path, targets, expected_sha256=spec.sha256)
 
 
 class ProgressLine:
@@ -127,7 +153,7 @@ def _dtype(args: argparse.Namespace):
 
 #: the RequestSpec fields GenerationRequest validates before any file is opened (no defaults, no latents)
 _CHECKED = ("prompt", "width", "height", "frames", "fps", "seed", "negative_prompt", "stage", "pipeline",
-            "tiled_decode", "previews")
+            "tiled_decode", "previews", "lora_mode")
 
 
 def run(args: argparse.Namespace) -> int:
