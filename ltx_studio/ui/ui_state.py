@@ -8,10 +8,12 @@ the CLI never reads it, and a lost or corrupt file only costs the layout (Qt ign
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QByteArray, QSettings
 
-from ltx_studio.formats import FormatChoice
+if TYPE_CHECKING:  # the formats module is read after the first paint (start-up builds the frame first)
+    from ltx_studio.formats import FormatChoice
 
 
 class UiState:
@@ -34,6 +36,8 @@ class UiState:
 
     # --- the last format -------------------------------------------------------------------------------
     def format(self) -> FormatChoice | None:
+        from ltx_studio.formats import FormatChoice
+
         try:
             aspect, tier = str(self._s.value("format/aspect", "")), str(self._s.value("format/tier", ""))
             fps, seconds = float(self._s.value("format/fps", 0)), float(self._s.value("format/seconds", 0))
