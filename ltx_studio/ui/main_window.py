@@ -69,11 +69,12 @@ class MainWindow(QMainWindow):
         self._settled = False  # True once _after_first_paint ran: deferred start-up checks may run directly
         self.welcome = None  # the first-run card while it is shown (ltx_studio.ui.welcome)
         self.setWindowTitle(f"LTX Studio {__version__}")
-        from ltx_studio.ui.theme import app_icon, apply_theme
+        from ltx_studio.ui.theme import app_icon, apply_theme, follow_system
         from ltx_studio.ui.ui_state import UiState
 
         self.ui_state = UiState(ctx.paths.config)
         apply_theme(QApplication.instance(), self.ui_state.theme())
+        follow_system(QApplication.instance(), self.ui_state.theme)
         self.setWindowIcon(app_icon())
         self._build_frame()
         self._restore_geometry()

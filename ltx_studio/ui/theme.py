@@ -120,9 +120,15 @@ def current_colours() -> Colours:
 
 
 def follow_system(app: QApplication, scheme_getter) -> None:
-    """Re-apply when the OS colour scheme changes and the user chose "system"."""
+    """Re-apply when the OS colour scheme changes and the user chose "system" (connected once per app;
+    the latest window's getter is the one asked)."""
+    follow_system.getter = scheme_getter  # type: ignore[attr-defined]
+    if app.property("ltxFollowsSystem"):
+        return
+    app.setProperty("ltxFollowsSystem", True)
+
     def changed(_scheme) -> None:
-        if scheme_getter() == "system":
+        if follow_system.getter() == "system":  # type: ignore[attr-defined]
             apply_theme(app, "system")
 
     QGuiApplication.styleHints().colorSchemeChanged.connect(changed)

@@ -252,3 +252,41 @@ def test_after_a_first_draft_the_window_still_fits_1366x768(window, qtbot):
     card = window.preview.cards[job.id]
     assert card.sizeHint().height() <= window.preview.strip_scroll.viewport().height()
 
+
+
+
+def test_system_theme_follows_the_os_scheme(window, monkeypatch):
+    """The offscreen platform has no colour scheme of its own: the OS answer is faked, the signal is Qt's."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QGuiApplication
+    from PySide6.QtWidgets import QApplication
+
+    from ltx_studio.ui import theme
+
+    real_hints = QGuiApplication.styleHints()
+    scheme = {"now": Qt.ColorScheme.Light}
+
+    class Hints:
+        def colorScheme(self):  # noqa: N802 - Qt's name
+            return scheme["now"]
+
+    class FakeGui:
+        @staticmethod
+        def styleHints():  # noqa: N802 - Qt's name
+            return Hints()
+
+    window.set_theme("system")
+    monkeypatch.setattr(theme, "QGuiApplication", FakeGui)
+    try:
+        real_hints.colorSchemeChanged.emit(Qt.ColorScheme.Light)  # the OS switched to light
+        assert QApplication.instance().property("ltxScheme") == "light" and theme.current_colours() is theme.LIGHT
+        scheme["now"] = Qt.ColorScheme.Dark
+        real_hints.colorSchemeChanged.emit(Qt.ColorScheme.Dark)
+        assert QApplication.instance().property("ltxScheme") == "dark"
+        window.set_theme("dark")  # an explicit choice no longer follows the OS
+        scheme["now"] = Qt.ColorScheme.Light
+        real_hints.colorSchemeChanged.emit(Qt.ColorScheme.Light)
+        assert QApplication.instance().property("ltxScheme") == "dark"
+    finally:
+        monkeypatch.undo()
+        window.set_theme("dark")
