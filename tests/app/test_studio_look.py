@@ -290,3 +290,28 @@ def test_system_theme_follows_the_os_scheme(window, monkeypatch):
     finally:
         monkeypatch.undo()
         window.set_theme("dark")
+
+
+def test_cancel_answers_at_once_and_time_ticks(qtbot, tmp_path):
+    from ltx_studio.context import AppContext
+    from ltx_studio.paths import AppPaths
+    from ltx_studio.ui.main_window import MainWindow
+
+    w = MainWindow(AppContext.create(AppPaths.for_root(tmp_path)), FakeFactory(steps=200, step_s=0.02))
+    qtbot.addWidget(w)
+    w.show()
+    w.ensure_built()
+    try:
+        w.prompt_panel.prompt.setPlainText("A slow job to cancel")
+        job = w.draft()
+        qtbot.waitUntil(lambda: job.state == "running" and w.preview.cancel_button.isEnabled(), timeout=60_000)
+        qtbot.waitUntil(lambda: "elapsed" in w.preview.time_label.text(), timeout=3000)
+        first = w.preview.bar.value()
+        qtbot.wait(1200)  # the clock ticks every second, the bar moves on
+        assert w.preview.bar.value() >= first and "left" in w.preview.time_label.text()
+        w.preview.cancel_button.click()
+        assert "cancelling" in w.preview.stage_label.text() and not w.preview.cancel_button.isEnabled()
+        qtbot.waitUntil(lambda: not job.is_active, timeout=20_000)
+        assert job.state == "cancelled"
+    finally:
+        w.shutdown()
