@@ -43,6 +43,11 @@ def register(subparsers) -> None:
     p.add_argument("--dtype", choices=("float32", "bfloat16"), default=None,
                    help="compute dtype (default: float32 on cpu, bfloat16 elsewhere)")
     p.add_argument("--tiled-decode", action="store_true", help="decode in tiles (less memory for large sizes)")
+    p.add_argument("--attention", choices=("auto", "flash", "efficient", "math"), default="auto",
+                   help="attention kernels (default auto: flash, then memory-efficient, then math on CUDA; "
+                        "PyTorch's choice elsewhere)")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the transformer blocks (worth it on a GPU; the first step compiles)")
     p.add_argument("--crf", type=int, default=18, help="H.264 quality (lower is better; default 18)")
     p.add_argument("--out", type=Path, required=True, help="output .mp4 (a .json sidecar is written next to it)")
     p.set_defaults(func=run)
@@ -123,12 +128,14 @@ def _dtype(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from model_runtime.media.mux import write_mp4
+    from model_runtime.models.acceleration import Acceleration
     from model_runtime.pipelines.types import GenerationResult, ProgressEvent
     from model_runtime.runtime import Runtime
 
     inputs = validate(args)
     started = time.monotonic()
-    runtime = Runtime.open(inputs.paths, device=args.device, dtype=_dtype(args))
+    runtime = Runtime.open(inputs.paths, device=args.device, dtype=_dtype(args),
+                           acceleration=Acceleration(args.attention, args.compile))
     bar = ProgressLine(sys.stderr)
     result: GenerationResult | None = None
     try:
