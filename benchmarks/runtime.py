@@ -311,7 +311,7 @@ def versus_reference(pairs: int, profiles: int) -> None:
     s = BENCH_SHAPE
     with tempfile.TemporaryDirectory(prefix="ltx-bench-") as tmp:
         ours_out, ref_out = Path(tmp) / "ours.mp4", Path(tmp) / "reference.mp4"
-        ours_cli = [sys.executable, "-m", "model_runtime.cli", *cli_args(model, ours_out)]
+        ours_cli = [sys.executable, "-m", "model_runtime", *cli_args(model, ours_out)]
         ours_profile = [sys.executable, __file__, "--child-cli-profile", *cli_args(model, ours_out)]
         ref_cmd = [ref_python, *reference_args(model, ref_out)] if ref_python else None
         print(f"\n## distilled two-stage render, {s['width']}x{s['height']}, {s['frames']} frames @ {s['fps']:g} fps, "
