@@ -18,14 +18,15 @@ class AppContext:
     paths: AppPaths
     settings: Settings
     extras: dict = field(default_factory=dict)  # later services (queue, history) attach here at start-up
+    notices: list[str] = field(default_factory=list)  # what start-up repaired: shown in a banner and logged
 
     @classmethod
     def create(cls, paths: AppPaths | None = None) -> AppContext:
         paths = (paths or AppPaths.default()).ensure()
         setup_logging(paths)
-        settings = Settings.load(paths.settings_file)
+        settings, notice = Settings.load_or_heal(paths.settings_file)
         log.info("app context: data=%s config=%s", paths.data, paths.config)
-        return cls(paths, settings)
+        return cls(paths, settings, notices=[notice] if notice else [])
 
     def save_settings(self, settings: Settings) -> None:
         settings.save(self.paths.settings_file)

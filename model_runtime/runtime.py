@@ -1,8 +1,10 @@
 """The runtime's front door: open the model files once, then run generation jobs one at a time.
 
     runtime = Runtime.open(ModelPaths(checkpoint, upsampler, text_encoder_dir), device="cuda")
-    for event in runtime.generate(request, cancel=token):   # ProgressEvent / PreviewEvent ...
-        ...                                                  # ... and the GenerationResult last
+    result = yield from runtime.generate(spec, cancel=token)  # yields ProgressEvent / PreviewEvent / NoticeEvent
+
+`generate` takes a `RequestSpec` (plain data, the user's overrides; `Runtime.request` fills the model's
+defaults) or a ready `GenerationRequest`, yields only events and returns the `GenerationResult`.
 
 `Runtime.open` only reads headers (fast, and it refuses a wrong file before any weights load); each
 component is loaded strictly on first use and stays resident between jobs (a draft never loads the
@@ -24,8 +26,7 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Generator, Iterator, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -33,25 +34,19 @@ import torch
 from model_runtime.checkpoints import inspect_checkpoint
 from model_runtime.errors import InvalidRequestError, RuntimeErrorBase
 from model_runtime.loading import ComponentSpec, load_component
+from model_runtime.loras.state import EngineLoras
 from model_runtime.memory.plan import Machine, MemoryPlan, RequestShape
 from model_runtime.models.acceleration import DEFAULT_ACCELERATION, Acceleration, attention_kernels
 from model_runtime.pipelines.engine import NO_PERTURBATION, DecodedAudio, Perturbation, PromptContexts
+from model_runtime.pipelines.envelope import ModelEnvelope, check_within
 from model_runtime.pipelines.geometry import Geometry
-from model_runtime.pipelines.types import Event, GenerationRequest, GenerationResult, NoticeEvent
+from model_runtime.pipelines.types import Event, GenerationRequest, GenerationResult, LoraSpec, NoticeEvent
 from model_runtime.sampling.control import CancelToken
+from model_runtime.spec import ModelPaths, Pipeline, RequestSpec
 
 log = logging.getLogger(__name__)
 
 PROMPT_CACHE_SIZE = 8  # recent prompt encodings: promoting a draft re-uses its prompt's encoding
-
-
-@dataclass(frozen=True)
-class ModelPaths:
-    """The user's model files: the LTX-2.3 single file, the x2 spatial upscaler, the Gemma-3 folder."""
-
-    checkpoint: Path
-    upsampler: Path | None = None
-    text_encoder_dir: Path | None = None
 
 
 class ModelEngine:
@@ -75,6 +70,7 @@ class ModelEngine:
         self.dtype = dtype
         self.strict = strict
         self._modules: dict[str, Any] = {}
+        self._loras = EngineLoras(paths.checkpoint)
         self._positions_cache: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
         self._prompts: OrderedDict[str, PromptContexts] = OrderedDict()
 
@@ -90,6 +86,10 @@ class ModelEngine:
     @property
     def device(self) -> torch.device:
         return self._device
+
+    @property
+    def distilled_lora(self) -> LoraSpec | None:
+        return self.paths.distilled_lora
 
     # --- residency ------------------------------------------------------------------------------
     def component(self, name: str, factory: Callable[[], Any]) -> Any:
@@ -136,6 +136,9 @@ class ModelEngine:
             self._placement.enter_context(apply_plan(denoiser.transformer, self._plan, self._device,
                                                      budget=self.budget))
             self._placed = True
+            self._loras.dirty = True  # fp8 storage may have replaced adapted modules
+        if self._loras.dirty:
+            self._loras.apply(denoiser.transformer, self._device)
         return denoiser
 
     def _loaded_transformer(self, storage: str | None) -> torch.nn.Module:
@@ -145,6 +148,17 @@ class ModelEngine:
 
             compile_blocks(transformer)
         return transformer
+
+    # --- LoRAs --------------------------------------------------------------------------------------
+    def use_loras(self, loras: tuple[LoraSpec, ...], mode: str) -> tuple[dict[str, Any], ...]:
+        """Check each LoRA against this checkpoint now; apply the set at the next denoise (live: factors on
+        the device; fused: merged into the weights). The base weights are never reloaded for a change."""
+        return self._loras.use(loras, mode, self.info.header, self.model_version)
+
+    @property
+    def lora_applier(self):
+        """The transformer's LoRA state (None before the first denoise), for tests and benchmarks."""
+        return self._loras.applier
 
     # --- Engine protocol: operations --------------------------------------------------------------
     def encode_prompts(self, prompts: tuple[str, ...]) -> tuple[PromptContexts, ...]:
@@ -231,6 +245,16 @@ class ModelEngine:
         return self._positions_cache[key]
 
 
+def _lora_factor_bytes(request: GenerationRequest, paths: ModelPaths) -> int:
+    """Bytes of the job's LoRA files (headers only; the dev render's stage 2 adds the distilled LoRA)."""
+    from model_runtime.loras.files import inspect_lora
+
+    specs = [*request.loras]
+    if request.pipeline == "dev" and request.stage == "render" and paths.distilled_lora is not None:
+        specs.append(paths.distilled_lora)
+    return sum(inspect_lora(s.path).size_bytes for s in specs)
+
+
 def _layout(paths: ModelPaths):
     """The planner's view of the user's files: headers only (no weight is read), the text encoder's sizes
     from its `config.json` when the folder has one (else the published Gemma-3-12B sizes)."""
@@ -294,26 +318,57 @@ class Runtime:
         if self._layout is None:
             self._layout = _layout(self.engine.paths)
         shape = RequestShape(request.width, request.height, request.frames, request.fps, stage=request.stage,
-                             prompts=2 if request.negative_prompt else 1)
+                             prompts=2 if request.negative_prompt else 1,
+                             lora_factor_bytes=_lora_factor_bytes(request, self.engine.paths),
+                             lora_mode=request.lora_mode)
         return plan_ladder(self._layout, shape, self.memory)
 
-    def generate(self, request: GenerationRequest, cancel: CancelToken | None = None
-                 ) -> Generator[Event | GenerationResult, None, GenerationResult]:
+    def request(self, spec: RequestSpec) -> GenerationRequest:
+        """The runnable request for `spec`: the loaded model's defaults (`pipelines.dev.defaults_for`) with
+        the spec's overrides on top, and the draft latents read from their file (promotion)."""
+        video_g = audio_g = None
+        if spec.pipeline == Pipeline.DEV:
+            from model_runtime.pipelines.dev import defaults_for
+
+            d = defaults_for(self.engine.model_version)
+            video_over, audio_over = spec.guidance_overrides()
+            video_g, audio_g = replace(d.video, **video_over), replace(d.audio, **audio_over)
+        draft = None
+        if spec.draft_latents:
+            from safetensors.torch import load_file
+
+            from model_runtime.pipelines.types import StageLatents
+
+            t = load_file(spec.draft_latents)
+            draft = StageLatents(video=t["video"], audio=t["audio"])
+        return GenerationRequest(
+            prompt=spec.prompt, width=spec.width, height=spec.height, frames=spec.frames, fps=spec.fps,
+            seed=spec.seed, negative_prompt=spec.negative_prompt, stage=spec.stage.value,
+            pipeline=spec.pipeline.value, steps=spec.steps if spec.pipeline == Pipeline.DEV else None,
+            video_guidance=video_g, audio_guidance=audio_g, draft_latents=draft,
+            tiled_decode=spec.tiled_decode, previews=spec.previews, loras=spec.loras, lora_mode=spec.lora_mode,
+        )
+
+    def generate(self, request: GenerationRequest | RequestSpec, cancel: CancelToken | None = None
+                 ) -> Generator[Event, None, GenerationResult]:
         """Run one job: yields ProgressEvent / PreviewEvent (and a NoticeEvent if it had to fall back to a
-        smaller memory plan), then the GenerationResult (also returned)."""
+        smaller memory plan) and returns the GenerationResult (`result = yield from runtime.generate(...)`)."""
         from model_runtime.memory.oom import iter_with_oom_retry
         from model_runtime.pipelines import run
 
+        config = getattr(self.engine, "config", None)
+        if isinstance(config, dict):  # the checkpoint's own envelope, before any weight is loaded
+            check_within(ModelEnvelope.for_config(config), request)
         if not self._busy.acquire(blocking=False):
             raise RuntimeErrorBase("the runtime is already running a job: queue the request instead")
         try:
+            if isinstance(request, RequestSpec):
+                request = self.request(request)
             plans = self.plans(request)
             if plans:
-                result = yield from iter_with_oom_retry(lambda p: self._planned(p, request, cancel), plans, NoticeEvent)
-            else:
-                result = yield from run(self.engine, request, cancel)
-            yield result
-            return result
+                return (yield from iter_with_oom_retry(lambda p: self._planned(p, request, cancel), plans,
+                                                       NoticeEvent))
+            return (yield from run(self.engine, request, cancel))
         finally:
             self._busy.release()
 

@@ -43,7 +43,7 @@ def model_choice(ctx: AppContext) -> ModelChoice:
 
     s = ctx.settings
     demo = s.use_demo_model or not s.checkpoint
-    return ModelChoice(demo, s.checkpoint, s.upsampler, s.text_encoder)
+    return ModelChoice(demo, s.checkpoint, s.upsampler, s.text_encoder, s.distilled_lora)
 
 
 class MainWindow(QMainWindow):
@@ -80,14 +80,29 @@ class MainWindow(QMainWindow):
         for w in (left, preview, queue):
             self._split.addWidget(w)
         self._split.setSizes([380, 720, 320])
-        self.setCentralWidget(self._split)
+        central = QWidget()
+        column = QVBoxLayout(central)
+        column.setContentsMargins(0, 0, 0, 0)
+        self.banner = QLabel()
+        self.banner.setObjectName("startupBanner")
+        self.banner.setWordWrap(True)
+        self.banner.setStyleSheet("background:#5a4a00; color:#fff; padding:6px;")
+        self.banner.hide()
+        column.addWidget(self.banner)
+        column.addWidget(self._split, 1)
+        self.setCentralWidget(central)
         self.model_label = QLabel()
         self.statusBar().addPermanentWidget(self.model_label)
         self.statusBar().showMessage("Starting…")
         file_menu = self.menuBar().addMenu("&File")
         self.export_action = file_menu.addAction("&Export current clip…")  # its Ctrl+E comes with the build
-        self.models_action = self.menuBar().addMenu("&Settings").addAction("&Models…")
+        self.requeue_file_action = file_menu.addAction("&Queue again from a clip file…")
+        self.requeue_file_action.triggered.connect(self._pick_clip_to_requeue)
+        settings_menu = self.menuBar().addMenu("&Settings")
+        self.models_action = settings_menu.addAction("&Models…")
         self.models_action.triggered.connect(self.open_models_page)
+        self.loras_action = settings_menu.addAction("&LoRA library…")
+        self.loras_action.triggered.connect(self.open_lora_library)
         self.export_action.triggered.connect(self.open_export)
         self._steps = [self._build_presets, self._build_store, self._build_queue, self._build_left,
                        self._build_right]
@@ -129,8 +144,25 @@ class MainWindow(QMainWindow):
         self._in_step = True
         try:
             step()
+        except Exception as exc:  # noqa: BLE001 - a failed step must not leave the window on "Starting…"
+            self._steps.clear()  # later steps need this one's result
+            log.exception("start-up step %s failed", step.__name__)
+            from ltx_studio.crash_report import one_line
+
+            self.show_notice(f"Start-up failed: {one_line(exc)}. The details are in the log: "
+                             f"{self.ctx.paths.log_file}")
+            self.statusBar().showMessage("Start-up failed (see the banner)")
+            reporter = self.ctx.extras.get("crash_reporter")
+            if reporter is not None:
+                reporter.report(exc, where="starting up")
         finally:
             self._in_step = False
+
+    def show_notice(self, text: str) -> None:
+        """Add a sentence to the banner above the panels (start-up repairs, start-up failures)."""
+        lines = [t for t in self.banner.text().split("\n") if t]
+        self.banner.setText("\n".join([*lines, text]))
+        self.banner.show()
 
     def _build_presets(self) -> None:
         from ltx_studio.formats import load_presets
@@ -138,10 +170,14 @@ class MainWindow(QMainWindow):
         self.presets = load_presets()
 
     def _build_store(self) -> None:
-        from ltx_studio.store import JobStore
+        from ltx_studio.jobs import JobSpec
+        from ltx_studio.store import JobStore, check_field_types
 
-        self.store = JobStore(self.ctx.paths.database)
+        self.store, notices = JobStore.open_or_heal(self.ctx.paths.database,
+                                                    lambda d: check_field_types(JobSpec.from_dict(d)))
         self.store.recover(self.ctx.paths.outputs)
+        for text in [*self.ctx.notices, *notices]:
+            self.show_notice(text)
 
     def _build_queue(self) -> None:
         from ltx_studio.job_queue import JobQueue
@@ -204,6 +240,7 @@ class MainWindow(QMainWindow):
 
     def _connect(self) -> None:
         p, q, qp = self.prompt_panel, self.queue, self.queue_panel
+        p.loraLibraryRequested.connect(self.open_lora_library)
         p.draftRequested.connect(self.draft)
         p.renderRequested.connect(self.render_prompt)
         p.promptChanged.connect(lambda _t: self._prompt_timer.start())
@@ -246,9 +283,10 @@ class MainWindow(QMainWindow):
         import psutil
 
         from ltx_studio.formats import Machine
+        from model_runtime.api import Device
 
         ram = psutil.virtual_memory().available / 2**30
-        self.presets_panel.set_machine(Machine("cpu", ram, choice.demo))
+        self.presets_panel.set_machine(Machine(Device.CPU, ram, choice.demo))
         self._use_tokenizer(choice)
 
     def _after_first_paint(self) -> None:
@@ -267,10 +305,14 @@ class MainWindow(QMainWindow):
         if not prompt:
             self.statusBar().showMessage("Write a prompt first: describe the shot, the motion and the sound")
             return None
+        from model_runtime.api import RequestSpec
+
         c = fmt.choice
-        return JobSpec(prompt=prompt, seed=seed, width=fmt.width, height=fmt.height, frames=fmt.frames,
-                       fps=fmt.fps, kind=kind, negative_prompt=self.prompt_panel.negative.toPlainText().strip(),
-                       aspect=c.aspect, tier=c.tier, seconds=c.seconds, **self.prompt_panel.advanced_values())
+        request = RequestSpec(prompt=prompt, seed=seed, width=fmt.width, height=fmt.height, frames=fmt.frames,
+                              fps=fmt.fps, stage=kind,
+                              negative_prompt=self.prompt_panel.negative.toPlainText().strip() or None,
+                              loras=self.prompt_panel.loras.specs(), **self.prompt_panel.advanced_values())
+        return JobSpec(request, aspect=c.aspect, tier=c.tier, seconds=c.seconds)
 
     def draft(self) -> GenerationJob | None:
         spec = self._spec("draft", self.presets_panel.draft_format(), self.prompt_panel.next_seed())
@@ -290,10 +332,12 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Job {draft_id} is not a finished draft")
             return None
         d = JobSpec.from_dict(row.spec)
-        target = render_target(FormatChoice(d.aspect, self.presets_panel.choice().tier, d.fps, d.seconds))
-        promote = bool(row.latents) and can_promote((d.width, d.height), (target.width, target.height))
-        spec = d.with_changes(kind="render", width=target.width, height=target.height, tier=target.choice.tier,
-                              parent_id=draft_id, draft_latents=row.latents if promote else None)
+        r = d.request
+        target = render_target(FormatChoice(d.aspect, self.presets_panel.choice().tier, r.fps, d.seconds))
+        promote = bool(row.latents) and can_promote((r.width, r.height), (target.width, target.height))
+        request = r.with_changes(stage="render", width=target.width, height=target.height,
+                                 draft_latents=row.latents if promote else None)
+        spec = JobSpec(request, aspect=d.aspect, tier=target.choice.tier, seconds=d.seconds, parent_id=draft_id)
         if not promote:
             self.statusBar().showMessage(f"{target.choice.tier} is not twice the draft's size: a full two-stage "
                                          "render with the same prompt and seed")
@@ -302,7 +346,30 @@ class MainWindow(QMainWindow):
     def requeue(self, job_id: int) -> GenerationJob:
         from ltx_studio.jobs import JobSpec
 
-        return self._submit(JobSpec.from_dict(self.store.get(job_id).spec))
+        spec = JobSpec.from_dict(self.store.get(job_id).spec)
+        self.prompt_panel.loras.set_specs(spec.request.loras)  # its LoRAs come back for the next job too
+        return self._submit(spec)
+
+    def requeue_file(self, path: str | Path) -> GenerationJob | None:
+        """Queue again the request a clip was made from (by this app or by `ltx-studio-cli generate`)."""
+        from ltx_studio.jobs import JobSpec
+        from model_runtime.api import MediaError, read_request
+
+        try:
+            request = read_request(path)
+        except MediaError as exc:
+            self.statusBar().showMessage(str(exc))
+            return None
+        self.prompt_panel.loras.set_specs(request.loras)
+        return self._submit(JobSpec.from_request(request))
+
+    def _pick_clip_to_requeue(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getOpenFileName(self, "Queue again from a clip", str(self.ctx.paths.outputs),
+                                              "Video (*.mp4)")
+        if path:
+            self.requeue_file(path)
 
     def _submit(self, spec: JobSpec) -> GenerationJob:
         job = self.queue.submit(spec)
@@ -336,6 +403,37 @@ class MainWindow(QMainWindow):
         text, kind = self.queue_panel.filters()
         self.queue_panel.show_history(self.store.history(text, kind))
 
+    def open_lora_library(self):
+        """The LoRA library: a folder's LoRA files (headers only: no torch on the GUI thread), one click
+        to add one to the next job's chips."""
+        from PySide6.QtWidgets import QDialog, QVBoxLayout
+
+        from ltx_studio.ui.lora_widgets import LoraLibraryPage
+        from model_runtime.api import LoraError, scan_lora_folder
+
+        dialog = QDialog(self)
+        dialog.setWindowTitle("LoRA library")
+        dialog.resize(760, 420)
+        page = LoraLibraryPage(dialog)
+        QVBoxLayout(dialog).addWidget(page)
+        def scan(folder: str) -> None:
+            if not folder:
+                return
+            if folder != self.ctx.settings.lora_folder:
+                self.ctx.save_settings(self.ctx.settings.with_changes(lora_folder=folder))
+            try:
+                page.set_entries(scan_lora_folder(folder))
+            except LoraError as exc:
+                page.show_error(str(exc))
+
+        page.folderChosen.connect(scan)
+        page.addRequested.connect(self.prompt_panel.loras.add)
+        page.folder.setText(self.ctx.settings.lora_folder)
+        scan(page.folder.text())
+        self.lora_library = page
+        dialog.show()
+        return dialog
+
     def open_models_page(self):
         from ltx_studio.ui.models_page import ModelsDialog
 
@@ -346,14 +444,14 @@ class MainWindow(QMainWindow):
         return dlg
 
     def open_export(self):
-        """The export dialog (ltx_studio.export_dialog) on the clip in the player, with its trim points."""
+        """The export dialog (ltx_studio.ui.export_dialog) on the clip in the player, with its trim points."""
         self._install_player()
         player = self.preview.player
         path = getattr(player, "path", None)
         if not path:
             self.statusBar().showMessage("Nothing to export yet: play a clip first")
             return None
-        from ltx_studio.export_dialog import ExportDialog
+        from ltx_studio.ui.export_dialog import ExportDialog
 
         trim = player.trim_seconds() if hasattr(player, "trim_seconds") else (None, None)
         dlg = ExportDialog(path, *trim, parent=self)
@@ -364,11 +462,14 @@ class MainWindow(QMainWindow):
     def _on_job_added(self, job: GenerationJob) -> None:
         self.queue_panel.add_job(job)
         job.started.connect(lambda j=job: self.preview.follow(j))
+        job.notice.connect(self.statusBar().showMessage)  # e.g. an out-of-memory retry on a smaller plan
 
     def _add_draft_card(self, job_id: int) -> None:
+        from ltx_studio.jobs import JobSpec
+
         row = self.store.get(job_id)
-        s = row.spec
-        caption = f"#{row.id} seed {s['seed']}\n{s['width']}×{s['height']} · {s['frames'] / s['fps']:.1f} s\n{s['prompt'][:40]}"
+        s = JobSpec.from_dict(row.spec).request
+        caption = f"#{row.id} seed {s.seed}\n{s.width}×{s.height} · {s.frames / s.fps:.1f} s\n{s.prompt[:40]}"
         self.preview.add_draft(row.id, row.thumbnail or "", caption)
 
     def _on_job_ended(self, job: GenerationJob) -> None:
@@ -397,6 +498,13 @@ class MainWindow(QMainWindow):
         if self._shut:
             return
         self._shut = True
+        from ltx_studio.player.analysis import ClipAnalyser
+        from ltx_studio.ui.export_dialog import ExportDialog
+
+        for dialog in self.findChildren(ExportDialog):  # an export still running stops and is joined
+            dialog.stop()
+        for analyser in self.findChildren(ClipAnalyser):  # so does a timeline analysis
+            analyser.stop()
         # a window closed before (part of) its contents were built has no queue or store yet
         if "queue" in self.__dict__:
             self.queue.shutdown()

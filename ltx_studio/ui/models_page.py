@@ -1,4 +1,5 @@
-"""Settings → Models: point the app at the LTX-2.3 checkpoint, the upsampler and the Gemma folder (or a folder with them)."""
+"""Settings → Models: download what fits this machine, adopt files already on disk, or point the app at
+the LTX-2.3 checkpoint, the upsampler and the Gemma folder (or a folder with them)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,11 @@ from PySide6.QtWidgets import (
 
 from ltx_studio.model_setup import check_all, scan_folder
 from ltx_studio.settings import Settings
+from ltx_studio.ui.catalogue_panel import CataloguePanel
+from model_runtime.api import default_models_dir
+
+#: catalogue role -> the Settings field it fills
+ROLE_FIELDS = {"checkpoint": "checkpoint", "upscaler": "upsampler", "text_encoder": "text_encoder"}
 
 
 class ModelsDialog(QDialog):
@@ -27,9 +33,12 @@ class ModelsDialog(QDialog):
         super().__init__(parent)
         self.setObjectName("modelsDialog")
         self.setWindowTitle("Settings — Models")
-        self.resize(760, 420)
+        self.resize(1180, 760)
         self._settings = settings
         lay = QVBoxLayout(self)
+        self.catalogue = CataloguePanel(settings.models_dir or str(default_models_dir()), self)
+        self.catalogue.paths_ready.connect(self.apply_ready_paths)
+        lay.addWidget(self.catalogue, 2)
         self.demo = QCheckBox("Use the built-in demo model (tiny, random weights: for trying the app, not for results)")
         self.demo.setChecked(settings.use_demo_model)
         lay.addWidget(self.demo)
@@ -37,6 +46,8 @@ class ModelsDialog(QDialog):
         self.checkpoint = self._path_row(form, "LTX-2.3 checkpoint", settings.checkpoint, folder=False)
         self.upsampler = self._path_row(form, "Spatial upscaler x2", settings.upsampler, folder=False)
         self.text_encoder = self._path_row(form, "Gemma-3 folder", settings.text_encoder, folder=True)
+        self.distilled_lora = self._path_row(form, "Distilled LoRA (dev renders)", settings.distilled_lora,
+                                             folder=False)
         lay.addLayout(form)
         scan = QPushButton("Find them in a folder… (e.g. a ComfyUI models folder)")
         scan.clicked.connect(self._scan)
@@ -84,6 +95,20 @@ class ModelsDialog(QDialog):
                 edit.setText(value)
         self.refresh()
 
+    def apply_ready_paths(self, paths: dict) -> None:
+        """Downloaded or adopted files fill the path fields that are empty or do not check out."""
+        edits = {"checkpoint": self.checkpoint, "upsampler": self.upsampler, "text_encoder": self.text_encoder}
+        bad = {s.role for s in getattr(self, "statuses", []) if not s.ok}
+        for role, path in paths.items():
+            field = ROLE_FIELDS.get(role)
+            if field and (not edits[field].text().strip() or field in bad):
+                edits[field].setText(path)
+        self.refresh()
+
+    def done(self, result: int) -> None:
+        self.catalogue.shutdown()
+        super().done(result)
+
     def refresh(self) -> None:
         """Inspect each path (headers only) and say what is present, what is missing and what it is for."""
         lines = []
@@ -99,4 +124,6 @@ class ModelsDialog(QDialog):
     def result_settings(self) -> Settings:
         return self._settings.with_changes(
             checkpoint=self.checkpoint.text().strip(), upsampler=self.upsampler.text().strip(),
-            text_encoder=self.text_encoder.text().strip(), use_demo_model=self.demo.isChecked())
+            text_encoder=self.text_encoder.text().strip(), use_demo_model=self.demo.isChecked(),
+            distilled_lora=self.distilled_lora.text().strip(),
+            models_dir=self.catalogue.folder.text().strip())

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ltx_studio.jobs import GenerationJob
+from ltx_studio.jobs import GenerationJob, JobSpec
 from ltx_studio.store import JobRow
 
 ROLE_ID = Qt.ItemDataRole.UserRole
@@ -25,12 +25,19 @@ MAX_ICONS = 500  # the history shows at most this many rows (JobStore.history's 
 
 
 def _row_text(row: JobRow) -> str:
-    s = row.spec
+    s = JobSpec.from_dict(row.spec).request
     head = f"#{row.id} {row.kind} · {row.state}"
-    body = f"{s.get('width')}×{s.get('height')} · {s.get('frames')}f@{s.get('fps'):g} · seed {s.get('seed')}"
-    prompt = s.get("prompt", "")
+    body = f"{s.width}×{s.height} · {s.frames}f@{s.fps:g} · seed {s.seed}"
+    prompt = s.prompt
     tail = f"\n{row.message}" if row.message and row.state != "done" else ""
-    return f"{head}\n{body}\n{prompt[:70]}{'…' if len(prompt) > 70 else ''}{tail}"
+    loras = "".join(f"\nLoRA {x.path.name} @ {x.strength:g}" for x in s.loras)
+    return f"{head}\n{body}\n{prompt[:70]}{'…' if len(prompt) > 70 else ''}{loras}{tail}"
+
+
+def _provenance(row: JobRow) -> str:
+    """The LoRAs a finished job actually used: file, strength and sha256 (from what the runtime returned)."""
+    applied = ((row.settings or {}).get("runtime") or {}).get("loras") or []
+    return "\n".join(f"{a['name']} @ {a['strength']:g} · sha256 {a['sha256']}" for a in applied)
 
 
 class QueuePanel(QTabWidget):
@@ -156,6 +163,8 @@ class QueuePanel(QTabWidget):
         for r in rows:
             item = QListWidgetItem(_row_text(r))
             item.setData(ROLE_ID, r.id)
+            if provenance := _provenance(r):
+                item.setToolTip(provenance)
             if r.thumbnail:
                 item.setIcon(self._icon(r.thumbnail))
             self.history.addItem(item)

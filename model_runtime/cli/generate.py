@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
-    from model_runtime.pipelines.types import GenerationRequest
-    from model_runtime.runtime import ModelPaths
+    from model_runtime.api import ModelPaths, RequestSpec
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +47,12 @@ def register(subparsers) -> None:
                         "PyTorch's choice elsewhere)")
     p.add_argument("--compile", action="store_true",
                    help="torch.compile the transformer blocks (worth it on a GPU; the first step compiles)")
+    p.add_argument("--lora", action="append", default=[], metavar="PATH[:STRENGTH]",
+                   help="apply a LoRA (.safetensors) at STRENGTH in [-2, 2] (default 1.0); repeat to stack")
+    p.add_argument("--lora-mode", choices=("live", "fused"), default="live",
+                   help="live: deltas built at compute time (default); fused: merged into the weights")
+    p.add_argument("--distilled-lora", default=None, metavar="PATH[:STRENGTH]",
+                   help="the distilled LoRA a dev render refines with in stage 2 (as ltx-pipelines)")
     p.add_argument("--crf", type=int, default=18, help="H.264 quality (lower is better; default 18)")
     p.add_argument("--out", type=Path, required=True, help="output .mp4 (a .json sidecar is written next to it)")
     p.set_defaults(func=run)
@@ -57,7 +62,7 @@ def register(subparsers) -> None:
 class Inputs:
     """Everything `run` needs, validated."""
 
-    request: GenerationRequest
+    request: RequestSpec
     paths: ModelPaths
     out: Path
     model_version: str
@@ -65,31 +70,56 @@ class Inputs:
 
 def validate(args: argparse.Namespace) -> Inputs:
     """All cheap checks, in the order a user fixes them; raises RuntimeErrorBase subclasses (one line each)."""
-    from model_runtime.checkpoints import inspect_checkpoint, inspect_upsampler
-    from model_runtime.errors import InvalidRequestError
+    from model_runtime.api import (
+        GenerationRequest,
+        InvalidRequestError,
+        ModelPaths,
+        RequestSpec,
+        inspect_checkpoint,
+        inspect_upsampler,
+    )
+    from model_runtime.loras.spec import LoraSpec
     from model_runtime.media.mux import check_output_path
-    from model_runtime.pipelines.types import GenerationRequest
-    from model_runtime.runtime import ModelPaths
+    from model_runtime.pipelines.envelope import ModelEnvelope, check_within
     from model_runtime.text.gemma import inspect_gemma_folder
     from model_runtime.text.projection import check_gemma_matches
 
-    request = GenerationRequest(
+    loras = tuple(LoraSpec.parse(text) for text in args.lora)
+    request = RequestSpec(
         prompt=args.prompt, negative_prompt=args.negative_prompt, width=args.width, height=args.height,
         frames=args.frames, fps=args.fps, seed=args.seed, stage=args.stage, pipeline=args.pipeline,
-        tiled_decode=args.tiled_decode, previews=False,
+        tiled_decode=args.tiled_decode, previews=False, loras=loras, lora_mode=args.lora_mode,
     )
+    GenerationRequest(**{k: v for k, v in request.to_dict().items() if k in _CHECKED},
+                      loras=request.loras)  # the request rules, now
     if not 0 <= args.crf <= 51:
         raise InvalidRequestError(f"--crf must be between 0 and 51, got {args.crf}")
     out = check_output_path(args.out)
     info = inspect_checkpoint(args.checkpoint)
+    check_within(ModelEnvelope.for_config(info.config), request)
     if args.stage == "render" and args.upsampler is None:
         raise InvalidRequestError("--stage render needs --upsampler (the x2 spatial upscaler file)")
     if args.upsampler is not None:
         inspect_upsampler(args.upsampler)
     gemma = inspect_gemma_folder(args.text_encoder)
     check_gemma_matches(info.header, gemma.dims)
-    paths = ModelPaths(args.checkpoint, args.upsampler, args.text_encoder)
+    distilled = LoraSpec.parse(args.distilled_lora) if args.distilled_lora else None
+    check_loras(info, (*loras, *((distilled,) if distilled else ())))
+    paths = ModelPaths(args.checkpoint, args.upsampler, args.text_encoder, distilled)
     return Inputs(request, paths, out, info.model_version)
+
+
+def check_loras(info, loras) -> None:
+    """Every LoRA read against the checkpoint's header (milliseconds; no model weight is loaded)."""
+    from model_runtime.loras.files import LoraTargets, read_lora
+    from model_runtime.loras.spec import check_strength
+
+    if not loras:
+        return
+    targets = LoraTargets.from_checkpoint(info.header, info.model_version)
+    for spec in loras:
+        check_strength(spec.strength, f"LoRA {spec.path.name}")
+        read_lora(spec.path, targets, expected_sha256=spec.sha256)
 
 
 class ProgressLine:
@@ -126,31 +156,34 @@ def _dtype(args: argparse.Namespace):
     return getattr(torch, name)
 
 
+#: the RequestSpec fields GenerationRequest validates before any file is opened (no defaults, no latents)
+_CHECKED = ("prompt", "width", "height", "frames", "fps", "seed", "negative_prompt", "stage", "pipeline",
+            "tiled_decode", "previews", "lora_mode")
+
+
 def run(args: argparse.Namespace) -> int:
-    from model_runtime.media.mux import write_mp4
+    from model_runtime.api import GenerationResult, ProgressEvent, Runtime, write_result
     from model_runtime.models.acceleration import Acceleration
-    from model_runtime.pipelines.types import GenerationResult, ProgressEvent
-    from model_runtime.runtime import Runtime
 
     inputs = validate(args)
     started = time.monotonic()
     runtime = Runtime.open(inputs.paths, device=args.device, dtype=_dtype(args),
                            acceleration=Acceleration(args.attention, args.compile))
     bar = ProgressLine(sys.stderr)
-    result: GenerationResult | None = None
+    gen = runtime.generate(inputs.request)
     try:
-        for event in runtime.generate(inputs.request):
+        while True:
+            try:
+                event = next(gen)
+            except StopIteration as stop:  # the generator returns the result after its last event
+                result: GenerationResult = stop.value
+                break
             if isinstance(event, ProgressEvent):
                 bar.update(event.stage, event.step, event.total, event.elapsed_s, event.eta_s)
-            elif isinstance(event, GenerationResult):
-                result = event
     finally:
         bar.close()
-    if result is None:  # the generator contract says the result comes last; never write an empty file
-        raise RuntimeError("the generation ended without a result")
-    settings = dict(result.settings) | {"checkpoint": inputs.paths.checkpoint.name, "generator": "ltx-studio-cli"}
-    written = write_mp4(inputs.out, result.frames.cpu().numpy(), result.fps, result.waveform.cpu().numpy(),
-                        result.sample_rate, settings, crf=args.crf)
+    extra = {"checkpoint": inputs.paths.checkpoint.name, "generator": "ltx-studio-cli"}
+    written = write_result(result, inputs.out, inputs.request, extra=extra, crf=args.crf)
     sys.stderr.write(f"wrote {written.path} ({written.frames} frames, {written.duration_s:.2f} s, "
                      f"{result.frames.shape[2]}x{result.frames.shape[1]}) in {time.monotonic() - started:.1f} s\n")
     return 0

@@ -9,11 +9,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
-from model_runtime.memory.estimates import gb
-from model_runtime.memory.layout import ModelLayout
-from model_runtime.memory.plan import Machine, RequestShape
-from model_runtime.memory.planner import choose_plan
+if TYPE_CHECKING:  # the planner imports torch: `ltx-studio-cli --help` must not wait for it
+    from model_runtime.memory.layout import ModelLayout
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -35,12 +34,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _layout(args: argparse.Namespace) -> ModelLayout:
+    from model_runtime.memory.layout import ModelLayout
+
     if args.layout.endswith(".safetensors"):
         return ModelLayout.from_checkpoint(args.layout, args.upsampler)
     return ModelLayout.from_layout_json(args.layout)
 
 
 def run(args: argparse.Namespace) -> int:
+    from model_runtime.memory.estimates import gb
+    from model_runtime.memory.plan import Machine, RequestShape
+    from model_runtime.memory.planner import choose_plan
+
     request = RequestShape(args.width, args.height, args.frames, args.fps, stage=args.stage,
                            per_token_timestep=args.per_token_timestep)
     machine = Machine(args.vram_gb, args.ram_gb, args.device)

@@ -6,7 +6,7 @@ Every run parameter comes from the checkpoint's embedded config and the golden f
 metadata, every tolerance from its `tolerances` metadata: nothing here knows set A's numbers.
 
 Each section module (`text`, `transformer`, `video_vae`, `audio`, `upsampler`, `schedules`, `e2e`,
-`guided`) exposes `run(ctx: GoldenContext) -> list[Comparison]`.
+`guided`, `lora` (which reads `golden_conditioning.safetensors` itself)) exposes `run(ctx: GoldenContext) -> list[Comparison]`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from model_runtime.loading import ComponentSpec, load_component
 
 log = logging.getLogger(__name__)
 
-SECTIONS = ("schedules", "text", "transformer", "video_vae", "upsampler", "audio", "e2e", "guided")
+SECTIONS = ("schedules", "text", "transformer", "video_vae", "upsampler", "audio", "e2e", "guided", "lora")
 
 # uint8 frames: the README's rule "may differ by 1 on at most 0.5% of values"
 UINT8_MAX_LSB = 1

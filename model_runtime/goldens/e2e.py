@@ -54,6 +54,13 @@ class RecordingEngine:
     def device(self) -> torch.device:
         return self.inner.device
 
+    @property
+    def distilled_lora(self):
+        return self.inner.distilled_lora
+
+    def use_loras(self, loras, mode: str):
+        return self.inner.use_loras(loras, mode)
+
     def encode_prompts(self, prompts: tuple[str, ...]) -> tuple[PromptContexts, ...]:
         return self.inner.encode_prompts(prompts)
 
@@ -99,8 +106,10 @@ def check_seeded_noise(ctx: GoldenContext) -> list[Comparison]:
     return out
 
 
-def run_render(ctx: GoldenContext):
-    """The distilled render of the golden settings with the stored noise; returns (result, recording)."""
+def run_render(ctx: GoldenContext, noise: dict[str, torch.Tensor] | None = None, loras: tuple = (),
+               lora_mode: str = "live"):
+    """The distilled render of the golden settings with the stored noise (`noise`, default the e2e
+    section's) and optional LoRAs (`pipelines.types.LoraSpec`); returns (result, recording)."""
     from model_runtime.pipelines import collect
     from model_runtime.pipelines.distilled import run as run_distilled
     from model_runtime.pipelines.types import GenerationRequest
@@ -108,8 +117,9 @@ def run_render(ctx: GoldenContext):
     s = ctx.settings
     request = GenerationRequest(
         prompt=ctx.prompt, width=int(s["width"]), height=int(s["height"]), frames=int(s["num_frames"]),
-        fps=float(s["fps"]), seed=int(s["seed"]), stage="render", initial_noise=golden_noise(ctx),
-        keep_float_video=True, previews=False,
+        fps=float(s["fps"]), seed=int(s["seed"]), stage="render",
+        initial_noise=golden_noise(ctx) if noise is None else noise,
+        keep_float_video=True, previews=False, loras=loras, lora_mode=lora_mode,
     )
     engine = RecordingEngine(golden_engine(ctx))
     return collect(run_distilled(engine, request)), engine

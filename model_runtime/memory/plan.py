@@ -84,6 +84,8 @@ class RequestShape:
     prompts: int = 1  # prompts to encode (2 with a negative prompt)
     per_token_timestep: bool = False  # image/keyframe conditioning gives tokens their own sigma
     text_tokens: int = 1024
+    lora_factor_bytes: int = 0  # the LoRA files' factors (live mode keeps them on the compute device)
+    lora_mode: str = "live"  # "live" | "fused": see loras/apply.py for the clean-copy policy
 
     @property
     def seconds(self) -> float:

@@ -113,6 +113,8 @@ def _denoise_stage(name: str, layout: ModelLayout, shape: LatentShape, steps: in
     vram = VRAM_BASE + z.t_vram + act + extra_vram
     streamed = s.placement is Placement.STREAM
     ram = RAM_BASE + (z.t_store if streamed else 0) + z.cached_others(s, on_gpu={"ups"} if extra_vram else set())
+    lora_vram, lora_ram = _lora_bytes(layout, req)
+    vram, ram = vram + lora_vram, ram + lora_ram
     forwards = steps * req.passes_per_step
     compute = est.transformer_flops(layout, shape) / (m.profile.tflops * 1e12)
     if s.weights is Weights.FP8:
@@ -124,6 +126,16 @@ def _denoise_stage(name: str, layout: ModelLayout, shape: LatentShape, steps: in
     per_forward = max(compute * STREAM_OVERHEAD, z.t_store / z.link) if streamed else compute
     detail = f"{shape.video_tokens} video + {shape.audio_tokens} audio tokens, {forwards} forwards"
     return StagePrediction(name, int(vram), int(ram), forwards * per_forward, detail)
+
+
+def _lora_bytes(layout: ModelLayout, req: RequestShape) -> tuple[int, int]:
+    """(VRAM, RAM) the LoRAs add to a denoising stage under loras/apply.py's clean-copy policy: no copy of
+    the base weights either way; live holds the factors on the device plus one Linear's float32 delta and
+    merged weight while it runs; fused holds one float32 merge buffer on the host while (re)fusing."""
+    if not req.lora_factor_bytes:
+        return 0, 0
+    transient = 2 * 4 * _largest_linear(layout)
+    return (req.lora_factor_bytes + transient, 0) if req.lora_mode == "live" else (0, transient)
 
 
 def _decode_stages(layout: ModelLayout, req: RequestShape, m: Machine, s: Strategy, z: _Sizes,

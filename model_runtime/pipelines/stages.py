@@ -19,7 +19,7 @@ from model_runtime.models.video_vae import video_to_uint8
 from model_runtime.pipelines.engine import Engine, Perturbation, PromptContexts
 from model_runtime.pipelines.geometry import Geometry
 from model_runtime.pipelines.preview import preview_rgb
-from model_runtime.pipelines.types import Event, GenerationRequest, PreviewEvent, ProgressEvent
+from model_runtime.pipelines.types import Event, GenerationRequest, NoticeEvent, PreviewEvent, ProgressEvent
 from model_runtime.sampling.control import CancelToken, StepClock
 from model_runtime.sampling.euler import Latents, X0Function, euler_loop
 from model_runtime.sampling.guidance import GuidanceParams, guide
@@ -50,6 +50,21 @@ class Job:
 
     def event(self, stage: str, step: int, total: int, eta: float | None = None) -> ProgressEvent:
         return ProgressEvent(stage, step, total, self.elapsed(), eta)
+
+
+def use_loras(job: Job, extra: tuple = ()) -> Generator[Event, None, list[dict]]:
+    """Run the transformer with the request's LoRAs (plus `extra`, e.g. the distilled LoRA of a dev
+    refinement) from the next step on; checked before anything heavy runs. A LoRA with keys that match
+    nothing in this model is applied in part, so the user is told (NoticeEvent), not just the log.
+    Returns each LoRA's provenance for the result's settings."""
+    job.check()
+    applied = list(job.engine.use_loras((*job.request.loras, *extra), job.request.lora_mode))
+    for entry in applied:
+        if entry.get("unmatched_keys"):
+            examples = ", ".join(entry.get("unmatched_examples", []))
+            yield NoticeEvent(f"{entry['name']}: {entry['unmatched_keys']} of its keys match nothing in this "
+                              f"model and are not applied (e.g. {examples})")
+    return applied
 
 
 def encode_prompts(job: Job, negative: str | None = None

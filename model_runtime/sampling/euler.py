@@ -18,6 +18,7 @@ from typing import Protocol
 
 import torch
 
+from model_runtime.errors import CheckpointError
 from model_runtime.sampling.control import CancelToken
 
 Latents = tuple[torch.Tensor, ...]
@@ -49,6 +50,15 @@ def euler_step(x: torch.Tensor, x0: torch.Tensor, sigma: float, dt: float) -> to
     return (x.float() + velocity.float() * dt).to(x.dtype)
 
 
+def check_finite_step(latents: Latents) -> None:
+    """After the first step: NaN/Inf there means damaged weights or an overflowing dtype, and every later
+    step (minutes of work) would only carry them to an undecodable video. One cheap reduction per latent."""
+    if not all(bool(torch.isfinite(x).all()) for x in latents):
+        raise CheckpointError("the model produced NaN/Inf values at its first denoising step: the weights are "
+                              "damaged (download the checkpoint again) or the compute dtype overflows on this "
+                              "device (try --dtype float32)")
+
+
 def euler_loop(sigmas: torch.Tensor, latents: Latents, x0_fn: X0Function,
                cancel: CancelToken | None = None) -> Iterator[Step]:
     """Yield a Step for each of the len(sigmas)-1 updates; the last Step holds the final latents.
@@ -65,6 +75,8 @@ def euler_loop(sigmas: torch.Tensor, latents: Latents, x0_fn: X0Function,
             cancel.raise_if_cancelled()
         x0s = x0_fn(latents, sigmas[i], i)
         latents = tuple(euler_step(x, x0, values[i], dts[i]) for x, x0 in zip(latents, x0s, strict=True))
+        if i == 0:
+            check_finite_step(latents)  # the one host read of a job's steps, after the first (see above)
         yield Step(i + 1, total, x0s, latents)
     if cancel is not None:
         cancel.raise_if_cancelled()

@@ -63,8 +63,10 @@ class PromptTokenizer:
 
         try:
             tok = AutoTokenizer.from_pretrained(str(folder), local_files_only=True, model_max_length=max_length)
-        except (OSError, ValueError, TypeError) as exc:
-            raise CheckpointError(f"{folder}: cannot load the Gemma tokenizer: {exc}") from exc
+        except Exception as exc:  # noqa: BLE001 - tokenizers raises bare Exception for garbage files
+            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else exc.__class__.__name__
+            raise CheckpointError(f"{folder}: cannot load the Gemma tokenizer ({first}): the tokenizer files are "
+                                  "damaged; download the complete google/gemma-3-12b-it folder again") from None
         return cls(tok, max_length)
 
     @property

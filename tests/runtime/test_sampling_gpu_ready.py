@@ -67,7 +67,9 @@ def test_euler_steps_on_the_real_transformer_never_sync(tiny_dir):
             per_step_syncs.append(counter.syncs[syncs_before:])
             per_step_shapes.append(counter.shapes[shapes_before:])
     assert len(per_step_syncs) == 3
-    assert all(not s for s in per_step_syncs), f"host syncs inside a step: {per_step_syncs}"
+    # the job's one deliberate host read: the NaN/Inf check after the first step (euler.check_finite_step)
+    assert len(per_step_syncs[0]) <= len(latents), f"host syncs in the first step: {per_step_syncs[0]}"
+    assert all(not s for s in per_step_syncs[1:]), f"host syncs inside a step: {per_step_syncs}"
     assert per_step_shapes[0], "the counter saw no ops: it is not observing the step"
     assert per_step_shapes[1:] == per_step_shapes[:-1], "every step must run the same ops on the same shapes"
 
