@@ -85,7 +85,10 @@ def _main(argv: list[str] | None, runtime_factory) -> int:
 
     from ltx_studio.context import AppContext
     from ltx_studio.paths import AppPaths
+    from ltx_studio.quiet import quiet_qt_logging
     from ltx_studio.ui.main_window import MainWindow
+
+    quiet_qt_logging()
 
     ctx = AppContext.create(AppPaths.for_root(args.profile) if args.profile else None)
     if args.self_test:

@@ -68,6 +68,15 @@ class SizeRotatingFileHandler(logging.FileHandler):
                 self.release()
 
 
+#: libraries whose INFO records are not for users (e.g. torch's "FakeTensor cache stats" at exit)
+QUIET_LIBRARIES = ("torch", "transformers", "diffusers", "accelerate", "PIL", "matplotlib")
+
+
+def _not_library_chatter(record: logging.LogRecord) -> bool:
+    """Keep the app's and the runtime's INFO; from the libraries keep only warnings and errors."""
+    return record.levelno >= logging.WARNING or not record.name.startswith(QUIET_LIBRARIES)
+
+
 def setup_logging(paths: AppPaths, level: int = logging.INFO) -> None:
     """Size-rotated file log in the platform log dir (5 x 2 MB) plus warnings on stderr."""
     root = logging.getLogger()
@@ -76,5 +85,6 @@ def setup_logging(paths: AppPaths, level: int = logging.INFO) -> None:
     fh = SizeRotatingFileHandler(paths.log_file)
     fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s"))
     fh._ltx_studio = True  # type: ignore[attr-defined]
+    fh.addFilter(_not_library_chatter)
     root.addHandler(fh)
     root.setLevel(level)

@@ -37,6 +37,7 @@ from model_runtime.families import ModelFiles
 from model_runtime.loading import ComponentSpec, load_component
 from model_runtime.loras.state import EngineLoras
 from model_runtime.memory.plan import Machine, MemoryPlan, RequestShape
+from model_runtime.models.acceleration import DEFAULT_ACCELERATION, Acceleration, attention_kernels
 from model_runtime.pipelines.engine import (
     NO_PERTURBATION,
     DecodedAudio,
@@ -59,11 +60,13 @@ class ModelEngine:
     """Implements `pipelines.engine.Engine` over the real LTX-2.3 components, loaded lazily and kept."""
 
     def __init__(self, paths: ModelPaths, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
-                 *, strict: bool = True, planned: bool = False, budget: Any = None) -> None:
+                 *, strict: bool = True, planned: bool = False, budget: Any = None,
+                 acceleration: Acceleration = DEFAULT_ACCELERATION) -> None:
         """`planned`: the transformer is loaded to host storage and placed per job by a memory plan
         (`memory_plan`); `budget`: a `memory.VramBudget` the plan's executors charge (a simulated VRAM
-        ceiling for tests, None in production)."""
+        ceiling for tests, None in production); `acceleration`: SDPA kernels and torch.compile policy."""
         self.paths = paths
+        self.acceleration = acceleration
         self.planned = planned
         self.budget = budget
         self._plan: MemoryPlan | None = None
@@ -153,7 +156,7 @@ class ModelEngine:
         from model_runtime.models.denoiser import AVDenoiser
 
         storage = "cpu" if self.planned else None
-        denoiser = self.component("transformer", lambda: AVDenoiser(self._load(_spec("transformer"), storage)))
+        denoiser = self.component("transformer", lambda: AVDenoiser(self._loaded_transformer(storage)))
         if self._placement is not None and not self._placed:
             from model_runtime.memory.apply import apply_plan
 
@@ -164,6 +167,14 @@ class ModelEngine:
         if self._loras.dirty:
             self._loras.apply(denoiser.transformer, self._device)
         return denoiser
+
+    def _loaded_transformer(self, storage: str | None) -> torch.nn.Module:
+        transformer = self._load(_spec("transformer"), storage)
+        if self.acceleration.compile:
+            from model_runtime.models.acceleration import compile_blocks
+
+            compile_blocks(transformer)
+        return transformer
 
     # --- LoRAs --------------------------------------------------------------------------------------
     def use_loras(self, loras: tuple[LoraSpec, ...], mode: str) -> tuple[dict[str, Any], ...]:
@@ -218,10 +229,11 @@ class ModelEngine:
         if t.video_positions is not None:
             v_pos = t.video_positions.to(self._device)
         kf = _keyframes_mask(geometry, video, self._device) if denoiser.uses_keyframes else None
-        out = denoiser(ModalityInput(video, sigma, contexts.video, v_pos, _token_sigma(t.video_mask, sigma),
-                                     t.video_attention, keyframes_mask=kf),
-                       ModalityInput(audio, sigma, contexts.audio, a_pos, _token_sigma(t.audio_mask, sigma)),
-                       _pass_options(perturbation))
+        with attention_kernels(self._device, self.acceleration.attention):
+            out = denoiser(ModalityInput(video, sigma, contexts.video, v_pos, _token_sigma(t.video_mask, sigma),
+                                         t.video_attention, keyframes_mask=kf),
+                           ModalityInput(audio, sigma, contexts.audio, a_pos, _token_sigma(t.audio_mask, sigma)),
+                           _pass_options(perturbation))
         return out.video.x0, out.audio.x0
 
     def encode_video(self, pixels: torch.Tensor) -> torch.Tensor:
@@ -384,10 +396,12 @@ class Runtime:
     @classmethod
     def open(cls, paths: ModelPaths, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
              *, strict: bool = True, memory: Machine | Sequence[MemoryPlan] | None = None,
-             budget: Any = None) -> Runtime:
+             budget: Any = None, acceleration: Acceleration = DEFAULT_ACCELERATION) -> Runtime:
         """Validate the files (headers only) and return a runtime that loads components on first use.
-        `memory`: plan each job for this machine, or use these plans as the fallback ladder (see above)."""
-        engine = ModelEngine(paths, device, dtype, strict=strict, planned=memory is not None, budget=budget)
+        `memory`: plan each job for this machine, or use these plans as the fallback ladder (see above);
+        `acceleration`: the device's attention kernels (`auto` by default) and optional torch.compile."""
+        engine = ModelEngine(paths, device, dtype, strict=strict, planned=memory is not None, budget=budget,
+                             acceleration=acceleration)
         return cls(engine, memory)
 
     def predict_duration(self, prompt: str, fps: float, bounds=None):

@@ -17,9 +17,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ltx_studio.model_setup import check_all, scan_folder
+from ltx_studio.model_setup import check_all, save_refusal, scan_folder
 from ltx_studio.settings import Settings
 from ltx_studio.ui.catalogue_panel import CataloguePanel
+from ltx_studio.ui.theme import current_colours
 from model_runtime.api import default_models_dir
 
 #: catalogue role -> the Settings field it fills
@@ -57,11 +58,17 @@ class ModelsDialog(QDialog):
         self.report.setWordWrap(True)
         lay.addWidget(self.report, 1)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
+        self.refusal = QLabel()
+        self.refusal.setObjectName("modelsRefusal")
+        self.refusal.setWordWrap(True)
+        self.refusal.setStyleSheet(f"color:{current_colours().error};")
+        lay.addWidget(self.refusal)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         lay.addWidget(buttons)
         for e in (self.checkpoint, self.upsampler, self.text_encoder):
             e.editingFinished.connect(self.refresh)
+        self.demo.toggled.connect(self.refresh)
         self.refresh()
 
     def _path_row(self, form: QFormLayout, label: str, value: str, folder: bool) -> QLineEdit:
@@ -114,12 +121,24 @@ class ModelsDialog(QDialog):
         lines = []
         statuses = check_all(self.checkpoint.text().strip(), self.upsampler.text().strip(),
                              self.text_encoder.text().strip())
+        demo = self.demo.isChecked()
         for s in statuses:
+            if not s.path and demo:  # nothing set while the demo runs: not an error, just what it is for
+                lines.append(f"<p><b>○ {s.role.replace('_', ' ')}</b>: not set (the demo model is in use); "
+                             f"{s.purpose}</p>")
+                continue
             mark = "✔" if s.ok else "✘"
-            lines.append(f"<p><b>{mark} {s.role.replace('_', ' ')}</b>: {s.message}"
-                         + ("" if s.ok else f"<br><i>needed for: {s.purpose}</i>") + "</p>")
+            lines.append(f"<p><b>{mark} {s.role.replace('_', ' ')}</b>: {s.message}</p>")
         self.statuses = statuses
         self.report.setText("".join(lines))
+
+    def accept(self) -> None:
+        """Save only paths that are what they claim to be; otherwise say why and stay open."""
+        self.refresh()
+        reason = save_refusal(self.statuses, self.demo.isChecked())
+        self.refusal.setText(f"Not saved: {reason}" if reason else "")
+        if reason is None:
+            super().accept()
 
     def result_settings(self) -> Settings:
         return self._settings.with_changes(

@@ -66,6 +66,11 @@ def register(subparsers) -> None:
     p.add_argument("--dtype", choices=("float32", "bfloat16"), default=None,
                    help="compute dtype (default: float32 on cpu, bfloat16 elsewhere)")
     p.add_argument("--tiled-decode", action="store_true", help="decode in tiles (less memory for large sizes)")
+    p.add_argument("--attention", choices=("auto", "flash", "efficient", "math"), default="auto",
+                   help="attention kernels (default auto: flash, then memory-efficient, then math on CUDA; "
+                        "PyTorch's choice elsewhere)")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the transformer blocks (worth it on a GPU; the first step compiles)")
     p.add_argument("--lora", action="append", default=[], metavar="PATH[:STRENGTH]",
                    help="apply a LoRA (.safetensors) at STRENGTH in [-2, 2] (default 1.0); repeat to stack")
     p.add_argument("--lora-mode", choices=("live", "fused"), default="live",
@@ -344,10 +349,12 @@ _CHECKED = ("prompt", "width", "height", "frames", "fps", "seed", "negative_prom
 
 def run(args: argparse.Namespace) -> int:
     from model_runtime.api import GenerationResult, ProgressEvent, Runtime, write_result
+    from model_runtime.models.acceleration import Acceleration
 
     inputs = validate(args)
     started = time.monotonic()
-    runtime = Runtime.open(inputs.paths, device=args.device, dtype=_dtype(args))
+    runtime = Runtime.open(inputs.paths, device=args.device, dtype=_dtype(args),
+                           acceleration=Acceleration(args.attention, args.compile))
     request = inputs.request
     if inputs.auto_duration is not None:
         from model_runtime.models.duration_head import DurationBounds

@@ -154,6 +154,11 @@ def _compare_case(ctx: GoldenContext, case: str, pred: AVPrediction, debug: dict
             continue
         if short.startswith("debug."):
             actual = debug.get(short[len("debug."):])
+            ref = ctx.tensor(name)
+            if actual is not None and actual.ndim == 3 and actual.shape[1] == 1 and ref.ndim == 3 and ref.shape[1] > 1:
+                # one AdaLN row per sample when every token has the same sigma (the denoiser broadcasts it):
+                # the reference's per-token rows are all that row
+                actual = actual.expand(-1, ref.shape[1], -1)
         else:
             actual = natural.get(short)
         if actual is None:

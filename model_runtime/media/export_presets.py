@@ -17,7 +17,7 @@ from importlib import resources
 from pathlib import Path
 
 from model_runtime.errors import MediaError
-from model_runtime.media.loudness import LoudnessTarget
+from model_runtime.media.loudness_target import LoudnessTarget
 
 FITS = ("crop", "pad")
 _CONTAINER_SUFFIX = {"mp4": ".mp4", "mov": ".mov"}

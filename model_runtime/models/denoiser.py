@@ -144,8 +144,8 @@ class AVDenoiser:
             audio_hidden_states=audio.tokens.to(dev, dt),
             encoder_hidden_states=video.context.to(dev, dt),
             audio_encoder_hidden_states=audio.context.to(dev, dt),
-            timestep=v_tok * self.time_scale,
-            audio_timestep=a_tok * self.time_scale,
+            timestep=_timesteps(video, v_sigma, v_tok) * self.time_scale,
+            audio_timestep=_timesteps(audio, a_sigma, a_tok) * self.time_scale,
             sigma=v_sigma * self.time_scale,
             audio_sigma=a_sigma * self.time_scale,
             video_coords=video.positions.to(dev, torch.float32),
@@ -182,6 +182,13 @@ def _override_kwargs(module: nn.Module, **values):
         yield
     finally:
         handle.remove()
+
+
+def _timesteps(modality: ModalityInput, sigma: torch.Tensor, per_token: torch.Tensor) -> torch.Tensor:
+    """The AdaLN timesteps: one per token when tokens differ (conditioning masks), else one per sample
+    ([B, 1], broadcast over the tokens inside the transformer), so the timestep embedding and the per-block
+    modulation tables are computed once instead of once per token."""
+    return per_token if modality.token_sigma is not None else sigma[:, None]
 
 
 def _prediction(tokens: torch.Tensor, token_sigma: torch.Tensor, velocity: torch.Tensor) -> ModalityPrediction:

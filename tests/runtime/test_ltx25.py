@@ -157,7 +157,9 @@ def test_generate_from_split_files_with_auto_duration(tiny25_dir, tmp_path, deco
     assert (info.width, info.height) == (64, 64) and info.frames == 9 and info.has_audio
     import json
 
-    sidecar = json.loads(out.with_suffix(".json").read_text())
+    from model_runtime.media.mux import sidecar_path
+
+    sidecar = json.loads(sidecar_path(out).read_text())
     assert sidecar["runtime"]["decoder"] == decoder and sidecar["runtime"]["model_version"] == "2.5.0"
     assert sidecar["request"]["decoder"] == decoder and sidecar["auto_duration"]["frames"] == 9
 
