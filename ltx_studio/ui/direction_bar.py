@@ -7,9 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QPushButton, QVBoxLayout, QWidget
 
 from ltx_studio.player.keyframe_track import KeyframeTrack, TrackKey
+from ltx_studio.ui.widgets import ElidedLabel
 
 NO_SOUNDTRACK = "No soundtrack (drop an audio file on the track)"
 
@@ -25,10 +26,11 @@ class DirectionBar(QWidget):
         self.soundtrack: str | None = None
         self.fit_box = QComboBox()
         self.fit_box.setObjectName("fitBox")
-        self.fit_box.addItem("Images: fill (crop to the format)", "fill")
-        self.fit_box.addItem("Images: fit (black bars)", "fit")
-        self.fit_box.setToolTip("An image of another aspect ratio is cropped or letterboxed, never stretched")
-        self.soundtrack_label = QLabel(NO_SOUNDTRACK)
+        self.fit_box.addItem("Images: fill (crop)", "fill")
+        self.fit_box.addItem("Images: fit (bars)", "fit")
+        self.fit_box.setToolTip("An image of another aspect ratio is cropped to the format (fill) or letterboxed "
+                                "with black bars (fit), never stretched")
+        self.soundtrack_label = ElidedLabel(NO_SOUNDTRACK)  # elided: the bar must fit a 1366-px window
         self.soundtrack_label.setObjectName("soundtrackLabel")
         self.clear_sound_button = QPushButton("Remove soundtrack")
         self.clear_sound_button.setEnabled(False)
