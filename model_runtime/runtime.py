@@ -57,16 +57,20 @@ class ModelEngine:
     """Implements `pipelines.engine.Engine` over the real LTX-2.3 components, loaded lazily and kept."""
 
     def __init__(self, paths: ModelPaths, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
-                 *, strict: bool = True, planned: bool = False, budget: Any = None) -> None:
+                 *, strict: bool = True, planned: bool = False, budget: Any = None,
+                 min_mapped_bytes: int | None = None) -> None:
         """`planned`: the transformer is loaded to host storage and placed per job by a memory plan
         (`memory_plan`); `budget`: a `memory.VramBudget` the plan's executors charge (a simulated VRAM
-        ceiling for tests, None in production)."""
+        ceiling for tests, None in production); `min_mapped_bytes`: under a MAPPED plan, tensors smaller
+        than this are loaded rather than left in the file (tests map everything with 0)."""
         self.paths = paths
         self.planned = planned
         self.budget = budget
         self._plan: MemoryPlan | None = None
         self._placement: contextlib.ExitStack | None = None  # the running job's apply_plan, once entered
         self._placed = False
+        self.min_mapped_bytes = min_mapped_bytes
+        self._mapped_file: Any = None
         self.info = inspect_checkpoint(paths.checkpoint)
         self._device = torch.device(device)
         self.dtype = dtype
@@ -106,10 +110,27 @@ class ModelEngine:
             if hasattr(module, "release"):  # the text encoder frees Gemma and its heads
                 module.release()
 
-    def _load(self, spec: ComponentSpec, device: torch.device | str | None = None) -> torch.nn.Module:
+    def _load(self, spec: ComponentSpec, device: torch.device | str | None = None, *,
+              mappable: bool = False) -> torch.nn.Module:
+        """Load one component; `mappable` ones keep their large weights in the mapped file under a MAPPED
+        plan (CPU), so a model bigger than RAM runs."""
+        mapped = self._mapped() if mappable and torch.device(device or self._device).type == "cpu" else None
         module, _ = load_component(self.info.header, spec, self.config, dtype=self.dtype,
-                                   device=device or self._device, strict=self.strict)
+                                   device=device or self._device, strict=self.strict, mapped=mapped,
+                                   min_mapped_bytes=self.min_mapped_bytes)
         return module
+
+    def _mapped(self):
+        """The checkpoint mapped, when the running plan keeps weights in the file (else None)."""
+        from model_runtime.memory.plan import Placement
+
+        if self._plan is None or self._plan.strategy.placement is not Placement.MAPPED:
+            return None
+        if self._mapped_file is None:
+            from model_runtime.memory.mapped import MappedFile
+
+            self._mapped_file = MappedFile(self.info.header)
+        return self._mapped_file
 
     @contextlib.contextmanager
     def memory_plan(self, plan: MemoryPlan) -> Iterator[MemoryPlan]:
@@ -126,7 +147,8 @@ class ModelEngine:
         from model_runtime.models.denoiser import AVDenoiser
 
         storage = "cpu" if self.planned else None
-        denoiser = self.component("transformer", lambda: AVDenoiser(self._load(_spec("transformer"), storage)))
+        denoiser = self.component("transformer", lambda: AVDenoiser(self._load(_spec("transformer"), storage,
+                                                                               mappable=True)))
         if self._placement is not None and not self._placed:
             from model_runtime.memory.apply import apply_plan
 
@@ -162,8 +184,10 @@ class ModelEngine:
 
         if self.paths.text_encoder_dir is None:
             raise InvalidRequestError("encoding a prompt needs the Gemma-3 text encoder folder; none was given")
+        placement = None if self._plan is None else self._plan.strategy.text_encoder
         return TextEncoder(self.paths.text_encoder_dir, self.info.header, self.config, dtype=self.dtype,
-                           device=self._device, strict=self.strict)
+                           device=self._device, strict=self.strict, placement=placement, mapped=self._mapped(),
+                           min_mapped_bytes=self.min_mapped_bytes)
 
     def denoise(self, video: torch.Tensor, audio: torch.Tensor, sigma: torch.Tensor, geometry: Geometry,
                 contexts: PromptContexts, perturbation: Perturbation = NO_PERTURBATION,
@@ -182,7 +206,9 @@ class ModelEngine:
         if self.paths.upsampler is None:
             raise InvalidRequestError("a render needs the x2 spatial upscaler file; none was given")
         upsampler = self.component("upsampler", lambda: load_upsampler(
-            self.paths.upsampler, dtype=self.dtype, device=self._device, strict=self.strict)[0])
+            self.paths.upsampler, dtype=self.dtype, device=self._device, strict=self.strict,
+            mapped=self._mapped() is not None and self._device.type == "cpu",
+            min_mapped_bytes=self.min_mapped_bytes)[0])
         decoder = self._video_decoder()
         with torch.inference_mode():
             latent = video_latent.to(self._device, self.dtype)
@@ -209,7 +235,7 @@ class ModelEngine:
 
     # --- helpers -----------------------------------------------------------------------------------
     def _video_decoder(self) -> torch.nn.Module:
-        return self.component("video_decoder", lambda: self._load(_spec("video_decoder")))
+        return self.component("video_decoder", lambda: self._load(_spec("video_decoder"), mappable=True))
 
     def _positions(self, geometry: Geometry) -> tuple[torch.Tensor, torch.Tensor]:
         key = (geometry.video_shape, geometry.audio_shape, geometry.fps)
@@ -263,10 +289,11 @@ class Runtime:
     @classmethod
     def open(cls, paths: ModelPaths, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
              *, strict: bool = True, memory: Machine | Sequence[MemoryPlan] | None = None,
-             budget: Any = None) -> Runtime:
+             budget: Any = None, min_mapped_bytes: int | None = None) -> Runtime:
         """Validate the files (headers only) and return a runtime that loads components on first use.
         `memory`: plan each job for this machine, or use these plans as the fallback ladder (see above)."""
-        engine = ModelEngine(paths, device, dtype, strict=strict, planned=memory is not None, budget=budget)
+        engine = ModelEngine(paths, device, dtype, strict=strict, planned=memory is not None, budget=budget,
+                             min_mapped_bytes=min_mapped_bytes)
         return cls(engine, memory)
 
     def plans(self, request: GenerationRequest) -> tuple[MemoryPlan, ...]:

@@ -36,7 +36,13 @@ ACTIVATIONS = ((None, None), (FFN_CHUNK_TOKENS, None), (FFN_CHUNK_TOKENS, ATTN_C
 
 
 def strategies(machine: Machine) -> list[Strategy]:
-    """Every combination worth predicting on this machine (streaming only where VRAM is a separate pool)."""
+    """Every combination worth predicting on this machine (streaming only where VRAM is a separate pool).
+    On the CPU: every component computes in float32 on the CPU, either loaded whole or left in the mapped
+    file (bf16) and upcast per layer; fp8 is not offered there (no fp8 matmul to gain from), and components
+    stay loaded between stages as the engine keeps them."""
+    if machine.device == "cpu":
+        return [Strategy(Weights.BF16, p, TextPlacement.CPU, Cache.ALL, f, attn_chunk_tokens=a)
+                for p, (f, a) in itertools.product((Placement.RESIDENT, Placement.MAPPED), ACTIVATIONS)]
     unified = machine.profile.unified
     placements = [Placement.RESIDENT] if unified else list(Placement)
     texts = [TextPlacement.GPU, TextPlacement.GPU_FP8] if unified else list(TextPlacement)

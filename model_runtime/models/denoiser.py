@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from model_runtime.errors import InvalidRequestError
+from model_runtime.memory.mapped import compute_dtype
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ class AVDenoiser:
 
     @property
     def dtype(self) -> torch.dtype:
-        return self.transformer.proj_in.weight.dtype
+        return compute_dtype(self.transformer, self.transformer.proj_in.weight)
 
     @property
     def device(self) -> torch.device:

@@ -10,8 +10,10 @@ frees it; the projection/connectors (about 6 GB for 2.3) go with `release()`.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,13 +22,20 @@ from torch import nn
 
 from model_runtime.checkpoints import SafetensorsHeader, inspect_checkpoint, read_header
 from model_runtime.loading import load_component
+from model_runtime.memory.mapped import MappedFile, compute_dtype
+from model_runtime.memory.plan import TextPlacement
 from model_runtime.text.connectors import (
     AUDIO_CONNECTOR_SPEC,
     VIDEO_CONNECTOR_SPEC,
     ConnectorOutput,
     run_connectors,
 )
-from model_runtime.text.gemma import GemmaEncoder, inspect_gemma_folder, load_gemma_language_model
+from model_runtime.text.gemma import (
+    GemmaEncoder,
+    inspect_gemma_folder,
+    load_gemma_language_model,
+    load_gemma_mapped,
+)
 from model_runtime.text.projection import (
     TEXT_PROJECTION_SPEC,
     TextProjection,
@@ -70,7 +79,7 @@ def project_and_connect(projection: TextProjection, video_connector: nn.Module, 
     """Stacked Gemma states `[B, T, D, L+1]` + binary mask -> features -> connector contexts."""
     weight = projection.video_aggregate_embed.weight
     with torch.inference_mode():
-        hidden = hidden_states.to(device=weight.device, dtype=weight.dtype)
+        hidden = hidden_states.to(device=weight.device, dtype=compute_dtype(projection, weight))
         mask = attention_mask.to(weight.device)
         video, audio = projection(hidden, mask)
     return TextFeatures(video, audio, run_connectors(video_connector, audio_connector, video, audio, mask))
@@ -98,7 +107,16 @@ class TextEncoder:
         gemma_device: torch.device | str | None = None,
         max_length: int = DEFAULT_TEXT_MAX_LENGTH,
         strict: bool = True,
+        placement: TextPlacement | None = None,
+        mapped: MappedFile | None = None,
+        min_mapped_bytes: int | None = None,
     ):
+        """`placement`: where Gemma runs, as a memory plan says (None: plainly on `gemma_device`):
+        GPU / GPU_FP8 (fp8 storage, see `memory.executors`) on `device`, STREAM (layers kept in RAM and
+        streamed through `device` one at a time), CPU (on the CPU, its weights left in the mapped shards).
+        `mapped`: this checkpoint mapped; the projection and connectors keep their large weights in the
+        file and upcast per layer (`memory.mapped`), and Gemma is mapped too (a CPU plan whose weights
+        exceed RAM)."""
         self.header = checkpoint if isinstance(checkpoint, SafetensorsHeader) else read_header(checkpoint)
         self.config = config if config is not None else inspect_checkpoint(self.header.path).config
         check_v2_text_config(self.config["transformer"])
@@ -109,6 +127,11 @@ class TextEncoder:
         self.device = torch.device(device)
         self.gemma_device = torch.device(gemma_device) if gemma_device is not None else self.device
         self.strict = strict
+        self.placement = placement
+        self.mapped = mapped
+        self.min_mapped_bytes = min_mapped_bytes
+        if placement is TextPlacement.CPU or (mapped is not None and self.device.type == "cpu"):
+            self.gemma_device = torch.device("cpu")
         self._gemma: GemmaEncoder | None = None
         self._heads: tuple[TextProjection, nn.Module, nn.Module] | None = None
 
@@ -116,9 +139,37 @@ class TextEncoder:
     @property
     def gemma(self) -> GemmaEncoder:
         if self._gemma is None:
-            model = load_gemma_language_model(self.folder, dtype=self.dtype, device=self.gemma_device)
-            self._gemma = GemmaEncoder(self.folder, model)
+            self._gemma = GemmaEncoder(self.folder, self._load_gemma())
         return self._gemma
+
+    def _load_gemma(self) -> nn.Module:
+        p = self.placement
+        if self.gemma_device.type == "cpu" and (p is TextPlacement.CPU or self.mapped is not None):
+            return load_gemma_mapped(self.folder, dtype=self.dtype, min_mapped_bytes=self.min_mapped_bytes)
+        if p is TextPlacement.GPU_FP8:
+            from model_runtime.memory.executors import quantize_fp8_
+
+            model = load_gemma_language_model(self.folder, dtype=self.dtype, device="cpu")
+            quantize_fp8_(model)
+            return model.to(self.gemma_device)
+        if p is TextPlacement.STREAM:  # stays in RAM; `_placed` streams its layers through the device
+            return load_gemma_language_model(self.folder, dtype=self.dtype, device="cpu")
+        return load_gemma_language_model(self.folder, dtype=self.dtype, device=self.gemma_device)
+
+    @contextlib.contextmanager
+    def _placed(self) -> Iterator[GemmaEncoder]:
+        """Gemma ready to run: as loaded, or (STREAM) its layers streamed through `gemma_device`."""
+        gemma = self.gemma
+        if self.placement is not TextPlacement.STREAM or self.gemma_device.type == "cpu":
+            yield gemma
+            return
+        from model_runtime.memory.apply import non_block_resident
+        from model_runtime.memory.streaming import stream_blocks
+
+        layers = gemma.model.layers
+        with non_block_resident(gemma.model, layers, self.gemma_device), \
+                stream_blocks(layers, self.gemma_device, blocks_in_flight=2):
+            yield gemma
 
     @property
     def heads(self) -> tuple[TextProjection, nn.Module, nn.Module]:
@@ -126,7 +177,9 @@ class TextEncoder:
         if self._heads is None:
             config = with_gemma_dims(self.config, self.folder.dims)
             loaded = [
-                load_component(self.header, spec, config, dtype=self.dtype, device=self.device, strict=self.strict)[0]
+                load_component(self.header, spec, config, dtype=self.dtype, device=self.device, strict=self.strict,
+                               mapped=self.mapped if self.device.type == "cpu" else None,
+                               min_mapped_bytes=self.min_mapped_bytes)[0]
                 for spec in (TEXT_PROJECTION_SPEC, VIDEO_CONNECTOR_SPEC, AUDIO_CONNECTOR_SPEC)
             ]
             self._heads = (loaded[0], loaded[1], loaded[2])  # type: ignore[assignment]
@@ -159,7 +212,8 @@ class TextEncoder:
     # --- encoding ----------------------------------------------------------------------------
     def encode(self, prompt: str) -> TextEncoding:
         tokens = self.tokenizer(prompt)
-        hidden = self.gemma.hidden_states(tokens.input_ids, tokens.attention_mask)
+        with self._placed() as gemma:
+            hidden = gemma.hidden_states(tokens.input_ids, tokens.attention_mask)
         out = project_and_connect(*self.heads, hidden, tokens.attention_mask).output
         return TextEncoding(prompt, out.video_context, out.audio_context, out.context_mask,
                             tokens.input_ids, tokens.attention_mask)

@@ -186,6 +186,80 @@ def load_gemma_language_model(
     return model
 
 
+def load_gemma_mapped(folder: GemmaFolder, *, dtype: torch.dtype = torch.float32,
+                      min_mapped_bytes: int | None = None) -> nn.Module:
+    """The language model with its large weights left in the memory-mapped shards (CPU; `memory.mapped`):
+    built on the meta device from the folder's text config, every language-model tensor assigned strictly
+    (a view of the file when large, a `dtype` copy when small), the non-persistent buffers (embedding
+    scale, RoPE frequencies) computed as transformers computes them in a normal load."""
+    from transformers import AutoConfig, Gemma3TextModel
+
+    from model_runtime.memory.mapped import (
+        MIN_MAPPED_BYTES,
+        MappedFile,
+        keep_mapped,
+        mark_mapped,
+        upcast_on_use,
+    )
+
+    config = AutoConfig.from_pretrained(str(folder.path), local_files_only=True).text_config
+    reference = _reference_attn_implementation(folder, config)
+    with torch.device("meta"):
+        model = Gemma3TextModel(config)
+    model.config._attn_implementation = reference
+    expected = dict(model.state_dict())
+    state: dict[str, torch.Tensor] = {}
+    pointers: set[int] = set()
+    min_bytes = MIN_MAPPED_BYTES if min_mapped_bytes is None else min_mapped_bytes
+    for path in folder.weight_files:
+        file = MappedFile(path)
+        for key in file.header.tensors:
+            if not key.startswith(folder.language_model_prefix):
+                if key.startswith(UNUSED_PREFIXES):
+                    continue
+                raise UnexpectedKeysError(f"{folder.path}: tensors the Gemma-3 language model does not use: {key}")
+            name = key[len(folder.language_model_prefix):]
+            if name not in expected:
+                raise UnexpectedKeysError(f"{folder.path}: tensors the Gemma-3 language model does not use: {key}")
+            t = file.tensor(key)
+            if tuple(t.shape) != tuple(expected[name].shape):
+                raise MissingKeysError(f"{folder.path}: Gemma-3 weight {key} has shape {list(t.shape)}, "
+                                       f"expected {list(expected[name].shape)}")
+            if keep_mapped(t, min_bytes):
+                state[name] = mark_mapped(t)
+                pointers.add(t.data_ptr())
+            else:
+                state[name] = t.to(dtype)
+    missing = sorted(set(expected) - set(state))
+    if missing:
+        raise MissingKeysError(f"{folder.path}: Gemma-3 weights missing or of the wrong shape: {', '.join(missing[:12])}")
+    model.load_state_dict(state, strict=True, assign=True)
+    del state
+    for t in [*model.parameters(), *model.buffers()]:
+        if t.data_ptr() in pointers:
+            mark_mapped(t)
+    embed = model.embed_tokens
+    embed.embed_scale = torch.tensor(embed.scalar_embed_scale)  # non-persistent: what __init__ computes
+    model.rotary_emb = type(model.rotary_emb)(config, device="cpu")
+    still_meta = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
+    if still_meta:
+        raise CheckpointError(f"{folder.path}: internal error: Gemma tensors left unmaterialised: {still_meta[:8]}")
+    model.eval().requires_grad_(False)
+    upcast_on_use(model, dtype)
+    log.info("mapped Gemma-3 language model from %s (%d layers, hidden %d, computing in %s)", folder.path,
+             folder.dims.num_hidden_layers, folder.dims.hidden_size, dtype)
+    return model
+
+
+def _reference_attn_implementation(folder: GemmaFolder, config) -> str:
+    """The attention implementation `from_pretrained` would pick (kept identical so results are too)."""
+    from transformers import Gemma3TextModel
+
+    with torch.device("meta"):
+        probe = Gemma3TextModel._from_config(config)
+    return probe.config._attn_implementation
+
+
 class GemmaEncoder:
     """A loaded Gemma-3 language model that returns the stacked hidden states the LTX text path reads."""
 

@@ -1,0 +1,95 @@
+"""Weights left in the memory-mapped file (CPU plans for models bigger than RAM): a MAPPED plan produces
+the same frames and sound as the plain path, its weights stay views of the file across jobs, and the
+per-unit executors (chunked Linear, bf16 embedding lookup, per-module upcast) match plain modules exactly."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from model_runtime.memory.mapped import MappedFile, is_mapped, mark_mapped, upcast_on_use
+from model_runtime.memory.plan import Cache, Machine, MemoryPlan, Placement, RequestShape, Strategy, TextPlacement
+from model_runtime.pipelines.types import GenerationRequest, GenerationResult
+from model_runtime.runtime import ModelPaths, Runtime
+
+REQUEST = GenerationRequest(prompt="a fox in the snow", width=64, height=64, frames=9, fps=24.0, seed=7,
+                            previews=False)
+
+
+@pytest.fixture(scope="module")
+def paths(tiny_dir) -> ModelPaths:
+    return ModelPaths(tiny_dir / "checkpoint.safetensors", tiny_dir / "spatial_upscaler_x2.safetensors",
+                      tiny_dir / "text_encoder")
+
+
+def _mapped_plan() -> MemoryPlan:
+    req = RequestShape(REQUEST.width, REQUEST.height, REQUEST.frames, REQUEST.fps, "draft")
+    strategy = Strategy(placement=Placement.MAPPED, text_encoder=TextPlacement.CPU, cache=Cache.ALL)
+    return MemoryPlan(strategy, (), None, req, Machine(0, 1, "cpu"))
+
+
+def test_mapped_plan_gives_the_plain_frames_and_keeps_weights_in_the_file(paths):
+    plain = list(Runtime.open(paths, "cpu", torch.float32).generate(REQUEST))[-1]
+    runtime = Runtime.open(paths, "cpu", torch.float32, memory=(_mapped_plan(),), min_mapped_bytes=0)
+    result = list(runtime.generate(REQUEST))[-1]
+    assert isinstance(result, GenerationResult)
+    assert torch.equal(result.frames, plain.frames)  # bf16 -> float32 at use == at load: bit for bit
+    assert torch.equal(result.waveform, plain.waveform)
+    transformer = runtime.engine._modules["transformer"].transformer
+    weights = [p for p in transformer.parameters() if p.dim() >= 2]
+    assert weights and all(is_mapped(p) and p.dtype == torch.bfloat16 for p in weights)
+    gemma = runtime.engine._modules["text_encoder"].gemma.model
+    assert is_mapped(gemma.embed_tokens.weight) and gemma.embed_tokens.weight.dtype == torch.bfloat16
+
+
+def test_mapped_file_views_share_the_file_bytes(paths):
+    file = MappedFile(paths.checkpoint)
+    key = next(k for k, t in file.header.tensors.items() if t.dtype == "BF16" and len(t.shape) == 2)
+    view = file.tensor(key)
+    from safetensors import safe_open
+
+    with safe_open(str(paths.checkpoint), "pt") as fh:
+        assert torch.equal(view, fh.get_tensor(key))
+    assert file.tensor(key).data_ptr() == view.data_ptr()  # the same mapped bytes, no copy
+
+
+class _Net(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(50, 16)
+        self.wide = nn.Linear(16, 40)
+        self.table = nn.Parameter(torch.randn(3, 40))
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.wide(self.embed(ids)) * self.table.sum(0)
+
+
+def test_unit_executors_match_the_plain_module():
+    torch.manual_seed(0)
+    net = _Net().to(torch.bfloat16)
+    plain = _Net()
+    plain.load_state_dict({k: v.float() for k, v in net.state_dict().items()})
+    for p in net.parameters():
+        mark_mapped(p)
+    assert upcast_on_use(net, torch.float32) == 3  # one module per owner: embedding, linear, the net's table
+    ids = torch.randint(0, 50, (2, 7))
+    with torch.inference_mode():
+        assert torch.equal(net(ids), plain(ids))
+    assert all(p.dtype == torch.bfloat16 for p in net.parameters())  # nothing stays upcast
+
+
+def test_a_linear_bigger_than_a_unit_runs_in_row_chunks_within_float32_rounding():
+    torch.manual_seed(1)
+    wide = nn.Linear(16, 40).to(torch.bfloat16)
+    plain = nn.Linear(16, 40)
+    plain.load_state_dict({k: v.float() for k, v in wide.state_dict().items()})
+    mark_mapped(wide.weight)
+    upcast_on_use(wide, torch.float32, unit_bytes=128)  # a row is 64 float32 bytes: 2 rows per chunk
+    x = torch.randn(3, 16)
+    with torch.inference_mode():
+        got, want = wide(x), plain(x)
+    # each output is the same dot product, maybe summed in another order: the standard bound n * eps * sum|x w|
+    bound = 16 * torch.finfo(torch.float32).eps * (x.abs() @ plain.weight.abs().T + plain.bias.abs())
+    assert ((got - want).abs() <= bound).all()
+    assert wide.weight.dtype == torch.bfloat16 and is_mapped(wide.weight)
