@@ -53,6 +53,14 @@ class ModelPaths:
     text_encoder_dir: Path | None = None
 
 
+class DoesNotFitError(InvalidRequestError):
+    """No memory plan fits this job on this machine; `nearest` is the largest smaller request that fits."""
+
+    def __init__(self, message: str, nearest: GenerationRequest | None) -> None:
+        super().__init__(message)
+        self.nearest = nearest
+
+
 class ModelEngine:
     """Implements `pipelines.engine.Engine` over the real LTX-2.3 components, loaded lazily and kept."""
 
@@ -285,6 +293,7 @@ class Runtime:
         self.memory = memory
         self._busy = threading.Lock()
         self._layout = None
+        self.last_plan: MemoryPlan | None = None  # the plan the last job ran under (after any OOM retry)
 
     @classmethod
     def open(cls, paths: ModelPaths, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
@@ -310,6 +319,26 @@ class Runtime:
                              prompts=2 if request.negative_prompt else 1)
         return plan_ladder(self._layout, shape, self.memory)
 
+    def refuse_if_nothing_fits(self, request: GenerationRequest, plans: Sequence[MemoryPlan]) -> None:
+        """Raise `DoesNotFitError` (before anything loads) when the best plan does not fit the machine,
+        with the figures and the largest smaller format that would fit."""
+        if not plans or plans[0].fits or not isinstance(self.memory, Machine):
+            return
+        from dataclasses import replace
+
+        from model_runtime.memory.planner import nearest_fitting
+
+        plan, m = plans[0], self.memory
+        nearest = nearest_fitting(self._layout, plans[0].request, m)
+        hint = (f"; {nearest.width}x{nearest.height}, {nearest.frames} frames would fit" if nearest is not None
+                else "; no smaller format fits either")
+        where = f"{m.vram_gb:g} GB VRAM + {m.ram_gb:g} GB RAM" if m.device != "cpu" else f"{m.ram_gb:g} GB RAM"
+        raise DoesNotFitError(
+            f"{request.width}x{request.height}, {request.frames} frames does not fit this {m.device} machine "
+            f"({where}): the smallest plan ({plan.strategy.label}) needs ~{plan.peak_vram_bytes / 1e9:.1f} GB VRAM "
+            f"and ~{plan.peak_ram_bytes / 1e9:.1f} GB RAM{hint}",
+            replace(request, width=nearest.width, height=nearest.height, frames=nearest.frames) if nearest else None)
+
     def generate(self, request: GenerationRequest, cancel: CancelToken | None = None
                  ) -> Generator[Event | GenerationResult, None, GenerationResult]:
         """Run one job: yields ProgressEvent / PreviewEvent (and a NoticeEvent if it had to fall back to a
@@ -321,6 +350,7 @@ class Runtime:
             raise RuntimeErrorBase("the runtime is already running a job: queue the request instead")
         try:
             plans = self.plans(request)
+            self.refuse_if_nothing_fits(request, plans)
             if plans:
                 result = yield from iter_with_oom_retry(lambda p: self._planned(p, request, cancel), plans, NoticeEvent)
             else:
@@ -335,5 +365,6 @@ class Runtime:
         from model_runtime.pipelines import run
 
         log.info("memory plan: %s", plan.summary)
+        self.last_plan = plan
         with self.engine.memory_plan(plan):
             return (yield from run(self.engine, request, cancel))

@@ -39,7 +39,11 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--stage", choices=("draft", "render"), default="draft")
     p.add_argument("--pipeline", choices=("distilled", "dev"), default="distilled")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps (default: cpu)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps (default: auto = CUDA, then MPS, "
+                   "then the CPU)")
+    p.add_argument("--vram-gb", type=float, default=None, help="plan for this much VRAM (default: what is free)")
+    p.add_argument("--ram-gb", type=float, default=None, help="plan for this much RAM (default: what is available)")
+    p.add_argument("--print-plan", action="store_true", help="print the memory plan for this job and exit")
     p.add_argument("--dtype", choices=("float32", "bfloat16"), default=None,
                    help="compute dtype (default: float32 on cpu, bfloat16 elsewhere)")
     p.add_argument("--tiled-decode", action="store_true", help="decode in tiles (less memory for large sizes)")
@@ -114,31 +118,53 @@ class ProgressLine:
             self.stage = None
 
 
-def _dtype(args: argparse.Namespace):
+def _dtype(args: argparse.Namespace, device: str):
     import torch
 
-    name = args.dtype or ("float32" if str(args.device).startswith("cpu") else "bfloat16")
+    name = args.dtype or ("float32" if device.startswith("cpu") else "bfloat16")
     return getattr(torch, name)
 
 
 def run(args: argparse.Namespace) -> int:
+    from model_runtime.cli.plan import plan_table
     from model_runtime.media.mux import write_mp4
-    from model_runtime.pipelines.types import GenerationResult, ProgressEvent
+    from model_runtime.memory.machine import detect, machine_for
+    from model_runtime.memory.measure import RssAnonPeak
+    from model_runtime.pipelines.types import GenerationResult, NoticeEvent, ProgressEvent
     from model_runtime.runtime import Runtime
 
     inputs = validate(args)
     started = time.monotonic()
-    runtime = Runtime.open(inputs.paths, device=args.device, dtype=_dtype(args))
+    info = detect(args.device)
+    machine = machine_for(info, args.vram_gb, args.ram_gb)
+    runtime = Runtime.open(inputs.paths, device=info.device, dtype=_dtype(args, info.device), memory=machine)
+    plans = runtime.plans(inputs.request)  # headers only: nothing is loaded yet
+    sys.stderr.write(f"machine: {info.line()}\n")
+    if args.print_plan:
+        sys.stdout.write(plan_table(plans[0]) + "\n")
+        return 0
+    runtime.refuse_if_nothing_fits(inputs.request, plans)
+    sys.stderr.write(f"plan: {plans[0].summary}, ~{plans[0].seconds:.0f} s\n")
     bar = ProgressLine(sys.stderr)
     result: GenerationResult | None = None
-    try:
-        for event in runtime.generate(inputs.request):
-            if isinstance(event, ProgressEvent):
-                bar.update(event.stage, event.step, event.total, event.elapsed_s, event.eta_s)
-            elif isinstance(event, GenerationResult):
-                result = event
-    finally:
-        bar.close()
+    step_times: dict[str, list[float]] = {}
+    with _DevicePeak(info.kind) as vram, RssAnonPeak() as rss:
+        try:
+            for event in runtime.generate(inputs.request):
+                if isinstance(event, ProgressEvent):
+                    bar.update(event.stage, event.step, event.total, event.elapsed_s, event.eta_s)
+                    step_times.setdefault(event.stage, []).append(event.elapsed_s)
+                elif isinstance(event, NoticeEvent):
+                    bar.close()
+                    sys.stderr.write(f"{event.message}\n")
+                elif isinstance(event, GenerationResult):
+                    result = event
+        finally:
+            bar.close()
+    ran = runtime.last_plan or plans[0]
+    sys.stderr.write(f"ran: {ran.summary}\n"
+                     f"measured: peak RssAnon {rss.peak_bytes / 1e9:.2f} GB (predicted {ran.peak_ram_bytes / 1e9:.2f} GB, "
+                     f"RAM plan {machine.ram_gb:g} GB){vram.text(ran)}{_per_step(step_times)}\n")
     if result is None:  # the generator contract says the result comes last; never write an empty file
         raise RuntimeError("the generation ended without a result")
     settings = dict(result.settings) | {"checkpoint": inputs.paths.checkpoint.name, "generator": "ltx-studio-cli"}
@@ -147,3 +173,38 @@ def run(args: argparse.Namespace) -> int:
     sys.stderr.write(f"wrote {written.path} ({written.frames} frames, {written.duration_s:.2f} s, "
                      f"{result.frames.shape[2]}x{result.frames.shape[1]}) in {time.monotonic() - started:.1f} s\n")
     return 0
+
+
+def _per_step(step_times: dict[str, list[float]]) -> str:
+    """Mean seconds per denoising step of each sampling stage, from the progress events' elapsed times."""
+    parts = []
+    for stage, times in step_times.items():
+        if stage.startswith("stage") and len(times) > 1:
+            parts.append(f"{stage} {(times[-1] - times[0]) / (len(times) - 1):.2f} s/step")
+    return ("; " + ", ".join(parts)) if parts else ""
+
+
+class _DevicePeak:
+    """Peak allocated VRAM on CUDA over the job (torch's own counter); nothing on other devices."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.peak_bytes = 0
+
+    def __enter__(self) -> _DevicePeak:
+        if self.kind == "cuda":
+            import torch
+
+            torch.cuda.reset_peak_memory_stats()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.kind == "cuda":
+            import torch
+
+            self.peak_bytes = torch.cuda.max_memory_allocated()
+
+    def text(self, plan) -> str:
+        if self.kind != "cuda":
+            return ""
+        return f", peak VRAM {self.peak_bytes / 1e9:.2f} GB allocated (predicted {plan.peak_vram_bytes / 1e9:.2f} GB)"

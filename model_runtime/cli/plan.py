@@ -12,7 +12,7 @@ import sys
 
 from model_runtime.memory.estimates import gb
 from model_runtime.memory.layout import ModelLayout
-from model_runtime.memory.plan import Machine, RequestShape
+from model_runtime.memory.plan import Machine, MemoryPlan, RequestShape
 from model_runtime.memory.planner import choose_plan
 
 
@@ -48,9 +48,14 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(json.dumps(plan.to_dict(), indent=2) + "\n")
         return 0
+    sys.stdout.write(plan_table(plan) + "\n")
+    return 0
+
+
+def plan_table(plan: MemoryPlan) -> str:
+    """The plan as a few lines of text: summary, time, one row per stage (also `generate --print-plan`)."""
     out = [f"plan: {plan.summary}", f"estimated time: ~{plan.seconds:.0f} s",
            f"{'stage':<14}{'VRAM GB':>9}{'RAM GB':>9}{'seconds':>9}  detail"]
     for s in plan.stages:
         out.append(f"{s.name:<14}{gb(s.vram_bytes):>9.2f}{gb(s.ram_bytes):>9.2f}{s.seconds:>9.1f}  {s.detail}")
-    sys.stdout.write("\n".join(out) + "\n")
-    return 0
+    return "\n".join(out)

@@ -102,3 +102,20 @@ def plan_ladder(layout: ModelLayout, request: RequestShape, machine: Machine, de
             break
         ladder.append(replace(fitting[0], machine=machine))
     return tuple(ladder)
+
+
+def nearest_fitting(layout: ModelLayout, request: RequestShape, machine: Machine) -> RequestShape | None:
+    """The largest smaller format that fits when `request` does not: the same aspect ratio scaled down in
+    steps of 1/8 (sides kept multiples of 64), then fewer frames (8k+1). None when not even the smallest does."""
+    def fits(r: RequestShape) -> bool:
+        return any(p.fits for p in candidate_plans(layout, r, machine))
+
+    frames_options = sorted({f for f in (request.frames, 121, 97, 65, 33, 17, 9) if f <= request.frames}, reverse=True)
+    for frames in frames_options:
+        for eighths in range(8, 0, -1):
+            w = max(64, round(request.width * eighths / 8 / 64) * 64)
+            h = max(64, round(request.height * eighths / 8 / 64) * 64)
+            cand = replace(request, width=w, height=h, frames=frames)
+            if cand != request and fits(cand):
+                return cand
+    return None
