@@ -139,11 +139,11 @@ def run(args: argparse.Namespace) -> int:
     machine = machine_for(info, args.vram_gb, args.ram_gb)
     runtime = Runtime.open(inputs.paths, device=info.device, dtype=_dtype(args, info.device), memory=machine)
     plans = runtime.plans(inputs.request)  # headers only: nothing is loaded yet
-    sys.stderr.write(f"machine: {info.line()}\n")
     if args.print_plan:
-        sys.stdout.write(plan_table(plans[0]) + "\n")
+        sys.stdout.write(f"machine: {info.line()}\n{plan_table(plans[0])}\n")
         return 0
     runtime.refuse_if_nothing_fits(inputs.request, plans)
+    sys.stderr.write(f"machine: {info.line()}\n")
     sys.stderr.write(f"plan: {plans[0].summary}, ~{plans[0].seconds:.0f} s\n")
     bar = ProgressLine(sys.stderr)
     result: GenerationResult | None = None
