@@ -81,7 +81,7 @@ def golden_engine(ctx: GoldenContext):
     from model_runtime.runtime import ModelEngine, ModelPaths
 
     paths = ModelPaths(ctx.checkpoint_path, ctx.upsampler_path, ctx.text_encoder_dir)
-    return ctx.cached("runtime.engine", lambda: ModelEngine(paths, "cpu", ctx.dtype, strict=ctx.strict))
+    return ctx.cached("runtime.engine", lambda: ModelEngine(paths, ctx.device, ctx.dtype, strict=ctx.strict))
 
 
 def golden_noise(ctx: GoldenContext) -> dict[str, torch.Tensor]:

@@ -160,7 +160,7 @@ class TextEncoder:
     def _placed(self) -> Iterator[GemmaEncoder]:
         """Gemma ready to run: as loaded, or (STREAM) its layers streamed through `gemma_device`."""
         gemma = self.gemma
-        if self.placement is not TextPlacement.STREAM or self.gemma_device.type == "cpu":
+        if self.placement is not TextPlacement.STREAM:
             yield gemma
             return
         from model_runtime.memory.apply import non_block_resident

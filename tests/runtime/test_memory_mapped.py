@@ -93,3 +93,17 @@ def test_a_linear_bigger_than_a_unit_runs_in_row_chunks_within_float32_rounding(
     bound = 16 * torch.finfo(torch.float32).eps * (x.abs() @ plain.weight.abs().T + plain.bias.abs())
     assert ((got - want).abs() <= bound).all()
     assert wide.weight.dtype == torch.bfloat16 and is_mapped(wide.weight)
+
+
+@pytest.mark.parametrize("placement", [TextPlacement.STREAM, TextPlacement.CPU])
+def test_text_encoder_carries_out_its_placement_with_the_plain_result(paths, placement):
+    """STREAM streams Gemma's layers through the device one at a time (real copies on the CPU, so the
+    same code runs); CPU runs Gemma on the CPU from the mapped shards. Both give the plain encoding."""
+    from model_runtime.text.encoder import TextEncoder
+
+    plain = TextEncoder(paths.text_encoder_dir, paths.checkpoint).encode(REQUEST.prompt)
+    placed = TextEncoder(paths.text_encoder_dir, paths.checkpoint, placement=placement, min_mapped_bytes=0)
+    got = placed.encode(REQUEST.prompt)
+    assert torch.equal(got.video_context, plain.video_context)
+    assert torch.equal(got.audio_context, plain.audio_context)
+    assert is_mapped(placed.gemma.model.embed_tokens.weight) == (placement is TextPlacement.CPU)
