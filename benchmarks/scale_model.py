@@ -31,9 +31,7 @@ import json
 import logging
 import math
 import os
-import shutil
 import struct
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,24 +96,19 @@ def _paths(root: Path, blocks: int, gemma_layers: int) -> ScaleModel:
 def ensure_scale_model(blocks: int = 4, gemma_layers: int = 2, cache: Path = CACHE,
                        layout_path: Path = LAYOUT) -> ScaleModel:
     """The scale model for (`blocks`, `gemma_layers`), generated once into `cache` and reused."""
+    from model_runtime.demo import build_folder_once
+
     layout = _layout(layout_path)
     root = cache / f"ltx23-scale-K{blocks}-L{gemma_layers}-{_key(layout, blocks, gemma_layers)}"
-    if (root / "COMPLETE").is_file():
-        return _paths(root, blocks, gemma_layers)
-    cache.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".scale-build-", dir=cache))
-    try:
+
+    def build(tmp: Path) -> None:
         paths = _paths(tmp, blocks, gemma_layers)
         log.info("writing the scale model (K=%d, L=%d) to %s", blocks, gemma_layers, root)
         _write_checkpoint(paths.checkpoint, layout, blocks, gemma_layers)
         _write_upsampler(paths.upsampler, layout)
         _write_gemma(paths.text_encoder_dir, gemma_layers)
-        (tmp / "COMPLETE").write_text(GENERATOR_VERSION)
-        if root.exists():
-            shutil.rmtree(root)
-        os.replace(tmp, root)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+
+    build_folder_once(root, "COMPLETE", GENERATOR_VERSION, build)
     return _paths(root, blocks, gemma_layers)
 
 

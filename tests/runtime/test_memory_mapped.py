@@ -9,18 +9,18 @@ import torch
 from torch import nn
 
 from model_runtime.memory.mapped import MappedFile, is_mapped, mark_mapped, upcast_on_use
-from model_runtime.memory.plan import Cache, Machine, MemoryPlan, Placement, RequestShape, Strategy, TextPlacement
-from model_runtime.pipelines.types import GenerationRequest, GenerationResult
-from model_runtime.runtime import ModelPaths, Runtime
-
-REQUEST = GenerationRequest(prompt="a fox in the snow", width=64, height=64, frames=9, fps=24.0, seed=7,
-                            previews=False)
-
-
-@pytest.fixture(scope="module")
-def paths(tiny_dir) -> ModelPaths:
-    return ModelPaths(tiny_dir / "checkpoint.safetensors", tiny_dir / "spatial_upscaler_x2.safetensors",
-                      tiny_dir / "text_encoder")
+from model_runtime.memory.plan import (
+    Cache,
+    Machine,
+    MemoryPlan,
+    Placement,
+    RequestShape,
+    Strategy,
+    TextPlacement,
+)
+from model_runtime.pipelines.types import GenerationResult
+from model_runtime.runtime import Runtime
+from tests.runtime.test_memory_runtime import REQUEST
 
 
 def _mapped_plan() -> MemoryPlan:
@@ -29,9 +29,9 @@ def _mapped_plan() -> MemoryPlan:
     return MemoryPlan(strategy, (), None, req, Machine(0, 1, "cpu"))
 
 
-def test_mapped_plan_gives_the_plain_frames_and_keeps_weights_in_the_file(paths):
-    plain = list(Runtime.open(paths, "cpu", torch.float32).generate(REQUEST))[-1]
-    runtime = Runtime.open(paths, "cpu", torch.float32, memory=(_mapped_plan(),), min_mapped_bytes=0)
+def test_mapped_plan_gives_the_plain_frames_and_keeps_weights_in_the_file(tiny_paths):
+    plain = list(Runtime.open(tiny_paths, "cpu", torch.float32).generate(REQUEST))[-1]
+    runtime = Runtime.open(tiny_paths, "cpu", torch.float32, memory=(_mapped_plan(),), min_mapped_bytes=0)
     result = list(runtime.generate(REQUEST))[-1]
     assert isinstance(result, GenerationResult)
     assert torch.equal(result.frames, plain.frames)  # bf16 -> float32 at use == at load: bit for bit
@@ -43,13 +43,13 @@ def test_mapped_plan_gives_the_plain_frames_and_keeps_weights_in_the_file(paths)
     assert is_mapped(gemma.embed_tokens.weight) and gemma.embed_tokens.weight.dtype == torch.bfloat16
 
 
-def test_mapped_file_views_share_the_file_bytes(paths):
-    file = MappedFile(paths.checkpoint)
+def test_mapped_file_views_share_the_file_bytes(tiny_paths):
+    file = MappedFile(tiny_paths.checkpoint)
     key = next(k for k, t in file.header.tensors.items() if t.dtype == "BF16" and len(t.shape) == 2)
     view = file.tensor(key)
     from safetensors import safe_open
 
-    with safe_open(str(paths.checkpoint), "pt") as fh:
+    with safe_open(str(tiny_paths.checkpoint), "pt") as fh:
         assert torch.equal(view, fh.get_tensor(key))
     assert file.tensor(key).data_ptr() == view.data_ptr()  # the same mapped bytes, no copy
 
@@ -96,13 +96,13 @@ def test_a_linear_bigger_than_a_unit_runs_in_row_chunks_within_float32_rounding(
 
 
 @pytest.mark.parametrize("placement", [TextPlacement.STREAM, TextPlacement.CPU])
-def test_text_encoder_carries_out_its_placement_with_the_plain_result(paths, placement):
+def test_text_encoder_carries_out_its_placement_with_the_plain_result(tiny_paths, placement):
     """STREAM streams Gemma's layers through the device one at a time (real copies on the CPU, so the
     same code runs); CPU runs Gemma on the CPU from the mapped shards. Both give the plain encoding."""
     from model_runtime.text.encoder import TextEncoder
 
-    plain = TextEncoder(paths.text_encoder_dir, paths.checkpoint).encode(REQUEST.prompt)
-    placed = TextEncoder(paths.text_encoder_dir, paths.checkpoint, placement=placement, min_mapped_bytes=0)
+    plain = TextEncoder(tiny_paths.text_encoder_dir, tiny_paths.checkpoint).encode(REQUEST.prompt)
+    placed = TextEncoder(tiny_paths.text_encoder_dir, tiny_paths.checkpoint, placement=placement, min_mapped_bytes=0)
     got = placed.encode(REQUEST.prompt)
     assert torch.equal(got.video_context, plain.video_context)
     assert torch.equal(got.audio_context, plain.audio_context)
