@@ -254,17 +254,9 @@ class ModelEngine:
 
 
 def _layout(paths: ModelPaths):
-    """The planner's view of the user's files: headers only (no weight is read), the text encoder's sizes
-    from its `config.json` when the folder has one (else the published Gemma-3-12B sizes)."""
-    import json
+    from model_runtime.memory.job_plan import layout_for
 
-    from model_runtime.memory.layout import ModelLayout, TextEncoderDims
-
-    te = None
-    cfg = paths.text_encoder_dir / "config.json" if paths.text_encoder_dir is not None else None
-    if cfg is not None and cfg.is_file():
-        te = TextEncoderDims.from_hf_config(json.loads(cfg.read_text()))
-    return ModelLayout.from_checkpoint(paths.checkpoint, paths.upsampler, te)
+    return layout_for(paths.checkpoint, paths.upsampler, paths.text_encoder_dir)
 
 
 def _spec(name: str) -> ComponentSpec:

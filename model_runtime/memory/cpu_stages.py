@@ -20,18 +20,20 @@ from __future__ import annotations
 from model_runtime.memory import estimates as est
 from model_runtime.memory.estimates import LatentShape, TileSpec
 from model_runtime.memory.layout import ModelLayout, TensorStats
-from model_runtime.memory.plan import GB, Machine, Placement, RequestShape, StagePrediction, Strategy
+from model_runtime.memory.plan import (
+    GB,
+    UNIT_BYTES,
+    Machine,
+    Placement,
+    RequestShape,
+    StagePrediction,
+    Strategy,
+)
 
 RAM_BASE = int(1.2 * GB)  # Python, torch, transformers, the tokenizer: measured RssAnon before any weight
 ACT = 4  # float32 activations
 UPCAST_GBPS = 4.0  # bf16 -> float32 copies of mapped weights, per forward (assumed; the scale benchmark measures it)
 TILE_CANDIDATES = (None, (16, 32), (8, 16), (4, 8), (2, 4))
-
-
-def _unit_bytes() -> int:
-    from model_runtime.memory.mapped import UNIT_BYTES
-
-    return UNIT_BYTES
 
 
 class _Weights:
@@ -40,7 +42,7 @@ class _Weights:
     def __init__(self, layout: ModelLayout, s: Strategy) -> None:
         c = layout.components
         mapped = s.placement is Placement.MAPPED
-        unit = _unit_bytes()
+        unit = UNIT_BYTES
 
         def held(stats: TensorStats, small_only: bool = True) -> int:
             if not mapped:

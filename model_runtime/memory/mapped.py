@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from model_runtime.checkpoints import SafetensorsHeader, read_header
+from model_runtime.memory.plan import UNIT_BYTES
 
 #: safetensors dtype names -> torch dtypes
 TORCH_DTYPES = {
@@ -38,8 +39,6 @@ TORCH_DTYPES = {
 }
 #: a tensor at least this big stays in the file (smaller ones are loaded in the compute dtype)
 MIN_MAPPED_BYTES = 1 << 20
-#: the most an upcast copy of one Linear weight may take; larger ones run in chunks of output rows
-UNIT_BYTES = 256 << 20
 _STATE = "_ltx_mapped"
 
 

@@ -44,7 +44,7 @@ def strategies(machine: Machine) -> list[Strategy]:
         return [Strategy(Weights.BF16, p, TextPlacement.CPU, Cache.ALL, f, attn_chunk_tokens=a)
                 for p, (f, a) in itertools.product((Placement.RESIDENT, Placement.MAPPED), ACTIVATIONS)]
     unified = machine.profile.unified
-    placements = [Placement.RESIDENT] if unified else list(Placement)
+    placements = [Placement.RESIDENT] if unified else [Placement.RESIDENT, Placement.STREAM]
     texts = [TextPlacement.GPU, TextPlacement.GPU_FP8] if unified else list(TextPlacement)
     return [Strategy(w, p, t, c, f, attn_chunk_tokens=a)
             for w, p, t, c, (f, a) in itertools.product(Weights, placements, texts, Cache, ACTIVATIONS)]
