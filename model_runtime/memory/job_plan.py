@@ -58,3 +58,9 @@ def _duration(seconds: float) -> str:
     if seconds < 90:
         return f"{seconds:.0f} s"
     return f"{seconds / 60:.0f} min"
+
+
+def plan_line(checkpoint: Path, upsampler: Path | None, text_encoder_dir: Path | None, shape: RequestShape,
+              machine: Machine) -> str:
+    """The one-line plan of a job for these files on this machine (headers only; cached per set of files)."""
+    return plan_job(layout_for(checkpoint, upsampler, text_encoder_dir), shape, machine).line
