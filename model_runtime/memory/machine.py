@@ -67,17 +67,21 @@ def resolve_device(device: str = "auto") -> str:
 
 
 def detect(device: str = "auto") -> MachineInfo:
-    import torch
-
+    """The machine for `device` (`auto`: the best there is). torch is imported only to ask an accelerator,
+    so reading a CPU machine is free (the app's GUI thread does it)."""
     dev = resolve_device(device)
-    kind = torch.device(dev).type
+    kind = dev.split(":")[0]
     total_ram, avail_ram = ram_gb()
     if kind == "cuda":
+        import torch
+
         index = torch.device(dev).index or 0
         free, total = torch.cuda.mem_get_info(index)
         name = torch.cuda.get_device_name(index)
         return MachineInfo(dev, kind, name, total / GB, free / GB, total_ram, avail_ram)
     if kind == "mps":  # unified memory: the GPU shares RAM; torch reports what Metal recommends
+        import torch
+
         rec = getattr(torch.mps, "recommended_max_memory", lambda: total_ram * GB * 0.75)()
         return MachineInfo(dev, kind, "Apple GPU", rec / GB, rec / GB, total_ram, avail_ram)
     return MachineInfo(dev, "cpu", "CPU", 0.0, 0.0, total_ram, avail_ram)
