@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -50,6 +51,19 @@ def run_generate(args: list[str], env: dict[str, str] | None = None) -> dict:
     sampler.join()
     return {"rc": proc.returncode, "wall_s": round(time.monotonic() - started, 1), "peak_rss_anon_gb":
             round(peak[0] / 1e9, 2), "stderr": err, "stdout": out}
+
+
+def _valid_mp4(path: Path, frames: int) -> bool:
+    """The file exists and (with ffprobe installed) holds an H.264 video of `frames` frames and an audio stream."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return False
+    ffprobe = shutil.which("ffprobe")
+    if ffprobe is None:
+        return True
+    info = json.loads(subprocess.run([ffprobe, "-v", "error", "-show_streams", "-of", "json", str(path)],
+                                     capture_output=True, text=True).stdout or "{}")
+    kinds = {s["codec_type"]: s for s in info.get("streams", [])}
+    return "audio" in kinds and int(kinds.get("video", {}).get("nb_frames", -1)) == frames
 
 
 def parse(stderr: str) -> dict:
@@ -88,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.ram_gb != "none":
             gen_args += ["--ram-gb", args.ram_gb]
         res = run_generate(gen_args)
-        mp4_ok = out.is_file() and out.stat().st_size > 0
+        mp4_ok = _valid_mp4(out, args.frames)
     row = {"model": f"K={args.blocks} L={args.gemma_layers}", "size": f"{args.width}x{args.height}x{args.frames}",
            "ram_gb_flag": args.ram_gb, "rc": res["rc"], "mp4_written": mp4_ok, "wall_s": res["wall_s"],
            "peak_rss_anon_gb": res["peak_rss_anon_gb"], **parse(res["stderr"])}
