@@ -324,11 +324,12 @@ class Runtime:
         nearest = nearest_fitting(self._layout, plans[0].request, m)
         hint = (f"; {nearest.width}x{nearest.height}, {nearest.frames} frames would fit" if nearest is not None
                 else "; no smaller format fits either")
-        where = f"{m.vram_gb:g} GB VRAM + {m.ram_gb:g} GB RAM" if m.device != "cpu" else f"{m.ram_gb:g} GB RAM"
+        gpu = m.device != "cpu"
+        where = f"{m.vram_gb:g} GB VRAM + {m.ram_gb:g} GB RAM" if gpu else f"{m.ram_gb:g} GB RAM"
+        needs = (f"~{plan.peak_vram_bytes / 1e9:.1f} GB VRAM and " if gpu else "") + f"~{plan.peak_ram_bytes / 1e9:.1f} GB RAM"
         raise DoesNotFitError(
             f"{request.width}x{request.height}, {request.frames} frames does not fit this {m.device} machine "
-            f"({where}): the smallest plan ({plan.strategy.label}) needs ~{plan.peak_vram_bytes / 1e9:.1f} GB VRAM "
-            f"and ~{plan.peak_ram_bytes / 1e9:.1f} GB RAM{hint}",
+            f"({where}): the smallest plan ({plan.strategy.label}) needs {needs}{hint}",
             replace(request, width=nearest.width, height=nearest.height, frames=nearest.frames) if nearest else None)
 
     def generate(self, request: GenerationRequest, cancel: CancelToken | None = None

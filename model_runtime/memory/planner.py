@@ -78,8 +78,9 @@ def choose_plan(layout: ModelLayout, request: RequestShape, machine: Machine) ->
     best = plans[0]
     if not best.fits:
         best = min(plans, key=lambda p: (p.peak_vram_bytes, p.peak_ram_bytes))
-        log.warning("no plan fits %.0f GB VRAM + %.0f GB RAM; smallest: %s", machine.vram_gb, machine.ram_gb,
-                    best.summary)
+        # info, not warning: the caller tells the user (generate and the app refuse the job with the numbers)
+        log.info("no plan fits %.1f GB VRAM + %.1f GB RAM; smallest: %s", machine.vram_gb, machine.ram_gb,
+                 best.summary)
     log.info("memory plan: %s", best.summary)
     return best
 
