@@ -41,6 +41,7 @@ from model_runtime.memory.machine import detect, machine_for  # noqa: E402
 from model_runtime.memory.measure import RssAnonPeak  # noqa: E402
 from model_runtime.memory.plan import Machine, MemoryPlan, RequestShape  # noqa: E402
 from model_runtime.memory.planner import candidate_plans  # noqa: E402
+from model_runtime.pipelines import collect  # noqa: E402
 from model_runtime.pipelines.types import GenerationRequest, GenerationResult  # noqa: E402
 from model_runtime.runtime import ModelPaths, Runtime  # noqa: E402
 
@@ -92,7 +93,7 @@ def _run(paths: ModelPaths, device: str, dtype: torch.dtype, request: Generation
         torch.cuda.reset_peak_memory_stats()
     t0 = time.perf_counter()
     with RssAnonPeak() as rss:
-        result = list(runtime.generate(request))[-1]
+        result = collect(runtime.generate(request))
     secs = time.perf_counter() - t0
     assert isinstance(result, GenerationResult)
     peak = torch.cuda.max_memory_allocated() if device.startswith("cuda") else rss.peak_bytes

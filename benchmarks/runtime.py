@@ -47,7 +47,7 @@ def peak_rss_mb() -> float:
 def child_render(width: int, height: int, frames: int, fps: float, repeats: int) -> dict:
     import torch
 
-    from model_runtime.pipelines.types import GenerationRequest, GenerationResult, ProgressEvent
+    from model_runtime.pipelines.types import GenerationRequest, ProgressEvent
     from model_runtime.runtime import ModelPaths, Runtime
 
     torch.manual_seed(0)
@@ -62,15 +62,19 @@ def child_render(width: int, height: int, frames: int, fps: float, repeats: int)
         stages: dict[str, float] = {}
         t0 = last = time.perf_counter()
         current = None
-        for ev in runtime.generate(request):
+        gen = runtime.generate(request)
+        while True:
+            try:
+                ev = next(gen)
+            except StopIteration as stop:
+                stages[current] = stages.get(current, 0.0) + time.perf_counter() - last
+                shape = tuple(stop.value.frames.shape)
+                break
             if isinstance(ev, ProgressEvent) and ev.stage != current:
                 now = time.perf_counter()
                 if current is not None:
                     stages[current] = stages.get(current, 0.0) + now - last
                 current, last = ev.stage, now
-            elif isinstance(ev, GenerationResult):
-                stages[current] = stages.get(current, 0.0) + time.perf_counter() - last
-                shape = tuple(ev.frames.shape)
         timings.append((time.perf_counter() - t0, stages))
     warm = sorted(timings[1:], key=lambda t: t[0])
     return {"cold_s": timings[0][0], "warm_median_s": warm[len(warm) // 2][0], "warm_min_s": warm[0][0],

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from model_runtime.api import SIZE_MULTIPLE, TEMPORAL_STRIDE, Device, Stage
+
 PRESETS_FILE = "formats.toml"
 # next to this module (a plain path, not importlib.resources: that import alone costs ~1 ms of start-up)
 PRESETS_DIR = Path(__file__).with_name("presets")
@@ -41,9 +43,6 @@ class Limits:
     min_seconds: float
     max_seconds: float
     default_seconds: float
-    temporal_stride: int
-    draft_multiple: int
-    render_multiple: int
 
 
 @dataclass(frozen=True)
@@ -60,7 +59,6 @@ class Presets:
     tiers: tuple[Tier, ...]
     limits: Limits
     capacity: Capacity
-    defaults: dict  # pipeline -> {steps, video_cfg, audio_cfg, stg, modality}
 
     def aspect(self, name: str) -> Aspect:
         return next(a for a in self.aspects if a.name == name)
@@ -84,10 +82,8 @@ def load_presets() -> Presets:
         aspects=tuple(Aspect(a["name"], a["label"], tuple(a["ratio"]), tuple(a["words"])) for a in raw["aspect"]),
         tiers=tuple(Tier(t["name"], int(t["short_side"]), t["stage"], tuple(t["words"])) for t in raw["tier"]),
         limits=Limits(tuple(float(f) for f in lim["fps"]), float(lim["default_fps"]), float(lim["min_seconds"]),
-                      float(lim["max_seconds"]), float(lim["default_seconds"]), int(lim["temporal_stride"]),
-                      int(lim["draft_multiple"]), int(lim["render_multiple"])),
+                      float(lim["max_seconds"]), float(lim["default_seconds"])),
         capacity=Capacity(**raw["capacity"]),
-        defaults=raw["defaults"],
     )
 
 
@@ -129,7 +125,7 @@ def snap_size(value: float, multiple: int) -> int:
     return max(multiple, int(value / multiple + 0.5) * multiple)
 
 
-def snap_frames(seconds: float, fps: float, stride: int = 8) -> int:
+def snap_frames(seconds: float, fps: float, stride: int = TEMPORAL_STRIDE) -> int:
     """Frame count 8k+1 closest to `seconds` x `fps` (at least 1 + stride, a clip with motion)."""
     k = max(1, int((seconds * fps - 1) / stride + 0.5))
     return stride * k + 1
@@ -140,12 +136,12 @@ def resolve(choice: FormatChoice, presets: Presets | None = None, stage: str | N
     p = presets or load_presets()
     aspect, tier = p.aspect(choice.aspect), p.tier(choice.tier)
     stage = stage or tier.stage
-    multiple = p.limits.draft_multiple if stage == "draft" else p.limits.render_multiple
+    multiple = SIZE_MULTIPLE[Stage(stage)]
     rw, rh = aspect.ratio
     short = tier.short_side
     w, h = (short * rw / rh, short) if rw >= rh else (short, short * rh / rw)
     seconds = min(max(choice.seconds, p.limits.min_seconds), p.limits.max_seconds)
-    frames = snap_frames(seconds, choice.fps, p.limits.temporal_stride)
+    frames = snap_frames(seconds, choice.fps, TEMPORAL_STRIDE)
     return ResolvedFormat(snap_size(w, multiple), snap_size(h, multiple), frames, float(choice.fps), stage, choice)
 
 
@@ -167,7 +163,7 @@ def can_promote(draft_size: tuple[int, int], target_size: tuple[int, int]) -> bo
 class Machine:
     """What the fit check knows about the machine: device kind and free memory in GB."""
 
-    device: str  # "cuda" | "mps" | "cpu"
+    device: Device
     memory_gb: float
     demo: bool
 

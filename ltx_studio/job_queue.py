@@ -19,12 +19,13 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QThread, Signal
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 
-from ltx_studio.jobs import GenerationJob, JobOutput, JobSpec, Progress
+from ltx_studio.jobs import GenerationJob, JobOutput, JobSpec, JobState, Progress
 from ltx_studio.runtime_api import ModelChoice, RuntimeFactory
 from ltx_studio.store import JobStore
+from ltx_studio.threads import WorkerThread
 from ltx_studio.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -49,10 +50,9 @@ class JobQueue(QObject):
         self.current: GenerationJob | None = None
         self.paused = False
         self.preparing = False
-        self._thread = QThread()
-        self._thread.setObjectName("generation-worker")
+        self.closed = False  # after shutdown: reports still queued from the worker are dropped
         self.worker = Worker(factory, choice, cache_dir, outputs, threads)
-        self.worker.moveToThread(self._thread)
+        self._host = WorkerThread(self.worker, "generation-worker")
         self.engine_ready = not self.worker.can_prepare
         self._run.connect(self.worker.run)
         self._setModel.connect(self.worker.set_model)
@@ -64,16 +64,17 @@ class JobQueue(QObject):
         w.jobFinished.connect(self._on_finished)
         w.jobFailed.connect(self._on_failed)
         w.jobCancelled.connect(self._on_cancelled)
+        w.jobNotice.connect(self._on_notice)
         w.modelStatus.connect(self.modelStatus)
         w.engineReady.connect(self._on_engine_ready)
-        self._thread.start()
+        self._host.start()
 
     # --- public API ------------------------------------------------------------------------------------
     def restore(self) -> int:
         """Reload jobs left waiting by a previous run (after `store.recover`); the queue starts paused."""
         rows = self.store.pending()
         for row in rows:
-            self._enqueue(GenerationJob(row.id, JobSpec.from_dict(row.spec), self))
+            self._enqueue(GenerationJob(row.id, JobSpec.from_dict(row.spec), self.store, self))
         if rows:
             self.set_paused(True)
         return len(rows)
@@ -83,8 +84,8 @@ class JobQueue(QObject):
         if spec.kind == "draft":
             for old in [j for j in self.pending if j.spec.kind == "draft"]:
                 self._drop_pending(old, "superseded by a newer draft")
-        job_id = self.store.add(spec.kind, spec.to_dict(), spec.parent_id)
-        job = GenerationJob(job_id, spec, self)
+        job_id = self.store.add(str(spec.kind), spec.to_dict(), spec.parent_id)
+        job = GenerationJob(job_id, spec, self.store, self)
         self._enqueue(job)
         self._dispatch()
         return job
@@ -117,13 +118,18 @@ class JobQueue(QObject):
     def busy(self) -> bool:
         return self.current is not None
 
-    def shutdown(self, wait_ms: int = 10_000) -> None:
-        """Cancel the running job and stop the worker thread. Waiting jobs stay queued in the store."""
+    def shutdown(self) -> None:
+        """Stop by request: cancel the running job (it stops at its next step), stop the warm-up (between
+        import groups), end the worker thread and wait for it. Waiting jobs stay queued in the store; the
+        running one is recorded as interrupted by `store.recover` at the next start, like after a crash."""
+        self.closed = True
+        if self._host.is_running():
+            self._host.stop(self._request_stop)
+
+    def _request_stop(self) -> None:
+        self.worker.request_stop()
         if self.current is not None:
             self.current.cancel("the app is closing")
-        self._thread.quit()
-        if not self._thread.wait(wait_ms):
-            log.warning("worker thread did not stop within %d ms", wait_ms)
 
     # --- internals -------------------------------------------------------------------------------------
     def _enqueue(self, job: GenerationJob) -> None:
@@ -137,27 +143,27 @@ class JobQueue(QObject):
 
     def _drop_pending(self, job: GenerationJob, reason: str) -> None:
         self.pending.remove(job)
-        self.store.set_state(job.id, "cancelled", reason)
-        job.mark_cancelled(reason)
+        job.transition(JobState.CANCELLED, reason)
         self.jobEnded.emit(job)
 
     def _dispatch(self) -> None:
-        if self.current is not None or self.paused or not self.pending:
+        if self.closed or self.current is not None or self.paused or not self.pending:
             return
         if not self.engine_ready:
             self.prepare_engine()  # no-op while it runs: _on_engine_ready dispatches
             return
         job = self.pending.pop(0)
         self.current = job
-        self.store.set_state(job.id, "running")
-        job.mark_running()
+        job.transition(JobState.RUNNING)
         self._run.emit(job.id, job.spec, job.token)
 
     def _job(self, job_id: int) -> GenerationJob | None:
         job = self.jobs.get(job_id)
-        return job if job is not None and job is self.current else None
+        return job if job is not None and job is self.current and not self.closed else None
 
     def _on_engine_ready(self) -> None:
+        if self.closed:
+            return
         self.preparing, self.engine_ready = False, True
         self.engineReady.emit()
         self._dispatch()
@@ -168,6 +174,10 @@ class JobQueue(QObject):
     def _on_progress(self, job_id: int, p: Progress) -> None:
         if job := self._job(job_id):
             job.report_progress(p)
+
+    def _on_notice(self, job_id: int, message: str) -> None:
+        if job := self._job(job_id):
+            job.notice.emit(message)
 
     def _on_preview(self, job_id: int, img: QImage) -> None:
         if job := self._job(job_id):
@@ -180,24 +190,15 @@ class JobQueue(QObject):
 
     def _on_finished(self, job_id: int, out: JobOutput) -> None:
         if job := self._job(job_id):
-            try:
-                self.store.finish(job_id, out.video, out.thumbnail, out.latents, out.settings)
-            except (OSError, ValueError) as exc:
-                log.error("job %d: cannot record result: %s", job_id, exc)
-                self.store.set_state(job_id, "failed", f"could not record the result: {exc}")
-                job.mark_failed(f"could not record the result: {exc}")
-            else:
-                job.mark_done(out)
+            job.transition(JobState.DONE, output=out)
             self._end(job)
 
     def _on_failed(self, job_id: int, message: str) -> None:
         if job := self._job(job_id):
-            self.store.set_state(job_id, "failed", message)
-            job.mark_failed(message)
+            job.transition(JobState.FAILED, message)
             self._end(job)
 
     def _on_cancelled(self, job_id: int, reason: str) -> None:
         if job := self._job(job_id):
-            self.store.set_state(job_id, "cancelled", reason)
-            job.mark_cancelled(reason)
+            job.transition(JobState.CANCELLED, reason)
             self._end(job)

@@ -12,8 +12,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from model_runtime.checkpoints import inspect_checkpoint, inspect_upsampler
-from model_runtime.errors import CheckpointError
+from model_runtime import api
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +47,8 @@ def check_checkpoint(path: str) -> ItemStatus:
     if not path:
         return ItemStatus("checkpoint", "", False, f"missing: {PURPOSE['checkpoint']}")
     try:
-        info = inspect_checkpoint(path)
-    except CheckpointError as exc:
+        info = api.inspect_checkpoint(path)
+    except api.CheckpointError as exc:
         return ItemStatus("checkpoint", path, False, str(exc))
     return ItemStatus("checkpoint", path, True, f"LTX-{info.model_version}, {info.parameter_count / 1e9:.2f} B parameters, "
                       f"components: {', '.join(info.components)}")
@@ -59,8 +58,8 @@ def check_upsampler(path: str) -> ItemStatus:
     if not path:
         return ItemStatus("upsampler", "", False, f"missing: {PURPOSE['upsampler']} (drafts still work)")
     try:
-        inspect_upsampler(path)
-    except CheckpointError as exc:
+        api.inspect_upsampler(path)
+    except api.CheckpointError as exc:
         return ItemStatus("upsampler", path, False, str(exc))
     return ItemStatus("upsampler", path, True, "spatial latent upsampler x2")
 

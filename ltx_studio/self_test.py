@@ -51,18 +51,19 @@ class SelfTest(QObject):
         job.cancelled.connect(lambda msg: self.fail(f"job {job.id} ({job.spec.kind}) cancelled: {msg}"))
 
     def _check_output(self, job: GenerationJob) -> bool:
-        from model_runtime.media.mux import read_metadata
+        from model_runtime.api import read_metadata
 
         out = job.output
         if not (out.video.is_file() and out.thumbnail.is_file()):
             self.fail(f"job {job.id}: output files missing")
             return False
         meta = read_metadata(out.video)
-        if meta.get("job", {}).get("seed") != job.spec.seed:
+        if meta.get("request", {}).get("seed") != job.spec.request.seed:
             self.fail(f"job {job.id}: MP4 settings tag does not carry the seed ({meta})")
             return False
         self.ok(f"{job.spec.kind} #{job.id}: {out.video.name} ({out.video.stat().st_size} bytes) "
-                f"{job.spec.width}x{job.spec.height} {job.spec.frames} frames in {job.elapsed():.1f} s")
+                f"{job.spec.request.width}x{job.spec.request.height} {job.spec.request.frames} frames in "
+                f"{job.elapsed():.1f} s")
         return True
 
     def _draft_done(self, job: GenerationJob) -> None:
@@ -71,7 +72,7 @@ class SelfTest(QObject):
         render = self.window.render_draft(job.id)
         if render is None:
             return self.fail("the render of the draft was not queued")
-        if render.spec.draft_latents is None:
+        if render.spec.request.draft_latents is None:
             return self.fail("the render did not reuse the draft's latents")
         self._watch(render, self._render_done)
 

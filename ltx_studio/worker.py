@@ -2,8 +2,8 @@
 
 It is the only place torch runs. The model is opened lazily by the first job and kept between jobs
 (a cancel or a failure leaves it loaded); a changed model choice drops it and the next job reopens.
-Results are written under temporary names and renamed into place (MP4 via `write_mp4`, which is atomic;
-thumbnail and latents here) before the GUI thread is told the job is done, so the history never points at
+Results are written under temporary names and renamed into place (MP4 and latents by the runtime's
+`write_result` / `write_latents`, the thumbnail by `atomic_write`) before the GUI thread is told the job is done, so the history never points at
 a half-written file. Previews are throttled so a fast sampler cannot flood the GUI event loop.
 """
 
@@ -21,16 +21,14 @@ from PySide6.QtCore import QObject, Qt, Signal, Slot
 from PySide6.QtGui import QImage
 
 from ltx_studio.jobs import JobOutput, JobSpec, Progress
-from ltx_studio.runtime_api import ModelChoice, RuntimeFactory, build_request, describe_error
+from ltx_studio.runtime_api import ModelChoice, RuntimeFactory, describe_error
+from ltx_studio.threads import drive
+from model_runtime import api
 
 log = logging.getLogger(__name__)
 
 PREVIEW_MIN_INTERVAL_S = 0.25
 PROGRESS_MIN_INTERVAL_S = 0.05
-
-
-def _tmp(path: Path) -> Path:
-    return path.with_name(f".tmp-{os.getpid()}-{path.name}")
 
 
 def save_thumbnail(frames: Any, path: Path, max_side: int = 320) -> Path:
@@ -41,12 +39,12 @@ def save_thumbnail(frames: Any, path: Path, max_side: int = 320) -> Path:
     h, w = arr.shape[:2]
     img = QImage(arr.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
     img = img.scaled(max_side, max_side, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
-    tmp = _tmp(path)
-    if not img.save(str(tmp), "PNG"):
-        tmp.unlink(missing_ok=True)
-        raise OSError(f"cannot write thumbnail {path}")
-    os.replace(tmp, path)
-    return path
+
+    def write(tmp: Path) -> None:
+        if not img.save(str(tmp), "PNG"):
+            raise OSError(f"cannot write thumbnail {path}")
+
+    return api.atomic_write(path, write)
 
 
 def preview_image(image: Any) -> QImage:
@@ -59,19 +57,6 @@ def preview_image(image: Any) -> QImage:
     return QImage(frame.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
 
 
-def save_latents(result: Any, path: Path) -> Path | None:
-    """The stage-1 latents of a draft (what promotion to a render starts from), atomically."""
-    stage1 = getattr(result, "latents", {}).get("stage1") if getattr(result, "latents", None) else None
-    if stage1 is None:
-        return None
-    from safetensors.torch import save_file
-
-    tmp = _tmp(path)
-    save_file({"video": stage1.video.contiguous().cpu(), "audio": stage1.audio.contiguous().cpu()}, str(tmp))
-    os.replace(tmp, path)
-    return path
-
-
 class Worker(QObject):
     """Runs jobs on its own thread; reports through signals that Qt queues onto the GUI thread."""
 
@@ -80,6 +65,7 @@ class Worker(QObject):
     jobPreview = Signal(int, QImage)
     jobFinished = Signal(int, object)
     jobFailed = Signal(int, str)
+    jobNotice = Signal(int, str)
     jobCancelled = Signal(int, str)
     modelStatus = Signal(str)
     engineReady = Signal()
@@ -94,6 +80,11 @@ class Worker(QObject):
         self._threads = threads
         self._runtime = None
         self._runtime_choice: ModelChoice | None = None
+        self._stopping = False  # set from the GUI thread by `request_stop`: the warm-up ends early
+
+    def request_stop(self) -> None:
+        """Thread-safe (a plain flag): the warm-up stops between import groups; jobs stop by their token."""
+        self._stopping = True
 
     @Slot(object)
     def set_model(self, choice: ModelChoice) -> None:
@@ -111,7 +102,7 @@ class Worker(QObject):
         try:
             self.modelStatus.emit("preparing the engine…")
             self._configure_torch()
-            self._factory.prepare(self._choice, self._cache)  # type: ignore[attr-defined]
+            self._factory.prepare(self._choice, self._cache, lambda: self._stopping)  # type: ignore[attr-defined]
             self.modelStatus.emit("engine ready")
         except BaseException as exc:  # noqa: BLE001 - the thread must survive; the first job reports it
             log.warning("engine warm-up failed: %s", exc)
@@ -142,19 +133,18 @@ class Worker(QObject):
         return self._runtime
 
     @Slot(int, object, object)
-    def run(self, job_id: int, spec: JobSpec, token: Any) -> None:
+    def run(self, job_id: int, spec: JobSpec, token: api.CancelToken) -> None:
         """Run one job to its end; exactly one of finished / failed / cancelled is emitted."""
-        from model_runtime.errors import GenerationCancelled
-
         self.jobStarted.emit(job_id)
         try:
             token.raise_if_cancelled()
             self.jobProgress.emit(job_id, Progress("loading model", 0, 1, 0.0, None))
             runtime = self._ensure_runtime()
-            result = self._generate(job_id, runtime, spec, token)
+            events = _EventRouter(self, job_id)
+            result = drive(runtime.generate(spec.request, cancel=token), events.route)
             token.raise_if_cancelled()  # a cancel that arrived after the last step still wins
-            output = self._write_outputs(job_id, spec, result)
-        except GenerationCancelled as exc:
+            output = self._write_outputs(job_id, spec, result, token)
+        except api.GenerationCancelled as exc:
             log.info("job %d cancelled: %s", job_id, exc)
             self.jobCancelled.emit(job_id, str(exc) or "cancelled")
         except BaseException as exc:  # noqa: BLE001 - every failure must reach the UI, the thread must survive
@@ -163,43 +153,44 @@ class Worker(QObject):
         else:
             self.jobFinished.emit(job_id, output)
 
-    def _generate(self, job_id: int, runtime, spec: JobSpec, token: Any):
-        request = build_request(spec)
-        started = time.monotonic()
-        last_preview = last_progress = 0.0
-        gen = runtime.generate(request, cancel=token)
-        result = None
-        while True:
-            try:
-                ev = next(gen)
-            except StopIteration as stop:
-                result = stop.value if stop.value is not None else result
-                break
-            if hasattr(ev, "frames") and hasattr(ev, "waveform"):
-                result = ev
-                continue
-            now = time.monotonic()
-            if hasattr(ev, "image"):
-                if now - last_preview >= PREVIEW_MIN_INTERVAL_S:
-                    last_preview = now
-                    self.jobPreview.emit(job_id, preview_image(ev.image))
-            elif now - last_progress >= PROGRESS_MIN_INTERVAL_S or ev.step >= ev.total:
-                last_progress = now
-                self.jobProgress.emit(job_id, Progress(ev.stage, ev.step, ev.total, now - started, ev.eta_s))
-        if result is None:
-            raise RuntimeError("the runtime ended without a result")
-        return result
-
-    def _write_outputs(self, job_id: int, spec: JobSpec, result) -> JobOutput:
-        from model_runtime.media.mux import write_mp4
-
+    def _write_outputs(self, job_id: int, spec: JobSpec, result: api.GenerationResult,
+                       token: api.CancelToken) -> JobOutput:
         self._outputs.mkdir(parents=True, exist_ok=True)
-        stem = self._outputs / f"{job_id:06d}-{spec.kind}-{spec.seed}"
+        stem = self._outputs / f"{job_id:06d}-{spec.kind}-{spec.request.seed}"
         self.jobProgress.emit(job_id, Progress("saving", 0, 1, 0.0, None))
-        latents = save_latents(result, stem.with_suffix(".latents.safetensors")) if spec.kind == "draft" else None
+        draft = spec.kind == api.Stage.DRAFT
+        latents = api.write_latents(result, stem.with_suffix(".latents.safetensors")) if draft else None
         thumb = save_thumbnail(result.frames, stem.with_suffix(".png"))
-        settings = {"job": spec.to_dict(), "runtime": dict(getattr(result, "settings", {}) or {})}
-        preset = "veryfast" if spec.kind == "draft" else "medium"
-        mux = write_mp4(stem.with_suffix(".mp4"), result.frames, result.fps, result.waveform,
-                        int(result.sample_rate), settings, preset=preset)
+        token.raise_if_cancelled()  # closing while saving: stop before the (slowest) write, the job is re-runnable
+        extra = {"job": spec.to_dict(), "generator": "ltx-studio"}
+        mux = api.write_result(result, stem.with_suffix(".mp4"), spec.request, extra=extra,
+                               preset="veryfast" if draft else "medium")
+        settings = {"job": spec.to_dict(), "runtime": dict(result.settings or {})}
         return JobOutput(mux.path, thumb, latents, settings)
+
+
+class _EventRouter:
+    """Turns the runtime's typed events into the worker's signals (`match` on the type), throttled so a
+    fast sampler cannot flood the GUI event loop."""
+
+    def __init__(self, worker: Worker, job_id: int) -> None:
+        self.worker, self.job_id = worker, job_id
+        self.started = time.monotonic()
+        self.last_preview = self.last_progress = 0.0
+
+    def route(self, event: object) -> None:
+        now = time.monotonic()
+        match event:
+            case api.ProgressEvent(stage=stage, step=step, total=total, eta_s=eta):
+                if now - self.last_progress >= PROGRESS_MIN_INTERVAL_S or step >= total:
+                    self.last_progress = now
+                    self.worker.jobProgress.emit(self.job_id, Progress(stage, step, total, now - self.started, eta))
+            case api.PreviewEvent(image=image):
+                if now - self.last_preview >= PREVIEW_MIN_INTERVAL_S:
+                    self.last_preview = now
+                    self.worker.jobPreview.emit(self.job_id, preview_image(image))
+            case api.NoticeEvent(message=message):
+                log.warning("job %d: %s", self.job_id, message)
+                self.worker.jobNotice.emit(self.job_id, message)
+            case _:
+                log.warning("job %d: unknown runtime event %r ignored", self.job_id, type(event).__name__)

@@ -1,8 +1,10 @@
 """The runtime's front door: open the model files once, then run generation jobs one at a time.
 
     runtime = Runtime.open(ModelPaths(checkpoint, upsampler, text_encoder_dir), device="cuda")
-    for event in runtime.generate(request, cancel=token):   # ProgressEvent / PreviewEvent ...
-        ...                                                  # ... and the GenerationResult last
+    result = yield from runtime.generate(spec, cancel=token)  # yields ProgressEvent / PreviewEvent / NoticeEvent
+
+`generate` takes a `RequestSpec` (plain data, the user's overrides; `Runtime.request` fills the model's
+defaults) or a ready `GenerationRequest`, yields only events and returns the `GenerationResult`.
 
 `Runtime.open` only reads headers (fast, and it refuses a wrong file before any weights load); each
 component is loaded strictly on first use and stays resident between jobs (a draft never loads the
@@ -24,8 +26,7 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Generator, Iterator, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -38,19 +39,11 @@ from model_runtime.pipelines.engine import NO_PERTURBATION, DecodedAudio, Pertur
 from model_runtime.pipelines.geometry import Geometry
 from model_runtime.pipelines.types import Event, GenerationRequest, GenerationResult, NoticeEvent
 from model_runtime.sampling.control import CancelToken
+from model_runtime.spec import ModelPaths, Pipeline, RequestSpec
 
 log = logging.getLogger(__name__)
 
 PROMPT_CACHE_SIZE = 8  # recent prompt encodings: promoting a draft re-uses its prompt's encoding
-
-
-@dataclass(frozen=True)
-class ModelPaths:
-    """The user's model files: the LTX-2.3 single file, the x2 spatial upscaler, the Gemma-3 folder."""
-
-    checkpoint: Path
-    upsampler: Path | None = None
-    text_encoder_dir: Path | None = None
 
 
 class DoesNotFitError(InvalidRequestError):
@@ -316,8 +309,6 @@ class Runtime:
         with the figures and the largest smaller format that would fit."""
         if not plans or plans[0].fits or not isinstance(self.memory, Machine):
             return
-        from dataclasses import replace
-
         from model_runtime.memory.planner import nearest_fitting
 
         plan, m = plans[0], self.memory
@@ -332,24 +323,50 @@ class Runtime:
             f"({where}): the smallest plan ({plan.strategy.label}) needs {needs}{hint}",
             replace(request, width=nearest.width, height=nearest.height, frames=nearest.frames) if nearest else None)
 
-    def generate(self, request: GenerationRequest, cancel: CancelToken | None = None
-                 ) -> Generator[Event | GenerationResult, None, GenerationResult]:
+    def request(self, spec: RequestSpec) -> GenerationRequest:
+        """The runnable request for `spec`: the loaded model's defaults (`pipelines.dev.defaults_for`) with
+        the spec's overrides on top, and the draft latents read from their file (promotion)."""
+        video_g = audio_g = None
+        if spec.pipeline == Pipeline.DEV:
+            from model_runtime.pipelines.dev import defaults_for
+
+            d = defaults_for(self.engine.model_version)
+            video_over, audio_over = spec.guidance_overrides()
+            video_g, audio_g = replace(d.video, **video_over), replace(d.audio, **audio_over)
+        draft = None
+        if spec.draft_latents:
+            from safetensors.torch import load_file
+
+            from model_runtime.pipelines.types import StageLatents
+
+            t = load_file(spec.draft_latents)
+            draft = StageLatents(video=t["video"], audio=t["audio"])
+        return GenerationRequest(
+            prompt=spec.prompt, width=spec.width, height=spec.height, frames=spec.frames, fps=spec.fps,
+            seed=spec.seed, negative_prompt=spec.negative_prompt, stage=spec.stage.value,
+            pipeline=spec.pipeline.value, steps=spec.steps if spec.pipeline == Pipeline.DEV else None,
+            video_guidance=video_g, audio_guidance=audio_g, draft_latents=draft,
+            tiled_decode=spec.tiled_decode, previews=spec.previews,
+        )
+
+    def generate(self, request: GenerationRequest | RequestSpec, cancel: CancelToken | None = None
+                 ) -> Generator[Event, None, GenerationResult]:
         """Run one job: yields ProgressEvent / PreviewEvent (and a NoticeEvent if it had to fall back to a
-        smaller memory plan), then the GenerationResult (also returned)."""
+        smaller memory plan) and returns the GenerationResult (`result = yield from runtime.generate(...)`)."""
         from model_runtime.memory.oom import iter_with_oom_retry
         from model_runtime.pipelines import run
 
         if not self._busy.acquire(blocking=False):
             raise RuntimeErrorBase("the runtime is already running a job: queue the request instead")
         try:
+            if isinstance(request, RequestSpec):
+                request = self.request(request)
             plans = self.plans(request)
             self.refuse_if_nothing_fits(request, plans)
             if plans:
-                result = yield from iter_with_oom_retry(lambda p: self._planned(p, request, cancel), plans, NoticeEvent)
-            else:
-                result = yield from run(self.engine, request, cancel)
-            yield result
-            return result
+                return (yield from iter_with_oom_retry(lambda p: self._planned(p, request, cancel), plans,
+                                                       NoticeEvent))
+            return (yield from run(self.engine, request, cancel))
         finally:
             self._busy.release()
 

@@ -86,6 +86,8 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage("Starting…")
         file_menu = self.menuBar().addMenu("&File")
         self.export_action = file_menu.addAction("&Export current clip…")  # its Ctrl+E comes with the build
+        self.requeue_file_action = file_menu.addAction("&Queue again from a clip file…")
+        self.requeue_file_action.triggered.connect(self._pick_clip_to_requeue)
         self.models_action = self.menuBar().addMenu("&Settings").addAction("&Models…")
         self.models_action.triggered.connect(self.open_models_page)
         self.export_action.triggered.connect(self.open_export)
@@ -246,9 +248,10 @@ class MainWindow(QMainWindow):
         import psutil
 
         from ltx_studio.formats import Machine
+        from model_runtime.api import Device
 
         ram = psutil.virtual_memory().available / 2**30
-        self.presets_panel.set_machine(Machine("cpu", ram, choice.demo))
+        self.presets_panel.set_machine(Machine(Device.CPU, ram, choice.demo))
         self._use_tokenizer(choice)
 
     def _after_first_paint(self) -> None:
@@ -267,10 +270,14 @@ class MainWindow(QMainWindow):
         if not prompt:
             self.statusBar().showMessage("Write a prompt first: describe the shot, the motion and the sound")
             return None
+        from model_runtime.api import RequestSpec
+
         c = fmt.choice
-        return JobSpec(prompt=prompt, seed=seed, width=fmt.width, height=fmt.height, frames=fmt.frames,
-                       fps=fmt.fps, kind=kind, negative_prompt=self.prompt_panel.negative.toPlainText().strip(),
-                       aspect=c.aspect, tier=c.tier, seconds=c.seconds, **self.prompt_panel.advanced_values())
+        request = RequestSpec(prompt=prompt, seed=seed, width=fmt.width, height=fmt.height, frames=fmt.frames,
+                              fps=fmt.fps, stage=kind,
+                              negative_prompt=self.prompt_panel.negative.toPlainText().strip() or None,
+                              **self.prompt_panel.advanced_values())
+        return JobSpec(request, aspect=c.aspect, tier=c.tier, seconds=c.seconds)
 
     def draft(self) -> GenerationJob | None:
         spec = self._spec("draft", self.presets_panel.draft_format(), self.prompt_panel.next_seed())
@@ -290,10 +297,12 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Job {draft_id} is not a finished draft")
             return None
         d = JobSpec.from_dict(row.spec)
-        target = render_target(FormatChoice(d.aspect, self.presets_panel.choice().tier, d.fps, d.seconds))
-        promote = bool(row.latents) and can_promote((d.width, d.height), (target.width, target.height))
-        spec = d.with_changes(kind="render", width=target.width, height=target.height, tier=target.choice.tier,
-                              parent_id=draft_id, draft_latents=row.latents if promote else None)
+        r = d.request
+        target = render_target(FormatChoice(d.aspect, self.presets_panel.choice().tier, r.fps, d.seconds))
+        promote = bool(row.latents) and can_promote((r.width, r.height), (target.width, target.height))
+        request = r.with_changes(stage="render", width=target.width, height=target.height,
+                                 draft_latents=row.latents if promote else None)
+        spec = JobSpec(request, aspect=d.aspect, tier=target.choice.tier, seconds=d.seconds, parent_id=draft_id)
         if not promote:
             self.statusBar().showMessage(f"{target.choice.tier} is not twice the draft's size: a full two-stage "
                                          "render with the same prompt and seed")
@@ -303,6 +312,26 @@ class MainWindow(QMainWindow):
         from ltx_studio.jobs import JobSpec
 
         return self._submit(JobSpec.from_dict(self.store.get(job_id).spec))
+
+    def requeue_file(self, path: str | Path) -> GenerationJob | None:
+        """Queue again the request a clip was made from (by this app or by `ltx-studio-cli generate`)."""
+        from ltx_studio.jobs import JobSpec
+        from model_runtime.api import MediaError, read_request
+
+        try:
+            request = read_request(path)
+        except MediaError as exc:
+            self.statusBar().showMessage(str(exc))
+            return None
+        return self._submit(JobSpec.from_request(request))
+
+    def _pick_clip_to_requeue(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getOpenFileName(self, "Queue again from a clip", str(self.ctx.paths.outputs),
+                                              "Video (*.mp4)")
+        if path:
+            self.requeue_file(path)
 
     def _submit(self, spec: JobSpec) -> GenerationJob:
         job = self.queue.submit(spec)
@@ -346,14 +375,14 @@ class MainWindow(QMainWindow):
         return dlg
 
     def open_export(self):
-        """The export dialog (ltx_studio.export_dialog) on the clip in the player, with its trim points."""
+        """The export dialog (ltx_studio.ui.export_dialog) on the clip in the player, with its trim points."""
         self._install_player()
         player = self.preview.player
         path = getattr(player, "path", None)
         if not path:
             self.statusBar().showMessage("Nothing to export yet: play a clip first")
             return None
-        from ltx_studio.export_dialog import ExportDialog
+        from ltx_studio.ui.export_dialog import ExportDialog
 
         trim = player.trim_seconds() if hasattr(player, "trim_seconds") else (None, None)
         dlg = ExportDialog(path, *trim, parent=self)
@@ -364,11 +393,14 @@ class MainWindow(QMainWindow):
     def _on_job_added(self, job: GenerationJob) -> None:
         self.queue_panel.add_job(job)
         job.started.connect(lambda j=job: self.preview.follow(j))
+        job.notice.connect(self.statusBar().showMessage)  # e.g. an out-of-memory retry on a smaller plan
 
     def _add_draft_card(self, job_id: int) -> None:
+        from ltx_studio.jobs import JobSpec
+
         row = self.store.get(job_id)
-        s = row.spec
-        caption = f"#{row.id} seed {s['seed']}\n{s['width']}×{s['height']} · {s['frames'] / s['fps']:.1f} s\n{s['prompt'][:40]}"
+        s = JobSpec.from_dict(row.spec).request
+        caption = f"#{row.id} seed {s.seed}\n{s.width}×{s.height} · {s.frames / s.fps:.1f} s\n{s.prompt[:40]}"
         self.preview.add_draft(row.id, row.thumbnail or "", caption)
 
     def _on_job_ended(self, job: GenerationJob) -> None:
@@ -397,6 +429,13 @@ class MainWindow(QMainWindow):
         if self._shut:
             return
         self._shut = True
+        from ltx_studio.player.analysis import ClipAnalyser
+        from ltx_studio.ui.export_dialog import ExportDialog
+
+        for dialog in self.findChildren(ExportDialog):  # an export still running stops and is joined
+            dialog.stop()
+        for analyser in self.findChildren(ClipAnalyser):  # so does a timeline analysis
+            analyser.stop()
         # a window closed before (part of) its contents were built has no queue or store yet
         if "queue" in self.__dict__:
             self.queue.shutdown()

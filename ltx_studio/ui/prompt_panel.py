@@ -25,10 +25,12 @@ from PySide6.QtWidgets import (
 
 from ltx_studio.formats import Presets
 from ltx_studio.jobs import MAX_SEED, random_seed
+from model_runtime.api import Pipeline
 
 log = logging.getLogger(__name__)
 
 MAX_PROMPT_TOKENS = 1024  # the text encoder pads/truncates to 1024 tokens
+MODEL_DEFAULT = "model default"
 
 
 class TokenCounter:
@@ -120,15 +122,20 @@ class PromptPanel(QGroupBox):
         return row
 
     def _advanced_drawer(self) -> QWidget:
+        # Each knob starts at "model default" (its minimum, one step below the real range): the app sends
+        # only what the user changed, the runtime fills the rest from the loaded model's own defaults
+        # (`Runtime.request`), so no copy of them lives here (a copy once dropped the STG blocks).
         box = QWidget()
         form = QFormLayout(box)
         self.pipeline = QComboBox()
-        self.pipeline.addItems(["distilled", "dev"])
-        self.steps = QSpinBox(minimum=1, maximum=100)
-        self.video_cfg = QDoubleSpinBox(minimum=1.0, maximum=20.0, singleStep=0.5)
-        self.audio_cfg = QDoubleSpinBox(minimum=1.0, maximum=20.0, singleStep=0.5)
-        self.stg = QDoubleSpinBox(minimum=0.0, maximum=5.0, singleStep=0.1)
-        self.modality = QDoubleSpinBox(minimum=1.0, maximum=10.0, singleStep=0.5)
+        self.pipeline.addItems([str(p) for p in Pipeline])
+        self.steps = QSpinBox(minimum=0, maximum=100)
+        self.video_cfg = QDoubleSpinBox(minimum=0.5, maximum=20.0, singleStep=0.5)
+        self.audio_cfg = QDoubleSpinBox(minimum=0.5, maximum=20.0, singleStep=0.5)
+        self.stg = QDoubleSpinBox(minimum=-0.1, maximum=5.0, singleStep=0.1)
+        self.modality = QDoubleSpinBox(minimum=0.5, maximum=10.0, singleStep=0.5)
+        for knob in self._knobs():
+            knob.setSpecialValueText(MODEL_DEFAULT)
         form.addRow("Sampler", self.pipeline)
         form.addRow("Steps", self.steps)
         form.addRow("Video guidance", self.video_cfg)
@@ -139,16 +146,14 @@ class PromptPanel(QGroupBox):
         self.apply_defaults(self.pipeline.currentText())
         return box
 
+    def _knobs(self) -> tuple[QSpinBox | QDoubleSpinBox, ...]:
+        return self.steps, self.video_cfg, self.audio_cfg, self.stg, self.modality
+
     def apply_defaults(self, pipeline: str) -> None:
-        """Sane defaults per model kind; the distilled model has a fixed schedule, so its knobs are disabled."""
-        d = self.presets.defaults[pipeline]
-        self.steps.setValue(int(d["steps"]))
-        self.video_cfg.setValue(d["video_cfg"])
-        self.audio_cfg.setValue(d["audio_cfg"])
-        self.stg.setValue(d["stg"])
-        self.modality.setValue(d["modality"])
-        for w in (self.steps, self.video_cfg, self.audio_cfg, self.stg, self.modality):
-            w.setEnabled(pipeline == "dev")
+        """Every knob back to "model default"; the distilled model has a fixed schedule, so its knobs are disabled."""
+        for w in self._knobs():
+            w.setValue(w.minimum())
+            w.setEnabled(pipeline == Pipeline.DEV)
 
     def _toggle_advanced(self, on: bool) -> None:
         self.advanced.setVisible(on)
@@ -173,8 +178,10 @@ class PromptPanel(QGroupBox):
         return self.seed.value()
 
     def advanced_values(self) -> dict:
-        pipeline = self.pipeline.currentText()
-        if pipeline != "dev":
+        """The pipeline and the user's overrides only (a knob left at "model default" is not sent)."""
+        pipeline = Pipeline(self.pipeline.currentText())
+        if pipeline != Pipeline.DEV:
             return {"pipeline": pipeline}
-        return {"pipeline": pipeline, "steps": self.steps.value(), "video_cfg": self.video_cfg.value(),
-                "audio_cfg": self.audio_cfg.value(), "stg": self.stg.value(), "modality": self.modality.value()}
+        names = ("steps", "video_cfg", "audio_cfg", "stg", "modality")
+        return {"pipeline": pipeline} | {name: knob.value() for name, knob in zip(names, self._knobs(), strict=True)
+                                         if knob.value() != knob.minimum()}

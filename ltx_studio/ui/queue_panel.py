@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ltx_studio.jobs import GenerationJob
+from ltx_studio.jobs import GenerationJob, JobSpec
 from ltx_studio.store import JobRow
 
 ROLE_ID = Qt.ItemDataRole.UserRole
@@ -25,10 +25,10 @@ MAX_ICONS = 500  # the history shows at most this many rows (JobStore.history's 
 
 
 def _row_text(row: JobRow) -> str:
-    s = row.spec
+    s = JobSpec.from_dict(row.spec).request
     head = f"#{row.id} {row.kind} · {row.state}"
-    body = f"{s.get('width')}×{s.get('height')} · {s.get('frames')}f@{s.get('fps'):g} · seed {s.get('seed')}"
-    prompt = s.get("prompt", "")
+    body = f"{s.width}×{s.height} · {s.frames}f@{s.fps:g} · seed {s.seed}"
+    prompt = s.prompt
     tail = f"\n{row.message}" if row.message and row.state != "done" else ""
     return f"{head}\n{body}\n{prompt[:70]}{'…' if len(prompt) > 70 else ''}{tail}"
 

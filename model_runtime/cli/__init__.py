@@ -1,26 +1,22 @@
 """`ltx-studio-cli`: the runtime's command line (goldens, layout, generate, export, presets, plan).
 
-Each subcommand lives in its own module exposing `register(subparsers)`; the module is imported only
-when the CLI starts, never at package import.
+Each subcommand lives in its own module exposing `register(subparsers)`, listed below as the imported
+module. Those modules import only the standard library at their top: a subcommand's heavy imports (torch,
+the planner, PyAV) sit inside its handler, so `ltx-studio-cli --help` stays fast.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import sys
 
 from model_runtime import __version__
+from model_runtime.cli import export, generate, goldens, layout, plan
 from model_runtime.errors import RuntimeErrorBase
 
-SUBCOMMAND_MODULES = (
-    "model_runtime.cli.goldens",   # check-goldens
-    "model_runtime.cli.layout",    # check-layout
-    "model_runtime.cli.generate",  # generate
-    "model_runtime.cli.export",    # export, presets
-    "model_runtime.cli.plan",      # plan
-)
+#: in `--help` order: check-goldens, check-layout, generate, export + presets, plan
+SUBCOMMANDS = (goldens, layout, generate, export, plan)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,8 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level to stderr")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in SUBCOMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+    for command in SUBCOMMANDS:
+        command.register(sub)
     return parser
 
 

@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
-    from model_runtime.pipelines.types import GenerationRequest
-    from model_runtime.runtime import ModelPaths
+    from model_runtime.api import ModelPaths, RequestSpec
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +55,7 @@ def register(subparsers) -> None:
 class Inputs:
     """Everything `run` needs, validated."""
 
-    request: GenerationRequest
+    request: RequestSpec
     paths: ModelPaths
     out: Path
     model_version: str
@@ -64,19 +63,24 @@ class Inputs:
 
 def validate(args: argparse.Namespace) -> Inputs:
     """All cheap checks, in the order a user fixes them; raises RuntimeErrorBase subclasses (one line each)."""
-    from model_runtime.checkpoints import inspect_checkpoint, inspect_upsampler
-    from model_runtime.errors import InvalidRequestError
+    from model_runtime.api import (
+        GenerationRequest,
+        InvalidRequestError,
+        ModelPaths,
+        RequestSpec,
+        inspect_checkpoint,
+        inspect_upsampler,
+    )
     from model_runtime.media.mux import check_output_path
-    from model_runtime.pipelines.types import GenerationRequest
-    from model_runtime.runtime import ModelPaths
     from model_runtime.text.gemma import inspect_gemma_folder
     from model_runtime.text.projection import check_gemma_matches
 
-    request = GenerationRequest(
+    request = RequestSpec(
         prompt=args.prompt, negative_prompt=args.negative_prompt, width=args.width, height=args.height,
         frames=args.frames, fps=args.fps, seed=args.seed, stage=args.stage, pipeline=args.pipeline,
         tiled_decode=args.tiled_decode, previews=False,
     )
+    GenerationRequest(**{k: v for k, v in request.to_dict().items() if k in _CHECKED})  # the request rules, now
     if not 0 <= args.crf <= 51:
         raise InvalidRequestError(f"--crf must be between 0 and 51, got {args.crf}")
     out = check_output_path(args.out)
@@ -125,51 +129,55 @@ def _dtype(args: argparse.Namespace, device: str):
     return getattr(torch, name)
 
 
+#: the RequestSpec fields GenerationRequest validates before any file is opened (no defaults, no latents)
+_CHECKED = ("prompt", "width", "height", "frames", "fps", "seed", "negative_prompt", "stage", "pipeline",
+            "tiled_decode", "previews")
+
+
 def run(args: argparse.Namespace) -> int:
+    from model_runtime.api import GenerationResult, NoticeEvent, ProgressEvent, Runtime, write_result
     from model_runtime.cli.plan import plan_table
-    from model_runtime.media.mux import write_mp4
     from model_runtime.memory.machine import detect, machine_for
     from model_runtime.memory.measure import RssAnonPeak
-    from model_runtime.pipelines.types import GenerationResult, NoticeEvent, ProgressEvent
-    from model_runtime.runtime import Runtime
 
     inputs = validate(args)
     started = time.monotonic()
     info = detect(args.device)
     machine = machine_for(info, args.vram_gb, args.ram_gb)
     runtime = Runtime.open(inputs.paths, device=info.device, dtype=_dtype(args, info.device), memory=machine)
-    plans = runtime.plans(inputs.request)  # headers only: nothing is loaded yet
+    request = runtime.request(inputs.request)
+    plans = runtime.plans(request)  # headers only: nothing is loaded yet
     if args.print_plan:
         sys.stdout.write(f"machine: {info.line()}\n{plan_table(plans[0])}\n")
         return 0
-    runtime.refuse_if_nothing_fits(inputs.request, plans)
+    runtime.refuse_if_nothing_fits(request, plans)
     sys.stderr.write(f"machine: {info.line()}\n")
     sys.stderr.write(f"plan: {plans[0].summary}, ~{plans[0].seconds:.0f} s\n")
     bar = ProgressLine(sys.stderr)
-    result: GenerationResult | None = None
     step_times: dict[str, list[float]] = {}
+    gen = runtime.generate(request)
     with _DevicePeak(info.kind) as vram, RssAnonPeak() as rss:
         try:
-            for event in runtime.generate(inputs.request):
+            while True:
+                try:
+                    event = next(gen)
+                except StopIteration as stop:  # the generator returns the result after its last event
+                    result: GenerationResult = stop.value
+                    break
                 if isinstance(event, ProgressEvent):
                     bar.update(event.stage, event.step, event.total, event.elapsed_s, event.eta_s)
                     step_times.setdefault(event.stage, []).append(event.elapsed_s)
-                elif isinstance(event, NoticeEvent):
+                elif isinstance(event, NoticeEvent):  # an out-of-memory retry on the next plan down
                     bar.close()
                     sys.stderr.write(f"{event.message}\n")
-                elif isinstance(event, GenerationResult):
-                    result = event
         finally:
             bar.close()
     ran = runtime.last_plan or plans[0]
     sys.stderr.write(f"ran: {ran.summary}\n"
                      f"measured: peak RssAnon {rss.peak_bytes / 1e9:.2f} GB (predicted {ran.peak_ram_bytes / 1e9:.2f} GB, "
                      f"RAM plan {machine.ram_gb:g} GB){vram.text(ran)}{_per_step(step_times)}\n")
-    if result is None:  # the generator contract says the result comes last; never write an empty file
-        raise RuntimeError("the generation ended without a result")
-    settings = dict(result.settings) | {"checkpoint": inputs.paths.checkpoint.name, "generator": "ltx-studio-cli"}
-    written = write_mp4(inputs.out, result.frames.cpu().numpy(), result.fps, result.waveform.cpu().numpy(),
-                        result.sample_rate, settings, crf=args.crf)
+    extra = {"checkpoint": inputs.paths.checkpoint.name, "generator": "ltx-studio-cli"}
+    written = write_result(result, inputs.out, inputs.request, extra=extra, crf=args.crf)
     sys.stderr.write(f"wrote {written.path} ({written.frames} frames, {written.duration_s:.2f} s, "
                      f"{result.frames.shape[2]}x{result.frames.shape[1]}) in {time.monotonic() - started:.1f} s\n")
     return 0

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
-from model_runtime.layout import LayoutReport, check_layout_file
+if TYPE_CHECKING:  # the layout check imports torch (through the loaders): `--help` must not wait for it
+    from model_runtime.layout import LayoutReport
 
 #: mismatches listed per file before "... and N more" (the full list is rarely useful on a terminal)
 SHOW_MISMATCHES = 25
@@ -47,6 +49,8 @@ def format_report(report: LayoutReport, *, show_all: bool = False) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from model_runtime.layout import check_layout_file
+
     reports = check_layout_file(args.file, args.text_encoder)
     for report in reports:
         sys.stdout.write("\n".join(format_report(report, show_all=args.all)) + "\n")

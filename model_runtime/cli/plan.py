@@ -9,11 +9,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
-from model_runtime.memory.estimates import gb
-from model_runtime.memory.layout import ModelLayout
-from model_runtime.memory.plan import Machine, MemoryPlan, RequestShape
-from model_runtime.memory.planner import choose_plan
+if TYPE_CHECKING:  # keep `ltx-studio-cli --help` light: the planner loads on first use
+    from model_runtime.memory.layout import ModelLayout
+    from model_runtime.memory.plan import MemoryPlan
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -35,12 +35,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _layout(args: argparse.Namespace) -> ModelLayout:
+    from model_runtime.memory.layout import ModelLayout
+
     if args.layout.endswith(".safetensors"):
         return ModelLayout.from_checkpoint(args.layout, args.upsampler)
     return ModelLayout.from_layout_json(args.layout)
 
 
 def run(args: argparse.Namespace) -> int:
+    from model_runtime.memory.plan import Machine, RequestShape
+    from model_runtime.memory.planner import choose_plan
+
     request = RequestShape(args.width, args.height, args.frames, args.fps, stage=args.stage,
                            per_token_timestep=args.per_token_timestep)
     machine = Machine(args.vram_gb, args.ram_gb, args.device)
@@ -54,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
 
 def plan_table(plan: MemoryPlan) -> str:
     """The plan as a few lines of text: summary, time, one row per stage (also `generate --print-plan`)."""
+    from model_runtime.memory.estimates import gb
+
     out = [f"plan: {plan.summary}", f"estimated time: ~{plan.seconds:.0f} s",
            f"{'stage':<14}{'VRAM GB':>9}{'RAM GB':>9}{'seconds':>9}  detail"]
     for s in plan.stages:

@@ -9,8 +9,7 @@ Planning (pure Python, no torch import):
 Executing (torch; imported on first use):
     with apply_plan(transformer, plan, device, budget=None): ...     # fp8 / streaming / FFN chunks / lean
                                                                      # blocks (chunked attention, RoPE per chunk)
-    with resident_on(vae_decoder, device): tiled_decode(vae_decoder, latent, plan.vae_tile, ...)
-    result = run_with_oom_retry(lambda p: job(p), ladder, notify=ui_message)
+    with resident_on(vae_decoder, device): ...                      # the VAE decodes with plan.vae_tile
     result = yield from iter_with_oom_retry(lambda p: job_events(p), ladder, notice=NoticeEvent)
 """
 
@@ -42,11 +41,9 @@ _LAZY = {
     "find_blocks": "model_runtime.memory.executors",
     "VramBudget": "model_runtime.memory.executors",
     "stream_blocks": "model_runtime.memory.streaming",
-    "tiled_decode": "model_runtime.memory.tiling",
-    "run_with_oom_retry": "model_runtime.memory.oom",
     "OutOfMemoryJobError": "model_runtime.memory.oom",
     "iter_with_oom_retry": "model_runtime.memory.oom",
-    "lean_transformer": "model_runtime.memory.lean_block",
+    "lean_transformer": "model_runtime.models.lean_block",
     "PeakTracker": "model_runtime.memory.measure",
 }
 

@@ -21,9 +21,9 @@ from model_runtime.memory.executors import (
     quantize_fp8_,
     resident_on,
 )
-from model_runtime.memory.lean_block import lean_transformer
 from model_runtime.memory.plan import MemoryPlan, Placement, Weights
 from model_runtime.memory.streaming import stream_blocks
+from model_runtime.models.lean_block import lean_transformer
 
 
 @contextlib.contextmanager

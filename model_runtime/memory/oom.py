@@ -56,42 +56,12 @@ def _device_peak() -> str:
     return ""
 
 
-def _attempt(job_fn: Callable[[MemoryPlan], T], plan: MemoryPlan) -> tuple[bool, T | None, str]:
-    """Run once; (ok, result, OOM description). The exception (and the frames holding tensors) is gone
-    by the time this returns, so memory can really be freed."""
-    try:
-        return True, job_fn(plan), ""
-    except Exception as exc:  # noqa: BLE001 - anything but OOM is re-raised untouched
-        if not is_oom(exc):
-            raise
-        detail = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}{_device_peak()}"
-    return False, None, detail
-
-
-def run_with_oom_retry(job_fn: Callable[[MemoryPlan], T], plans: Sequence[MemoryPlan],
-                       notify: Callable[[str], None] | None = None) -> T:
-    """Run `job_fn(plans[0])`; on OOM free memory, tell `notify` and run `job_fn(plans[1])`.
-    A second OOM (or none to fall back to) raises OutOfMemoryJobError with predicted and seen figures."""
-    if not plans:
-        raise ValueError("run_with_oom_retry needs at least one plan")
-    say = notify or log.warning
-    attempts: list[tuple[MemoryPlan, str]] = []
-    for i, plan in enumerate(plans[:2]):
-        ok, result, detail = _attempt(job_fn, plan)
-        if ok:
-            return result  # type: ignore[return-value]
-        attempts.append((plan, detail))
-        free_memory()
-        if i == 0 and len(plans) > 1:
-            say(retry_message(plan, plans[1]))
-    raise _failure(plans, attempts)
-
-
 def iter_with_oom_retry(job_fn: Callable[[MemoryPlan], Generator[E, None, T]], plans: Sequence[MemoryPlan],
                         notice: Callable[[str], E]) -> Generator[E, None, T]:
     """The generator form, for jobs that stream events (progress, previews): the job's events pass
     through; on OOM memory is freed, `notice(message)` is yielded and the job restarts with `plans[1]`.
-    Same rules as `run_with_oom_retry`; returns the job's return value."""
+    Runs `plans[0]`, then once `plans[1]`; a second OOM (or none to fall back to) raises
+    OutOfMemoryJobError with predicted and seen figures. Returns the job's return value."""
     if not plans:
         raise ValueError("iter_with_oom_retry needs at least one plan")
     attempts: list[tuple[MemoryPlan, str]] = []

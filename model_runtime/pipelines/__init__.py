@@ -6,21 +6,23 @@ generator (ProgressEvent / PreviewEvent, returning the GenerationResult).
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 
+from model_runtime.pipelines import dev, distilled
 from model_runtime.pipelines.engine import Engine
 from model_runtime.pipelines.types import Event, GenerationRequest, GenerationResult
 from model_runtime.sampling.control import CancelToken
+from model_runtime.spec import Pipeline
 
-#: request.pipeline -> module with `run(engine, request, cancel)`
-PIPELINE_MODULES = {"distilled": "model_runtime.pipelines.distilled", "dev": "model_runtime.pipelines.dev"}
+PipelineRun = Callable[[Engine, GenerationRequest, CancelToken | None], Generator[Event, None, GenerationResult]]
+
+#: request.pipeline -> its `run(engine, request, cancel)`
+PIPELINES: dict[Pipeline, PipelineRun] = {Pipeline.DISTILLED: distilled.run, Pipeline.DEV: dev.run}
 
 
 def run(engine: Engine, request: GenerationRequest, cancel: CancelToken | None = None
         ) -> Generator[Event, None, GenerationResult]:
-    module = importlib.import_module(PIPELINE_MODULES[request.pipeline])
-    return module.run(engine, request, cancel)
+    return PIPELINES[Pipeline(request.pipeline)](engine, request, cancel)
 
 
 def collect(events: Generator[Event, None, GenerationResult], on_event=None) -> GenerationResult:

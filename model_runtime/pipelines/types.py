@@ -18,6 +18,7 @@ from model_runtime.errors import InvalidRequestError
 from model_runtime.sampling.control import CancelToken
 from model_runtime.sampling.guidance import GuidanceParams
 from model_runtime.sampling.noise import NOISE_ORDER
+from model_runtime.spec import SIZE_MULTIPLE, TEMPORAL_STRIDE  # the grid, defined once (torch-free)
 
 __all__ = [
     "CancelToken", "GenerationRequest", "GenerationResult", "NoticeEvent", "PreviewEvent", "ProgressEvent",
@@ -30,10 +31,6 @@ Pipeline = Literal["distilled", "dev"]
 STAGES: tuple[str, ...] = ("draft", "render")
 PIPELINES: tuple[str, ...] = ("distilled", "dev")
 
-#: pixel grid a size must sit on: one stage decodes at the latent grid (32 px); a two-stage render
-#: runs its first stage at half size, so its size must be a multiple of twice the grid
-SIZE_MULTIPLE = {"draft": 32, "render": 64}
-TEMPORAL_STRIDE = 8
 
 
 @dataclass(frozen=True)

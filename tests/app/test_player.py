@@ -45,7 +45,7 @@ def player(qtbot, clip):
     qtbot.waitUntil(lambda: w.player.duration() > 0, timeout=10_000)
     yield w
     w.player.stop()
-    w.analyser.wait()
+    w.analyser.stop()
 
 
 def _colour_share(image, colour, rect) -> float:

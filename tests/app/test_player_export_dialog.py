@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from ltx_studio.export_dialog import ExportDialog
+from ltx_studio.ui.export_dialog import ExportDialog
 from tests.runtime.test_export import make_clip
 
 
@@ -26,7 +26,7 @@ def test_exports_the_trimmed_span(qtbot, clip, tmp_path):
     assert dlg.bar.value() == 1000 and "Saved" in dlg.message.text() and not dlg.running()
 
 
-def test_cancel_leaves_no_file(qtbot, clip, tmp_path):
+def test_cancel_leaves_no_file(qtbot, qtlog, clip, tmp_path):
     dlg = ExportDialog(clip, folder=tmp_path)
     qtbot.addWidget(dlg)
     dlg.select_preset("youtube_4k")  # slow enough per frame to cancel mid-way
@@ -36,6 +36,8 @@ def test_cancel_leaves_no_file(qtbot, clip, tmp_path):
     qtbot.waitUntil(lambda: not dlg.running(), timeout=30_000)
     assert dlg.message.text() == "Export cancelled; no file was written."
     assert list(tmp_path.iterdir()) == []
+    # was: "QThread::wait: Thread tried to wait on itself" (the cancel report joined from the worker thread)
+    assert [r.message for r in qtlog.records if "QThread" in r.message] == []
 
 
 def test_over_the_limit_is_refused_up_front(qtbot, tmp_path):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.events import drain
+
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
@@ -38,8 +40,7 @@ def test_demo_draft_and_promotion_through_the_real_runtime(demo):
     for stage, size, latents in (("draft", 64, None), ("render", 128, "draft")):
         req = GenerationRequest(prompt="a red fox in the snow", width=size, height=size, frames=9, fps=24.0, seed=3,
                                 stage=stage, draft_latents=results[0].latents["stage1"] if latents else None)
-        events = list(rt.generate(req))
-        res = events[-1]
+        events, res = drain(rt.generate(req))
         assert isinstance(res, GenerationResult)
         assert any(type(e).__name__ == "ProgressEvent" for e in events)
         assert tuple(res.frames.shape) == (9, size, size, 3) and res.frames.dtype == torch.uint8

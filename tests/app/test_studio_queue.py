@@ -7,12 +7,14 @@ import pytest
 from ltx_studio.jobs import JobSpec
 from ltx_studio.runtime_api import ModelChoice
 from ltx_studio.store import JobStore
+from model_runtime.api import RequestSpec
 from tests.app.fake_runtime import FakeFactory
 
 
 def _spec(kind="draft", seed=1, **kw) -> JobSpec:
+    parent_id = kw.pop("parent_id", None)
     base = dict(prompt="a fox in the snow", width=64, height=64, frames=9, fps=24.0)
-    return JobSpec(seed=seed, kind=kind, **{**base, **kw})
+    return JobSpec(RequestSpec(seed=seed, stage=kind, **{**base, **kw}), parent_id=parent_id)
 
 
 @pytest.fixture
@@ -62,11 +64,15 @@ def test_signal_order_strict_with_waitsignals(qtbot, make_queue):
     q = make_queue(steps=2, step_s=0.05)
     q.set_paused(True)
     job = q.submit(_spec())
-    states = []
-    job.stateChanged.connect(states.append)
-    with qtbot.waitSignals([job.started, job.progress, job.finished], order="simple", timeout=20_000):
+    seen: list[str] = []
+    job.stateChanged.connect(lambda s: seen.append(f"state:{s}"))
+    job.started.connect(lambda: seen.append("started"))
+    job.progress.connect(lambda p: seen.append("progress") if seen[-1:] != ["progress"] else None)
+    job.finished.connect(lambda out: seen.append("finished"))
+    with qtbot.waitSignals([job.started, job.finished], order="strict", timeout=60_000):  # a cold torch import
         q.set_paused(False)
-    assert states == ["running", "done"]
+    # the whole life, in order: one state change before `started`, progress, one before `finished`
+    assert seen == ["state:running", "started", "progress", "state:done", "finished"]
 
 
 def test_cancelled_job_emits_no_finished_and_model_stays_loaded(qtbot, make_queue):
@@ -118,5 +124,7 @@ def test_render_of_a_draft_gets_its_latents(qtbot, make_queue):
     qtbot.waitUntil(lambda: not r.is_active, timeout=20_000)
     assert r.state == "done", r.message
     req = q.factory.requests[-1]
-    assert req.stage == "render" and req.draft_latents is not None
-    assert tuple(req.draft_latents.video.shape) == (1, 128, 1, 2, 3)
+    assert req.stage == "render" and req.draft_latents == str(d.output.latents)
+    from safetensors.torch import load_file
+
+    assert tuple(load_file(req.draft_latents)["video"].shape) == (1, 128, 1, 2, 3)

@@ -47,14 +47,15 @@ def test_draft_then_render_of_that_draft(window, qtbot):
     window.prompt_panel.prompt.setPlainText("A lighthouse in a storm, waves crashing")
     window.presets_panel.seconds.setValue(1.0)
     draft = window.draft()
-    assert draft.spec.kind == "draft" and draft.spec.width % 32 == 0
-    qtbot.waitUntil(lambda: not draft.is_active, timeout=20_000)
+    assert draft.spec.kind == "draft" and draft.spec.request.width % 32 == 0
+    qtbot.waitUntil(lambda: not draft.is_active, timeout=60_000)  # the first job imports torch (cold)
     assert draft.state == "done", draft.message
     assert draft.id in window.preview.cards
     render = window.render_draft(draft.id)
-    assert render.spec.seed == draft.spec.seed and render.spec.prompt == draft.spec.prompt
-    assert render.spec.draft_latents == str(draft.output.latents)
-    assert (render.spec.width, render.spec.height) == (2 * draft.spec.width, 2 * draft.spec.height)
+    r, d = render.spec.request, draft.spec.request
+    assert r.seed == d.seed and r.prompt == d.prompt and render.spec.parent_id == draft.id
+    assert r.draft_latents == str(draft.output.latents)
+    assert (r.width, r.height) == (2 * d.width, 2 * d.height)
     qtbot.waitUntil(lambda: not render.is_active, timeout=20_000)
     assert render.state == "done", render.message
     assert window.preview.player.path == render.output.video

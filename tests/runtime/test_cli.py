@@ -126,7 +126,9 @@ def test_generate_draft_writes_a_valid_mp4(tiny_dir, tmp_path):
     assert abs(float(a["duration"]) - float(v["duration"])) < 1 / 24
     assert abs(float(v["duration"]) - 9 / 24) < 1e-3
     settings = json.loads(info["format"]["tags"]["comment"])
-    assert settings["seed"] == 3 and settings["stage"] == "draft" and settings["width"] == 64
+    asked, ran = settings["request"], settings["runtime"]  # write_result's one metadata format (app and CLI)
+    assert asked["seed"] == 3 and asked["stage"] == "draft" and asked["width"] == 64
+    assert ran["seed"] == 3 and settings["generator"] == "ltx-studio-cli"
     assert json.loads(out.with_suffix(".json").read_text()) == settings
     assert sorted(p.name for p in tmp_path.iterdir()) == ["draft.json", "draft.mp4"]
 

@@ -10,7 +10,6 @@ import torch
 from torch import nn
 
 from model_runtime.memory.apply import apply_plan
-from model_runtime.memory.estimates import TileSpec
 from model_runtime.memory.executors import (
     Fp8Linear,
     VramBudget,
@@ -23,7 +22,6 @@ from model_runtime.memory.executors import (
 )
 from model_runtime.memory.plan import Machine, MemoryPlan, Placement, RequestShape, Strategy, Weights
 from model_runtime.memory.streaming import stream_blocks
-from model_runtime.memory.tiling import tiled_decode
 
 
 class FeedForward(nn.Module):  # named like diffusers' FFN so chunking finds it
@@ -75,6 +73,10 @@ def toy() -> Toy:
 @pytest.fixture()
 def x() -> torch.Tensor:
     return torch.randn(1, 50, 8, generator=torch.Generator().manual_seed(1))
+
+
+#: fixtures README: each float tolerance is 3 x the reference's own float32 rounding noise ("fp64 dev")
+GOLDEN_TOL_OVER_NOISE = 3
 
 
 def _plan(strategy: Strategy) -> MemoryPlan:
@@ -165,34 +167,6 @@ def test_find_blocks_prefers_transformer_blocks(toy):
     assert len(find_blocks(seq)) == 3
 
 
-class ConvDecoder(nn.Module):
-    """Latent [B, 4, F, H, W] -> pixels [B, 3, 2(F-1)+1, 2H, 2W] with the causal time convention."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.c1 = nn.Conv3d(4, 16, 3, padding=1)
-        self.c2 = nn.Conv3d(16, 12, 3, padding=1)
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        h = self.c2(torch.nn.functional.gelu(self.c1(z)))  # receptive field: 2 cells each way
-        b, _, f, hh, ww = h.shape
-        h = h.view(b, 3, 2, 2, f, hh, ww).permute(0, 1, 4, 5, 2, 6, 3).reshape(b, 3, f, 2 * hh, 2 * ww)
-        return h.repeat_interleave(2, dim=2)[:, :, 1:]  # 2F - 1 frames; latent 0 -> frame 0
-
-
-def test_tiled_decode_equals_untiled_when_the_halo_covers_the_receptive_field():
-    torch.manual_seed(0)
-    dec = ConvDecoder().eval()
-    z = torch.randn(1, 4, 7, 11, 13)
-    with torch.no_grad():
-        ref = dec(z)
-        out = tiled_decode(dec, z, TileSpec(frames=3, size=4, halo=2, halo_frames=2), spatial_scale=2, temporal_scale=2)
-        rough = tiled_decode(dec, z, TileSpec(frames=3, size=4, halo=0, halo_frames=0), spatial_scale=2, temporal_scale=2)
-    assert out.shape == ref.shape == (1, 3, 13, 22, 26)
-    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
-    assert (rough - ref).abs().max() > 1e-3  # without a halo the seams differ: the test can fail
-
-
 def test_tiny_transformer_under_plans_matches_goldens_like_plain(golden_ctx):
     """On the real (tiny) LTX-2.3 transformer: streaming gives bit-identical golden errors (same outputs);
     streaming + FFN chunks passes every golden with errors within float rounding of the plain path's."""
@@ -208,4 +182,12 @@ def test_tiny_transformer_under_plans_matches_goldens_like_plain(golden_ctx):
     with apply_plan(module, _plan(Strategy(Weights.BF16, Placement.STREAM, ffn_chunk_tokens=5)), "cpu"):
         chunked = section.run(golden_ctx)
     assert all(c.passed for c in chunked)
-    assert max(abs(c.max_abs_error - plain[c.name]) for c in chunked) < 1e-6
+    # Chunking the FFN only reorders float32 sums, so each error may move by float32 rounding noise. The
+    # goldens state that noise per tensor: tol = 3 x the reference's own float32 rounding deviation ("fp64
+    # dev", fixtures README), so the bound is tol / 3 (a wrong chunk join moves errors by 1e-2..1e0).
+    for c in chunked:
+        moved = abs(c.max_abs_error - plain[c.name])
+        if isinstance(c.tolerance, str):  # "exact": integer tensors cannot move at all
+            assert moved == 0, c.name
+        else:
+            assert moved <= c.tolerance / GOLDEN_TOL_OVER_NOISE, f"{c.name}: moved {moved:.2e}, tol {c.tolerance}"

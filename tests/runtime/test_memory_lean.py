@@ -17,9 +17,9 @@ import torch
 
 from model_runtime.memory.estimates import LatentShape, transformer_bytes
 from model_runtime.memory.layout import ModelLayout, transformer_dims_from_shapes
-from model_runtime.memory.lean_block import lean_transformer
 from model_runtime.memory.measure import PeakTracker
 from model_runtime.memory.plan import Machine, RequestShape
+from model_runtime.models.lean_block import lean_transformer
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_memory_measure import _build, _official_shapes, _tiny_config  # noqa: E402

@@ -18,6 +18,7 @@ from model_runtime.memory.plan import (
     Strategy,
     TextPlacement,
 )
+from model_runtime.pipelines import collect
 from model_runtime.pipelines.types import GenerationResult
 from model_runtime.runtime import Runtime
 from tests.runtime.test_memory_runtime import REQUEST
@@ -30,9 +31,9 @@ def _mapped_plan() -> MemoryPlan:
 
 
 def test_mapped_plan_gives_the_plain_frames_and_keeps_weights_in_the_file(tiny_paths):
-    plain = list(Runtime.open(tiny_paths, "cpu", torch.float32).generate(REQUEST))[-1]
+    plain = collect(Runtime.open(tiny_paths, "cpu", torch.float32).generate(REQUEST))
     runtime = Runtime.open(tiny_paths, "cpu", torch.float32, memory=(_mapped_plan(),), min_mapped_bytes=0)
-    result = list(runtime.generate(REQUEST))[-1]
+    result = collect(runtime.generate(REQUEST))
     assert isinstance(result, GenerationResult)
     assert torch.equal(result.frames, plain.frames)  # bf16 -> float32 at use == at load: bit for bit
     assert torch.equal(result.waveform, plain.waveform)

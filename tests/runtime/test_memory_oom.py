@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from model_runtime.memory.layout import ModelLayout
-from model_runtime.memory.oom import OutOfMemoryJobError, is_oom, run_with_oom_retry
+from model_runtime.memory.oom import OutOfMemoryJobError, is_oom, iter_with_oom_retry
 from model_runtime.memory.plan import Machine, RequestShape
 from model_runtime.memory.planner import plan_ladder
+from tests.events import drain
 
 
 @pytest.fixture(scope="module")
@@ -18,6 +19,18 @@ def ladder(layout_full):
     layout = ModelLayout.from_layout_json(layout_full)
     return plan_ladder(layout, RequestShape(1920, 1088, 241, 24.0), Machine(24, 64))
 
+
+
+def run_with_oom_retry(job, plans, notify=lambda message: None):
+    """A plain job through the runtime's one OOM loop (`iter_with_oom_retry`): its notices to `notify`."""
+    def events(plan):
+        return job(plan)
+        yield  # a generator with no events: the job's return value is the result
+
+    notices, result = drain(iter_with_oom_retry(events, plans, notice=lambda message: message))
+    for message in notices:
+        notify(message)
+    return result
 
 def test_retry_once_with_next_plan_and_notify(ladder):
     seen, messages, held = [], [], []

@@ -13,6 +13,7 @@ from model_runtime.memory.oom import OutOfMemoryJobError
 from model_runtime.memory.plan import Machine, MemoryPlan, Placement, RequestShape, Strategy, Weights
 from model_runtime.pipelines.types import GenerationRequest, GenerationResult, NoticeEvent, ProgressEvent
 from model_runtime.runtime import ModelPaths, Runtime
+from tests.events import drain
 
 REQUEST = GenerationRequest(prompt="a fox in the snow", width=64, height=64, frames=9, fps=24.0, seed=7,
                             previews=False)
@@ -26,7 +27,7 @@ def paths(tiny_dir) -> ModelPaths:
 
 @pytest.fixture(scope="module")
 def plain(paths) -> GenerationResult:
-    return list(Runtime.open(paths, "cpu", torch.float32).generate(REQUEST))[-1]
+    return drain(Runtime.open(paths, "cpu", torch.float32).generate(REQUEST))[1]
 
 
 def _ladder(paths: ModelPaths) -> tuple[tuple[MemoryPlan, ...], int]:
@@ -47,9 +48,8 @@ def test_oom_falls_back_once_with_a_notice_and_the_same_frames(paths, plain):
     plans, limit = _ladder(paths)
     budget = VramBudget(limit)
     runtime = Runtime.open(paths, "cpu", torch.float32, memory=plans, budget=budget)
-    events = list(runtime.generate(REQUEST))
+    events, result = drain(runtime.generate(REQUEST))
     notices = [e for e in events if isinstance(e, NoticeEvent)]
-    result = events[-1]
     assert isinstance(result, GenerationResult)
     assert len(notices) == 1 and "Retrying once" in notices[0].message and "chunked attention" in notices[0].message
     assert any(isinstance(e, ProgressEvent) and e.stage == "stage1" for e in events[events.index(notices[0]):])
@@ -68,7 +68,7 @@ def test_oom_falls_back_once_with_a_notice_and_the_same_frames(paths, plain):
     assert len(info.value.attempts) == 2 and "simulated VRAM budget" in str(info.value)
     assert "GB VRAM" in str(info.value) and budget.used == 0
     budget.limit = limit
-    assert isinstance(list(runtime.generate(REQUEST))[-1], GenerationResult)  # usable again
+    assert isinstance(drain(runtime.generate(REQUEST))[1], GenerationResult)  # usable again
 
 
 def test_runtime_plans_from_the_checkpoint_header_for_a_machine(paths):

@@ -16,6 +16,7 @@ from model_runtime.pipelines.types import GenerationRequest, GenerationResult, P
 from model_runtime.runtime import Runtime
 from model_runtime.sampling.control import CancelToken
 from model_runtime.sampling.guidance import GuidanceParams
+from tests.events import drain
 
 
 @dataclass
@@ -151,8 +152,9 @@ def test_cancel_before_start():
 # --- progress --------------------------------------------------------------------------------------
 def test_progress_events_in_order_and_result_last():
     runtime = Runtime(FakeEngine())
-    events = list(runtime.generate(render(previews=True)))
-    assert isinstance(events[-1], GenerationResult)
+    events, result = drain(runtime.generate(render(previews=True)))
+    assert isinstance(result, GenerationResult)
+    assert all(isinstance(e, ProgressEvent | PreviewEvent) for e in events)  # events only: the result is returned
     progress = [(e.stage, e.step, e.total) for e in events if isinstance(e, ProgressEvent)]
     expected = ([("text", 0, 1), ("text", 1, 1)] + [("stage1", i, 8) for i in range(9)]
                 + [("upsample", 0, 1), ("upsample", 1, 1)] + [("stage2", i, 3) for i in range(4)]
@@ -181,7 +183,7 @@ def test_runtime_runs_one_job_at_a_time():
     with pytest.raises(RuntimeErrorBase, match="already running"):
         next(runtime.generate(draft()))
     first.close()  # abandoning a job frees the runtime
-    assert isinstance(list(runtime.generate(draft()))[-1], GenerationResult)
+    assert isinstance(drain(runtime.generate(draft()))[1], GenerationResult)
 
 
 # --- dev pipeline ----------------------------------------------------------------------------------
@@ -241,9 +243,9 @@ def test_real_runtime_draft_is_deterministic_and_loads_lazily(tiny_dir):
     runtime = Runtime.open(paths, device="cpu", dtype=torch.float32)
     assert runtime.engine.loaded() == ()  # opening reads headers only
     request = draft(width=96, height=64)
-    first = list(runtime.generate(request))[-1]
+    first = drain(runtime.generate(request))[1]
     assert "upsampler" not in runtime.engine.loaded()  # a draft never needs the upscaler
-    second = list(runtime.generate(request))[-1]
+    second = drain(runtime.generate(request))[1]
     assert isinstance(first, GenerationResult) and tuple(first.frames.shape) == (9, 64, 96, 3)
     assert first.frames.numpy().tobytes() == second.frames.numpy().tobytes()
     assert torch.equal(first.waveform, second.waveform) and first.sample_rate == 48000

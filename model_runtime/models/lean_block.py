@@ -30,7 +30,7 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
-from model_runtime.memory.attention import _spans
+from model_runtime.models.attention import _spans
 
 log = logging.getLogger(__name__)
 
@@ -236,7 +236,7 @@ def lean_blocks(module: nn.Module, chunk_tokens: int) -> Iterator[int]:
 def lean_transformer(module: nn.Module, chunk_tokens: int) -> Iterator[tuple[int, int]]:
     """Chunked attention with on-demand RoPE (`attention.lean_attention`) plus the lean block forward;
     yield (attentions switched, blocks switched)."""
-    from model_runtime.memory.attention import lean_attention
+    from model_runtime.models.attention import lean_attention
 
     with lean_attention(module, chunk_tokens) as n_attn, lean_blocks(module, chunk_tokens) as n_blocks:
         yield n_attn, n_blocks

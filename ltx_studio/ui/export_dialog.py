@@ -1,7 +1,7 @@
 """Export dialog: pick a preset and a file, watch progress with an ETA, cancel cleanly.
 
-The export runs on its own QThread (the GUI thread is never blocked); progress comes back as queued
-signals. Cancel sets the runtime's CancelToken: the export stops between frames and deletes its partial
+The export runs on a `threads.TaskWorker` (the GUI thread is never blocked); progress comes back as
+queued signals to this dialog's methods. Cancel sets the runtime's CancelToken: the export stops between frames and deletes its partial
 file. A duration over the platform's limit is reported as soon as the preset is chosen, before any work.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QThread, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -26,38 +26,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from model_runtime.errors import RuntimeErrorBase
-from model_runtime.media.export import ExportCancelled, export
-from model_runtime.media.export_presets import ExportPreset, list_presets
-from model_runtime.media.probe import probe
-from model_runtime.sampling.control import CancelToken
+from ltx_studio.threads import TaskWorker
+from model_runtime import api
 
 log = logging.getLogger(__name__)
-
-
-class _ExportWorker(QObject):
-    progress = Signal(object)     # ExportProgress
-    finished = Signal(object)     # ExportResult
-    failed = Signal(str)
-    cancelled = Signal()
-
-    def __init__(self, source: Path, preset: ExportPreset, out: Path, in_s, out_s, fit, token) -> None:
-        super().__init__()
-        self.args = (source, preset, out)
-        self.kwargs = {"in_s": in_s, "out_s": out_s, "fit": fit, "cancel": token}
-
-    def run(self) -> None:
-        try:
-            result = export(*self.args, progress=self.progress.emit, **self.kwargs)
-        except ExportCancelled:
-            self.cancelled.emit()
-        except RuntimeErrorBase as exc:
-            self.failed.emit(str(exc))
-        except Exception as exc:  # a worker reports every failure; it never dies silently
-            log.exception("export failed")
-            self.failed.emit(f"{type(exc).__name__}: {exc}")
-        else:
-            self.finished.emit(result)
 
 
 class ExportDialog(QDialog):
@@ -72,11 +44,10 @@ class ExportDialog(QDialog):
         self.setObjectName("exportDialog")
         self.source, self.in_s, self.out_s = Path(source), in_s, out_s
         self.folder = Path(folder) if folder else self.source.parent
-        self.info = probe(self.source)
-        self.presets = {p.name: p for p in list_presets()}
-        self._thread: QThread | None = None
-        self._worker: _ExportWorker | None = None
-        self._token: CancelToken | None = None
+        self.info = api.probe(self.source)
+        self.presets = {p.name: p for p in api.list_presets()}
+        self._worker: TaskWorker | None = None
+        self._token: api.CancelToken | None = None
         self._build()
         self._preset_changed()
 
@@ -118,7 +89,7 @@ class ExportDialog(QDialog):
         lay.addWidget(self.buttons)
         self.preset_box.currentIndexChanged.connect(self._preset_changed)
 
-    def preset(self) -> ExportPreset:
+    def preset(self) -> api.ExportPreset:
         return self.presets[self.preset_box.currentData()]
 
     def select_preset(self, name: str) -> None:
@@ -137,12 +108,12 @@ class ExportDialog(QDialog):
         self.span_label.setText(f"{self.in_s or 0:.3f} s → {(self.in_s or 0) + seconds:.3f} s ({seconds:.2f} s)")
         try:
             preset.check_duration(seconds)
-        except RuntimeErrorBase as exc:
+        except api.RuntimeErrorBase as exc:
             self._show(str(exc), error=True)
             self.export_button.setEnabled(False)
         else:
             self._show(preset.description)
-            self.export_button.setEnabled(self._thread is None)
+            self.export_button.setEnabled(self._worker is None)
 
     def _browse(self) -> None:
         suffix = self.preset().suffix
@@ -155,29 +126,31 @@ class ExportDialog(QDialog):
         self.message.setStyleSheet("color:#e05050;" if error else "")
 
     def running(self) -> bool:
-        return self._thread is not None
+        return self._worker is not None
 
     def start(self) -> None:
         """Export on a worker thread; the dialog stays responsive and can cancel."""
-        if self._thread is not None:
+        if self._worker is not None:
             return
-        self._token = CancelToken()
-        self._worker = _ExportWorker(self.source, self.preset(), Path(self.path_edit.text()), self.in_s,
-                                     self.out_s, self.fit_box.currentData(), self._token)
-        self._thread = QThread(self)
-        self._worker.moveToThread(self._thread)
-        self._thread.started.connect(self._worker.run)
-        self._worker.progress.connect(self._on_progress)
-        self._worker.finished.connect(self._on_finished)
-        self._worker.failed.connect(lambda msg: self._done(msg, error=True))
-        self._worker.cancelled.connect(lambda: self._done("Export cancelled; no file was written."))
+        token = self._token = api.CancelToken()
+        source, preset, out = self.source, self.preset(), Path(self.path_edit.text())
+        in_s, out_s, fit = self.in_s, self.out_s, self.fit_box.currentData()
+
+        def task(report):
+            return api.export(source, preset, out, in_s=in_s, out_s=out_s, fit=fit, cancel=token, progress=report)
+
+        self._worker = TaskWorker(task, "export-worker", cancelled_by=(api.ExportCancelled,))
+        self._worker.progressed.connect(self._on_progress)
+        self._worker.returned.connect(self._on_finished)
+        self._worker.failed.connect(self._on_failed)
+        self._worker.cancelled.connect(self._on_cancelled)
         self.export_button.setEnabled(False)
         self.bar.setValue(0)
         self._show("Exporting…")
-        self._thread.start()
+        self._worker.start()
 
     def cancel(self) -> None:
-        if self._token is not None and self._thread is not None:
+        if self._token is not None and self._worker is not None:
             self._token.cancel()
         else:
             self.reject()
@@ -195,18 +168,30 @@ class ExportDialog(QDialog):
         self._done(f"Saved {result.path} ({result.width}×{result.height}, {result.duration_s:.2f} s).")
         self.exported.emit(str(result.path))
 
+    def _on_failed(self, exc: BaseException) -> None:
+        self._done(str(exc) if isinstance(exc, api.RuntimeErrorBase) else f"{type(exc).__name__}: {exc}", error=True)
+
+    def _on_cancelled(self, _reason: str) -> None:
+        self._done("Export cancelled; no file was written.")
+
     def _done(self, text: str, error: bool = False) -> None:
+        """The task ended (GUI thread, its last report): join its thread (it is only finishing now)."""
+        self.stop()
         self._show(text, error)
         self.eta_label.setText("")
-        if self._thread is not None:
-            self._thread.quit()
-            self._thread.wait()
-            self._thread = self._worker = self._token = None
         self.export_button.setEnabled(True)
 
+    def stop(self) -> None:
+        """Cancel a running export and wait for its thread (the partial file is deleted by the export)."""
+        worker, token = self._worker, self._token
+        self._worker = self._token = None
+        if worker is not None:
+            worker.stop(token.cancel if token is not None else lambda: None)
+
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt's name
-        if self._thread is not None:  # never leave a worker writing after the dialog is gone
-            self._token.cancel()
-            self._thread.quit()
-            self._thread.wait()
+        self.stop()  # never leave a worker writing after the dialog is gone
         super().closeEvent(event)
+
+    def done(self, result: int) -> None:  # noqa: D102 - Qt's name: accept/reject/Escape end here too
+        self.stop()
+        super().done(result)

@@ -1,0 +1,161 @@
+"""The runtime's only public face: everything the app (and any other caller) may use of `model_runtime`.
+
+    paths = ModelPaths(checkpoint, upsampler, text_encoder_dir)
+    runtime = Runtime.open(paths, device, dtype)
+    result = yield from runtime.generate(RequestSpec(...), cancel=token)   # events only; returns the result
+    write_result(result, "clip.mp4", spec)                                 # one writer, one metadata format
+
+An import-linter contract (pyproject.toml) lets `ltx_studio` import this module and no other of the
+runtime, so the seam is one file to read.
+
+Cheap to import on purpose: the app's GUI thread imports it at start-up and must not pay for torch (about
+1,700 modules, seconds of GIL-holding C initialisation). The plain-data part (specs, enums, errors, the
+cancel token) is imported here; the torch-backed names (`Runtime`, the events, `write_result`, the media
+functions) are imported on first attribute access (PEP 562 `__getattr__`), by the explicit import
+statements in the loaders below, which the import linter and PyInstaller both see.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from model_runtime.errors import (
+    CheckpointError,
+    GenerationCancelled,
+    InvalidRequestError,
+    MediaError,
+    RuntimeErrorBase,
+    UnsupportedModelError,
+)
+from model_runtime.sampling.control import CancelToken
+from model_runtime.spec import (
+    SIZE_MULTIPLE,
+    TEMPORAL_STRIDE,
+    Device,
+    ModelPaths,
+    Pipeline,
+    RequestSpec,
+    Stage,
+)
+
+if TYPE_CHECKING:
+    from model_runtime.checkpoints import inspect_checkpoint, inspect_upsampler
+    from model_runtime.demo import ensure_demo_model
+    from model_runtime.media.export import ExportCancelled, export
+    from model_runtime.media.export_presets import ExportPreset, list_presets
+    from model_runtime.media.mux import read_metadata
+    from model_runtime.media.probe import probe, thumbnails, waveform_peaks
+    from model_runtime.media.result import atomic_write, read_request, write_latents, write_result
+    from model_runtime.pipelines.types import (
+        GenerationRequest,
+        GenerationResult,
+        NoticeEvent,
+        PreviewEvent,
+        ProgressEvent,
+        StageLatents,
+    )
+    from model_runtime.runtime import Runtime
+
+__all__ = [
+    "SIZE_MULTIPLE", "TEMPORAL_STRIDE", "CancelToken", "CheckpointError", "Device", "ExportCancelled", "ExportPreset",
+    "GenerationCancelled", "GenerationRequest", "GenerationResult", "InvalidRequestError", "MediaError",
+    "ModelPaths", "NoticeEvent", "Pipeline", "PreviewEvent", "ProgressEvent", "RequestSpec", "Runtime",
+    "RuntimeErrorBase", "Stage", "StageLatents", "UnsupportedModelError", "atomic_write", "ensure_demo_model",
+    "export", "inspect_checkpoint", "inspect_upsampler", "list_presets", "pick_device", "probe",
+    "read_metadata", "read_request", "thumbnails", "warm_up", "waveform_peaks", "write_latents", "write_result",
+]
+
+
+def _generation() -> dict[str, Any]:
+    from model_runtime.pipelines.types import (
+        GenerationRequest,
+        GenerationResult,
+        NoticeEvent,
+        PreviewEvent,
+        ProgressEvent,
+        StageLatents,
+    )
+    from model_runtime.runtime import Runtime
+
+    return {"Runtime": Runtime, "GenerationRequest": GenerationRequest, "GenerationResult": GenerationResult,
+            "NoticeEvent": NoticeEvent, "PreviewEvent": PreviewEvent, "ProgressEvent": ProgressEvent,
+            "StageLatents": StageLatents}
+
+
+def _files() -> dict[str, Any]:
+    from model_runtime.checkpoints import inspect_checkpoint, inspect_upsampler
+    from model_runtime.demo import ensure_demo_model
+    from model_runtime.media.mux import read_metadata
+    from model_runtime.media.result import atomic_write, read_request, write_latents, write_result
+
+    return {"inspect_checkpoint": inspect_checkpoint, "inspect_upsampler": inspect_upsampler,
+            "ensure_demo_model": ensure_demo_model, "read_metadata": read_metadata, "atomic_write": atomic_write,
+            "read_request": read_request, "write_latents": write_latents, "write_result": write_result}
+
+
+def _media() -> dict[str, Any]:
+    from model_runtime.media.export import ExportCancelled, export
+    from model_runtime.media.export_presets import ExportPreset, list_presets
+    from model_runtime.media.probe import probe, thumbnails, waveform_peaks
+
+    return {"ExportCancelled": ExportCancelled, "export": export, "ExportPreset": ExportPreset,
+            "list_presets": list_presets, "probe": probe, "thumbnails": thumbnails, "waveform_peaks": waveform_peaks}
+
+
+#: lazily imported name -> the loader that imports it (with the names that come along)
+_LOADERS: dict[str, Callable[[], dict[str, Any]]] = {
+    **dict.fromkeys(("Runtime", "GenerationRequest", "GenerationResult", "NoticeEvent", "PreviewEvent",
+                     "ProgressEvent", "StageLatents"), _generation),
+    **dict.fromkeys(("inspect_checkpoint", "inspect_upsampler", "ensure_demo_model", "read_metadata",
+                     "atomic_write", "read_request", "write_latents", "write_result"), _files),
+    **dict.fromkeys(("ExportCancelled", "export", "ExportPreset", "list_presets", "probe", "thumbnails",
+                     "waveform_peaks"), _media),
+}
+
+
+def __getattr__(name: str) -> Any:
+    loader = _LOADERS.get(name)
+    if loader is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    names = loader()
+    globals().update(names)  # later lookups are plain module attributes
+    return names[name]
+
+
+def pick_device() -> tuple[Device, Any]:
+    """CUDA (bf16) > Apple MPS (bf16) > CPU (float32: bf16 matmuls are slow and inexact on most CPUs)."""
+    import torch
+
+    if torch.cuda.is_available():
+        return Device.CUDA, torch.bfloat16
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return Device.MPS, torch.bfloat16
+    return Device.CPU, torch.float32
+
+
+def warm_up(stop: Callable[[], bool] = lambda: False, after_step: Callable[[], None] = lambda: None) -> bool:
+    """Import what a first job would import (torch, every runtime module a job uses, the Gemma / LTX-2
+    classes of transformers and diffusers) ahead of that job; loads no weights. `stop` is polled between
+    imports so a closing app is not held up (`after_step` runs after each import group); returns False
+    when it stopped early.
+
+    Why: import-time C-extension initialisation holds the GIL for long stretches; done before a job, on a
+    worker thread, it does not freeze a UI during the job. A failed import only costs a debug line: the
+    job then imports (and reports) it itself.
+    """
+    import logging
+
+    from model_runtime.warm import WARM_STEPS
+
+    log = logging.getLogger(__name__)
+    for step in WARM_STEPS:
+        if stop():
+            return False
+        try:
+            step()
+        except Exception as exc:  # noqa: BLE001 - a warm-up miss only means the job imports it later
+            log.debug("warm-up step %s skipped: %s", step.__name__, exc)
+        after_step()
+    pick_device()
+    return True

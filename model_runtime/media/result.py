@@ -1,0 +1,68 @@
+"""One writer for a finished generation, used by the CLI's `generate` and by the app.
+
+The MP4 (and its sidecar) carries one metadata format: `{"request": RequestSpec.to_dict(), "runtime":
+result.settings, ...extra}`. The `request` part is what the user asked for (overrides only), so any
+clip, made by the CLI or the app, can be read back with `read_request` and queued again; the `runtime`
+part records what actually ran (defaults filled in, sigmas, guidance).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from model_runtime.errors import MediaError
+from model_runtime.media.mux import MuxResult, read_metadata, temp_sibling, write_mp4
+from model_runtime.spec import RequestSpec
+
+log = logging.getLogger(__name__)
+
+METADATA_FORMAT = "ltx-studio/1"
+
+
+def atomic_write(path: Path, write: Callable[[Path], Any], suffix: str | None = None) -> Path:
+    """`write(tmp)` to a fresh name next to `path`, then rename it into place (same folder: atomic), so a
+    reader never sees a half-written file; on failure the temporary file is removed."""
+    path = Path(path)
+    tmp = temp_sibling(path, suffix or f".partial{path.suffix}")
+    try:
+        write(tmp)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def write_result(result: Any, path: str | Path, spec: RequestSpec, *, extra: Mapping[str, Any] | None = None,
+                 crf: int = 18, preset: str = "medium") -> MuxResult:
+    """Write a GenerationResult as an MP4 + sidecar carrying the re-queueable metadata (see the module doc)."""
+    metadata = {"format": METADATA_FORMAT, "request": spec.to_dict(),
+                "runtime": dict(result.settings or {})} | dict(extra or {})
+    frames = result.frames.cpu().numpy() if hasattr(result.frames, "cpu") else result.frames
+    wave = result.waveform.cpu().numpy() if hasattr(result.waveform, "cpu") else result.waveform
+    return write_mp4(path, frames, result.fps, wave, int(result.sample_rate), metadata, crf=crf, preset=preset)
+
+
+def write_latents(result: Any, path: str | Path) -> Path | None:
+    """A draft's stage-1 latents (what promotion to a render starts from), atomically; None without them."""
+    stage1 = (result.latents or {}).get("stage1")
+    if stage1 is None:
+        return None
+    from safetensors.torch import save_file
+
+    tensors = {"video": stage1.video.contiguous().cpu(), "audio": stage1.audio.contiguous().cpu()}
+    return atomic_write(Path(path), lambda tmp: save_file(tensors, str(tmp)))
+
+
+def read_request(path: str | Path) -> RequestSpec:
+    """The request a clip was made from (CLI or app), to queue it again. MediaError when it has none."""
+    meta = read_metadata(path)
+    request = meta.get("request")
+    if not isinstance(request, dict):
+        raise MediaError(f"{path}: no generation request in its metadata (not made by LTX Studio?)")
+    try:
+        return RequestSpec.from_dict(request)
+    except (TypeError, ValueError) as exc:
+        raise MediaError(f"{path}: its generation request is unreadable: {exc}") from None
