@@ -112,7 +112,8 @@ class DemoModel:
     text_encoder_dir: Path
 
 
-def _paths(root: Path) -> DemoModel:
+def demo_paths(root: Path) -> DemoModel:
+    """Where the demo files are (or will be, once `ensure_demo_model` built them) under `root`."""
     return DemoModel(root / "ltx-2.3-demo-random.safetensors", root / "ltx-2.3-demo-upscaler-x2.safetensors",
                      root / "text_encoder")
 
@@ -121,13 +122,13 @@ def ensure_demo_model(root: str | Path) -> DemoModel:
     """The demo files under `root`, built once (a few seconds) and reused; an incomplete copy is rebuilt."""
     def build(tmp: Path) -> None:
         log.info("building the demo model in %s", root)
-        paths = _paths(tmp)
+        paths = demo_paths(tmp)
         _write_checkpoint(paths.checkpoint)
         _write_upsampler(paths.upsampler)
         _write_gemma(paths.text_encoder_dir)
 
     build_folder_once(Path(root), "DEMO_VERSION", DEMO_VERSION, build)
-    return _paths(Path(root))
+    return demo_paths(Path(root))
 
 
 def build_folder_once(root: Path, stamp_name: str, stamp: str, build) -> None:
