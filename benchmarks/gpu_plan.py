@@ -137,6 +137,39 @@ def bench_transformer(layout: ModelLayout, args: argparse.Namespace, device: tor
     return rows
 
 
+def bench_acceleration(layout: ModelLayout, args: argparse.Namespace, device: torch.device, shape: LatentShape
+                       ) -> list[dict]:
+    """The device policy's effect (models/acceleration.py): one resident forward per SDPA kernel choice, then
+    with the blocks compiled (its first call compiles and is not timed); seconds are the best of 3 calls."""
+    from model_runtime.models.acceleration import attention_kernels, compile_blocks
+
+    model = _build_transformer(dict(layout.config), args.layers).to(device)
+    inputs = _inputs(dict(layout.config), shape, device)
+    rows = []
+
+    def timed(label: str, attention: str) -> None:
+        try:
+            with torch.no_grad(), attention_kernels(device, attention):
+                model(**inputs)  # warm-up (and compilation)
+                best = float("inf")
+                for _ in range(3):
+                    _sync(device)
+                    t0 = time.perf_counter()
+                    model(**inputs)
+                    _sync(device)
+                    best = min(best, time.perf_counter() - t0)
+        except RuntimeError as exc:  # a kernel that cannot run these inputs: say so, keep going
+            print(f"{label}: {str(exc).splitlines()[0]}", file=sys.stderr)
+            return
+        rows.append({"what": label, "measured_gb": 0.0, "predicted_gb": 0.0, "seconds": best})
+
+    for attention in ("auto", "flash", "efficient", "math"):
+        timed(f"transformer resident, attention {attention}", attention)
+    compile_blocks(model)
+    timed("transformer resident, attention auto, compiled blocks", "auto")
+    return rows
+
+
 def bench_vae(layout: ModelLayout, device: torch.device, tile: TileSpec) -> dict:
     from model_runtime.models.video_vae import build_video_decoder
 
@@ -168,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ram-gb", type=float, default=64.0)
     p.add_argument("--tile", type=int, nargs=2, default=(8, 16), metavar=("FRAMES", "SIZE"), help="latent tile")
     p.add_argument("--json", help="write the rows here")
+    p.add_argument("--acceleration", action="store_true",
+                   help="also time each SDPA kernel choice and the compiled blocks (models/acceleration.py)")
     args = p.parse_args(argv)
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -179,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     shape = RequestShape(args.width, args.height, args.frames, args.fps).latent()
     rows = bench_transformer(layout, args, device, shape)
     rows.append(bench_vae(layout, device, TileSpec(*args.tile)))
+    if args.acceleration:
+        rows.extend(bench_acceleration(layout, args, device, shape))
     print(f"{'what':<58}{'measured GB':>12}{'predicted GB':>13}{'seconds':>9}")
     for r in rows:
         print(f"{r['what']:<58}{r['measured_gb']:>12.3f}{r['predicted_gb']:>13.3f}{r['seconds']:>9.2f}")

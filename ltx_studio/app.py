@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from ltx_studio import __version__
@@ -37,7 +39,41 @@ def _save_screenshot(window, path: Path) -> bool:
 
 
 def main(argv: list[str] | None = None, runtime_factory=None) -> int:
-    """Entry point. `runtime_factory` replaces the production `open_runtime` (tests hand in a fake)."""
+    """Entry point. `runtime_factory` replaces the production `open_runtime` (tests hand in a fake).
+
+    Ctrl-C or SIGTERM at any moment (start-up included) closes the app the normal way: one line on
+    stderr, the window's shutdown (queue state saved, worker joined), exit 130 / 143."""
+    try:
+        return _main(argv, runtime_factory)
+    except KeyboardInterrupt:
+        sys.stderr.write("ltx-studio: interrupted during start-up; nothing was changed\n")
+        return 130
+
+
+def _quit_on_signals(app, status: dict) -> dict:
+    """SIGINT and SIGTERM quit the event loop (Qt's C++ loop would otherwise delay Python's handlers until
+    the next Python call: a 200 ms timer gives them that chance). Returns the previous handlers."""
+    from PySide6.QtCore import QTimer
+
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+
+    def stop(signum, _frame) -> None:
+        status["code"] = 128 + signum
+        log.warning("signal %d: closing", signum)
+        app.quit()
+        # before `app.exec()` runs (the window is still being built) quit() is a no-op: a zero timer
+        # is queued and quits the loop as soon as it starts, so no signal is ever lost
+        QTimer.singleShot(0, app.quit)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    ticker = QTimer(app)
+    ticker.timeout.connect(lambda: None)
+    ticker.start(200)
+    return previous
+
+
+def _main(argv: list[str] | None, runtime_factory) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.self_test and args.profile is None:
         import tempfile
@@ -49,7 +85,10 @@ def main(argv: list[str] | None = None, runtime_factory=None) -> int:
 
     from ltx_studio.context import AppContext
     from ltx_studio.paths import AppPaths
+    from ltx_studio.quiet import quiet_qt_logging
     from ltx_studio.ui.main_window import MainWindow
+
+    quiet_qt_logging()
 
     ctx = AppContext.create(AppPaths.for_root(args.profile) if args.profile else None)
     if args.self_test:
@@ -57,9 +96,18 @@ def main(argv: list[str] | None = None, runtime_factory=None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("LTX Studio")
     app.setApplicationVersion(__version__)
+    from ltx_studio.crash_report import CrashReporter
+
+    reporter = CrashReporter(ctx.paths.log_file, app)
+    hooks = sys.excepthook, threading.excepthook
+    reporter.install()
+    ctx.extras["crash_reporter"] = reporter
+    for notice in ctx.notices:
+        log.warning("start-up: %s", notice)
+    status = {"code": 0}
+    handlers = _quit_on_signals(app, status)
     window = MainWindow(ctx, runtime_factory)
     window.show()
-    status = {"code": 0}
     self_test = None
     if args.self_test:
         from ltx_studio.self_test import SelfTest
@@ -73,8 +121,15 @@ def main(argv: list[str] | None = None, runtime_factory=None) -> int:
         QTimer.singleShot(300, shoot)
     if args.quit_after > 0:
         QTimer.singleShot(int(args.quit_after * 1000), app.quit)
-    app.exec()
-    window.shutdown()
+    try:
+        app.exec()
+        window.shutdown()
+    finally:  # an in-process caller (tests, an embedding tool) gets its own hooks back
+        sys.excepthook, threading.excepthook = hooks
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    if status["code"] >= 128:
+        sys.stderr.write(f"ltx-studio: closed by signal {status['code'] - 128}\n")
     return self_test.code if self_test is not None else status["code"]
 
 

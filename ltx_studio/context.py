@@ -18,14 +18,15 @@ class AppContext:
     paths: AppPaths
     settings: Settings
     extras: dict = field(default_factory=dict)  # later services (queue, history) attach here at start-up
+    notices: list[str] = field(default_factory=list)  # what start-up repaired: shown in a banner and logged
 
     @classmethod
     def create(cls, paths: AppPaths | None = None) -> AppContext:
         paths = (paths or AppPaths.default()).ensure()
         setup_logging(paths)
-        settings = Settings.load(paths.settings_file)
+        settings, notice = Settings.load_or_heal(paths.settings_file)
         log.info("app context: data=%s config=%s", paths.data, paths.config)
-        return cls(paths, settings)
+        return cls(paths, settings, notices=[notice] if notice else [])
 
     def save_settings(self, settings: Settings) -> None:
         settings.save(self.paths.settings_file)
@@ -67,6 +68,15 @@ class SizeRotatingFileHandler(logging.FileHandler):
                 self.release()
 
 
+#: libraries whose INFO records are not for users (e.g. torch's "FakeTensor cache stats" at exit)
+QUIET_LIBRARIES = ("torch", "transformers", "diffusers", "accelerate", "PIL", "matplotlib")
+
+
+def _not_library_chatter(record: logging.LogRecord) -> bool:
+    """Keep the app's and the runtime's INFO; from the libraries keep only warnings and errors."""
+    return record.levelno >= logging.WARNING or not record.name.startswith(QUIET_LIBRARIES)
+
+
 def setup_logging(paths: AppPaths, level: int = logging.INFO) -> None:
     """Size-rotated file log in the platform log dir (5 x 2 MB) plus warnings on stderr."""
     root = logging.getLogger()
@@ -75,5 +85,6 @@ def setup_logging(paths: AppPaths, level: int = logging.INFO) -> None:
     fh = SizeRotatingFileHandler(paths.log_file)
     fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s"))
     fh._ltx_studio = True  # type: ignore[attr-defined]
+    fh.addFilter(_not_library_chatter)
     root.addHandler(fh)
     root.setLevel(level)

@@ -169,7 +169,12 @@ class Machine:
 
 
 def fit_advice(fmt: ResolvedFormat, machine: Machine, presets: Presets | None = None) -> str | None:
-    """None when the format should fit; otherwise why not and what to change (never a hard gate)."""
+    """None when the format should fit; otherwise why not and what to change (never a hard gate).
+
+    The demo model gets no advice: the capacity numbers describe the real model's activations, and a
+    warning under default settings that comes and goes with free RAM only alarmed new users."""
+    if machine.demo:
+        return None
     cap = (presets or load_presets()).capacity
     weights = cap.demo_weights_gb if machine.demo else cap.real_weights_gb
     per_gb = cap.cpu_tokens_per_gb if machine.device == "cpu" else cap.tokens_per_gb

@@ -1,8 +1,9 @@
 """The job queue: accepts jobs at any time, runs them one at a time on the worker thread, persists every step.
 
-Ordering policy (why): the creator waits on drafts, so a queued draft runs before queued renders; a new
-draft supersedes drafts still waiting (only the latest idea matters), never the running one; renders run
-in the order they were asked for. Every transition is written to the JobStore first, so a crash leaves
+Ordering policy (why): the creator waits on drafts, so a queued draft runs before queued renders; every
+draft is kept (drafts are variants to compare: three quick clicks make three cards), unless the user
+turns on `supersede_drafts`, then a new draft cancels drafts still waiting (never the running one);
+renders run in the order they were asked for. Every transition is written to the JobStore first, so a crash leaves
 the queue recoverable: waiting jobs come back as waiting (the queue starts paused so a job that crashed
 the app is not re-run blindly), a job that was running comes back as interrupted.
 
@@ -51,6 +52,7 @@ class JobQueue(QObject):
         self.paused = False
         self.preparing = False
         self.closed = False  # after shutdown: reports still queued from the worker are dropped
+        self.supersede_drafts = False  # an explicit option (Queue tab), off by default: drafts are variants
         self.worker = Worker(factory, choice, cache_dir, outputs, threads)
         self._host = WorkerThread(self.worker, "generation-worker")
         self.engine_ready = not self.worker.can_prepare
@@ -80,8 +82,9 @@ class JobQueue(QObject):
         return len(rows)
 
     def submit(self, spec: JobSpec) -> GenerationJob:
-        """Queue a job (persisted first); a draft supersedes waiting drafts. A paused queue stays paused."""
-        if spec.kind == "draft":
+        """Queue a job (persisted first); with `supersede_drafts` a draft cancels waiting drafts. A paused
+        queue stays paused."""
+        if spec.kind == "draft" and self.supersede_drafts:
             for old in [j for j in self.pending if j.spec.kind == "draft"]:
                 self._drop_pending(old, "superseded by a newer draft")
         job_id = self.store.add(str(spec.kind), spec.to_dict(), spec.parent_id)

@@ -91,6 +91,21 @@ def check_all(checkpoint: str, upsampler: str, text_encoder: str) -> list[ItemSt
     return [check_checkpoint(checkpoint), check_upsampler(upsampler), check_text_encoder(text_encoder)]
 
 
+def save_refusal(statuses: list[ItemStatus], use_demo: bool) -> str | None:
+    """Why Settings → Models must not save these paths (None: fine to save).
+
+    A path that is set must be the right kind of file (a README as the checkpoint, /tmp as the Gemma
+    folder were once saved without a word). Leaving the demo needs at least the checkpoint and Gemma."""
+    wrong = [s for s in statuses if s.path and not s.ok]
+    if wrong:
+        return "; ".join(f"{s.role.replace('_', ' ')} {s.path}: {s.message}" for s in wrong)
+    if not use_demo:
+        missing = [s.role.replace("_", " ") for s in statuses if not s.ok and s.role != "upsampler"]
+        if missing:
+            return f"the real model needs the {' and the '.join(missing)}: set them, or keep the demo model on"
+    return None
+
+
 def _walk(root: Path, depth: int = 0):
     try:
         entries = sorted(root.iterdir())

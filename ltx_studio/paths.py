@@ -19,10 +19,17 @@ class AppPaths:
     config: Path    # settings.json
     cache: Path     # thumbnails, demo model
     log: Path       # rotating log files
+    videos: Path | None = None  # where exports go by default: the user's Videos folder (None: under data)
 
     @property
     def outputs(self) -> Path:
         return self.data / "outputs"
+
+    @property
+    def exports(self) -> Path:
+        """The export dialog's default folder: "LTX Studio" in the user's Videos folder (platformdirs),
+        so exported files are where users look for videos, not in a hidden data folder."""
+        return self.data / "exports" if self.videos is None else self.videos / APP_NAME
 
     @property
     def settings_file(self) -> Path:
@@ -38,7 +45,7 @@ class AppPaths:
 
     @classmethod
     def for_root(cls, root: Path) -> AppPaths:
-        return cls(root / "data", root / "config", root / "cache", root / "log")
+        return cls(root / "data", root / "config", root / "cache", root / "log", root / "videos")
 
     @classmethod
     def default(cls) -> AppPaths:
@@ -47,7 +54,8 @@ class AppPaths:
         if home:
             return cls.for_root(Path(home))
         d = platformdirs.PlatformDirs(APP_NAME, APP_AUTHOR)
-        return cls(Path(d.user_data_dir), Path(d.user_config_dir), Path(d.user_cache_dir), Path(d.user_log_dir))
+        return cls(Path(d.user_data_dir), Path(d.user_config_dir), Path(d.user_cache_dir), Path(d.user_log_dir),
+                   Path(platformdirs.user_videos_dir()))
 
     def ensure(self) -> AppPaths:
         for p in (self.data, self.config, self.cache, self.log, self.outputs):

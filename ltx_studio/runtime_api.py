@@ -37,6 +37,7 @@ class ModelChoice:
     checkpoint: str = ""
     upsampler: str = ""
     text_encoder: str = ""
+    distilled_lora: str = ""  # the dev two-stage render refines with it (stage 2), as ltx-pipelines does
 
     def describe(self) -> str:
         return "demo model (random weights)" if self.demo else Path(self.checkpoint).name or "no checkpoint"
@@ -50,7 +51,8 @@ def model_paths(choice: ModelChoice, cache_dir: Path) -> api.ModelPaths:
     if choice.demo:
         return api.demo_model_paths(cache_dir / "demo-model")
     return api.ModelPaths(Path(choice.checkpoint), Path(choice.upsampler) if choice.upsampler else None,
-                          Path(choice.text_encoder))
+                          Path(choice.text_encoder),
+                          api.LoraSpec(Path(choice.distilled_lora)) if choice.distilled_lora else None)
 
 
 class RuntimeOpener:

@@ -13,10 +13,17 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import os
 import sqlite3
 import time
-from dataclasses import dataclass
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
+
+from ltx_studio.settings import move_aside
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +47,16 @@ CREATE TABLE IF NOT EXISTS jobs (
     settings    TEXT                    -- JSON the runtime returned (exact request, versions)
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
+CREATE TABLE IF NOT EXISTS quarantine (  -- rows that could not be read: kept for the user, never run
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id      INTEGER,
+    reason      TEXT NOT NULL,
+    row_json    TEXT NOT NULL,
+    moved       REAL NOT NULL
+);
 """
+_COLUMNS = {"id", "kind", "state", "spec", "parent_id", "created", "started", "ended", "message", "video",
+            "thumbnail", "latents", "settings"}
 
 
 @dataclass(frozen=True)
@@ -66,16 +82,146 @@ class JobRow:
                    json.loads(r["settings"]) if r["settings"] else None)
 
 
+def check_field_types(obj: object, where: str = "") -> None:
+    """Raise TypeError when a dataclass instance (nested ones included) holds a value its annotations do
+    not allow. A spec row edited by hand or written by an older version must fail here, at start-up, not
+    in a panel that formats it. Annotations that are not plain classes (Literal, Any) are not checked."""
+    hints = typing.get_type_hints(type(obj))
+    for f in fields(obj):  # type: ignore[arg-type]
+        name, value, hint = f"{where}{f.name}", getattr(obj, f.name), hints[f.name]
+        union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+        allowed = [typing.get_origin(a) or a for a in (typing.get_args(hint) if union else (hint,))]
+        classes = tuple(a for a in allowed if isinstance(a, type))
+        if len(classes) < len(allowed) or (value is None and type(None) in classes):
+            continue
+        if isinstance(value, bool) and bool not in classes:
+            raise TypeError(f"{name} is {value!r}")
+        if isinstance(value, int) and float in classes and int not in classes:
+            continue
+        if not isinstance(value, classes):
+            raise TypeError(f"{name} is {value!r}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{name} is {value!r}")
+        if is_dataclass(value):
+            check_field_types(value, f"{name}.")
+
+
+def _row_problem(r: sqlite3.Row, check_spec: Callable[[dict], object] | None) -> str | None:
+    """Why a row cannot be used, or None. Every column the app reads is checked for its type."""
+    try:
+        spec = json.loads(r["spec"]) if isinstance(r["spec"], str) else None
+        if not isinstance(spec, dict):
+            return "its spec is not a JSON object"
+        if r["settings"] is not None and not isinstance(json.loads(r["settings"]), dict):
+            return "its settings are not a JSON object"
+    except (TypeError, ValueError, RecursionError) as exc:
+        return f"unreadable JSON ({exc.__class__.__name__})"
+    if r["state"] not in ACTIVE_STATES + FINAL_STATES or not isinstance(r["kind"], str):
+        return f"unknown state {r['state']!r}"
+    if not isinstance(r["created"], int | float):
+        return "no creation time"
+    if check_spec is not None:
+        try:
+            check_spec(spec)
+        except (TypeError, ValueError, KeyError, AttributeError, ZeroDivisionError, OverflowError) as exc:
+            return f"its spec cannot be used ({exc.__class__.__name__}: {exc})"
+    return None
+
+
+def _move_database_aside(path: Path, exc: BaseException) -> str:
+    """Rename a database SQLite cannot use (and its journal files) to `<name>.damaged-<timestamp>`."""
+    try:
+        kept = move_aside(path)
+        for suffix in ("-wal", "-shm"):
+            side = path.with_name(path.name + suffix)
+            if side.exists():
+                os.replace(side, kept.with_name(kept.name + suffix))
+    except OSError as err:
+        raise sqlite3.DatabaseError(f"{path} is damaged ({exc}) and cannot be moved aside ({err})") from err
+    message = (f"The history database was damaged ({exc}): moved aside to {kept.name}; "
+               "starting with an empty history")
+    log.warning(message)
+    return message
+
+
 class JobStore:
     """Thread-confined (GUI thread) access to the jobs database."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._db = sqlite3.connect(str(path), isolation_level=None)  # autocommit; explicit transactions
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
+        try:
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(_SCHEMA)
+        except BaseException:
+            self._db.close()
+            raise
+
+    @classmethod
+    def open_or_heal(cls, path: Path, check_spec: Callable[[dict], object] | None = None,
+                     ) -> tuple[JobStore, list[str]]:
+        """Open the database, healing what it can; returns the store and sentences for the user.
+
+        A file SQLite cannot read (garbage, truncated, malformed pages, a foreign schema) is moved aside
+        with a timestamp, together with its -wal/-shm files, and a fresh database is started: the app
+        never hangs on "Starting…" because of its own history. Rows it can read but not use (a spec that
+        is not JSON, a queued job missing fields) are quarantined one by one and the rest survives.
+        `check_spec` raises (TypeError/ValueError/KeyError) for a spec the app cannot run."""
+        notices: list[str] = []
+        try:
+            store = cls._open_checked(path)
+        except sqlite3.DatabaseError as exc:
+            notices.append(_move_database_aside(path, exc))
+            store = cls(path)
+        moved = store.quarantine_bad_rows(check_spec)
+        if moved:
+            notices.append(f"{moved} unreadable job(s) in the history were set aside (kept in the database's "
+                           "quarantine table); the rest of the history is intact")
+        return store, notices
+
+    @classmethod
+    def _open_checked(cls, path: Path) -> JobStore:
+        """Check an existing file read-only first (nothing is written to a file that may be moved aside),
+        then open it for use."""
+        if path.exists():
+            con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+            try:
+                con.row_factory = sqlite3.Row
+                verdict = con.execute("PRAGMA quick_check").fetchone()[0]
+                if verdict != "ok":
+                    raise sqlite3.DatabaseError(f"integrity check failed: {verdict}")
+                tables = {r["name"] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+                columns = {r["name"] for r in con.execute("PRAGMA table_info(jobs)").fetchall()}
+                if tables and "jobs" in tables and not _COLUMNS <= columns:
+                    raise sqlite3.DatabaseError(f"the jobs table lacks {', '.join(sorted(_COLUMNS - columns))}")
+                if tables and "jobs" not in tables:
+                    raise sqlite3.DatabaseError("not an LTX Studio database (no jobs table)")
+            finally:
+                con.close()
+        return cls(path)
+
+    def quarantine_bad_rows(self, check_spec: Callable[[dict], object] | None = None) -> int:
+        """Move every row that cannot be read into `quarantine`, one by one; return how many moved."""
+        moved = 0
+        for r in self._db.execute("SELECT * FROM jobs").fetchall():
+            reason = _row_problem(r, check_spec)
+            if reason is None:
+                continue
+            raw = json.dumps({k: r[k] for k in r.keys()}, default=str)
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("INSERT INTO quarantine(job_id, reason, row_json, moved) VALUES (?, ?, ?, ?)",
+                                 (r["id"], reason, raw, time.time()))
+                self._db.execute("DELETE FROM jobs WHERE id=?", (r["id"],))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            log.warning("job %s quarantined: %s", r["id"], reason)
+            moved += 1
+        return moved
 
     def close(self) -> None:
         self._db.close()
@@ -139,8 +285,8 @@ class JobStore:
         for p in (row.video, row.thumbnail, row.latents):
             if p:
                 Path(p).unlink(missing_ok=True)
-                if p == row.video:
-                    Path(p).with_suffix(".json").unlink(missing_ok=True)
+                if p == row.video:  # its settings sidecar: `clip.mp4.json` (model_runtime.media.mux.sidecar_path)
+                    Path(p).with_name(Path(p).name + ".json").unlink(missing_ok=True)
 
     def recover(self, outputs: Path) -> dict[str, int]:
         """After a crash: running -> interrupted, done rows without files -> missing, temp files removed."""

@@ -1,5 +1,9 @@
 import sys
 
-from model_runtime.cli import main
+try:  # Ctrl-C while Python imports the CLI: the same one line as anywhere else, never a traceback
+    from model_runtime.cli import main
+except KeyboardInterrupt:
+    sys.stderr.write("cancelled\n")
+    sys.exit(130)
 
 sys.exit(main())

@@ -25,10 +25,12 @@ from model_runtime.errors import (
     CheckpointError,
     GenerationCancelled,
     InvalidRequestError,
+    LoraError,
     MediaError,
     RuntimeErrorBase,
     UnsupportedModelError,
 )
+from model_runtime.loras.spec import STRENGTH_RANGE, LoraSpec
 from model_runtime.sampling.control import CancelToken
 from model_runtime.spec import (
     SIZE_MULTIPLE,
@@ -43,6 +45,17 @@ from model_runtime.spec import (
 if TYPE_CHECKING:
     from model_runtime.checkpoints import inspect_checkpoint, inspect_upsampler
     from model_runtime.demo import ensure_demo_model
+    from model_runtime.hub.adopt import adopt, scan_everywhere
+    from model_runtime.hub.auth import find_token, store_token
+    from model_runtime.hub.catalogue import Catalogue, load_catalogue
+    from model_runtime.hub.errors import DownloadCancelled, DownloadPaused, TokenStoreError
+    from model_runtime.hub.machine import detect_machine
+    from model_runtime.hub.overview import ItemRow, overview, ready_paths
+    from model_runtime.hub.recommend import recommend
+    from model_runtime.hub.store import ModelStore, default_models_dir
+    from model_runtime.hub.transfer import DownloadControl, FileProgress, FileState, ItemDownload
+    from model_runtime.loras.library import LibraryEntry, format_size
+    from model_runtime.loras.library import scan_folder as scan_lora_folder
     from model_runtime.media.export import ExportCancelled, export
     from model_runtime.media.export_presets import ExportPreset, list_presets
     from model_runtime.media.mux import read_metadata
@@ -59,12 +72,17 @@ if TYPE_CHECKING:
     from model_runtime.runtime import Runtime
 
 __all__ = [
-    "SIZE_MULTIPLE", "TEMPORAL_STRIDE", "CancelToken", "CheckpointError", "Device", "ExportCancelled", "ExportPreset",
-    "GenerationCancelled", "GenerationRequest", "GenerationResult", "InvalidRequestError", "MediaError",
+    "SIZE_MULTIPLE", "STRENGTH_RANGE", "TEMPORAL_STRIDE", "LibraryEntry", "LoraSpec", "format_size",
+    "scan_lora_folder", "CancelToken", "CheckpointError", "Device", "ExportCancelled", "ExportPreset",
+    "GenerationCancelled", "GenerationRequest", "GenerationResult", "InvalidRequestError", "LoraError", "MediaError",
     "ModelPaths", "NoticeEvent", "Pipeline", "PreviewEvent", "ProgressEvent", "RequestSpec", "Runtime",
     "RuntimeErrorBase", "Stage", "StageLatents", "UnsupportedModelError", "atomic_write", "ensure_demo_model",
     "export", "inspect_checkpoint", "inspect_upsampler", "list_presets", "pick_device", "demo_model_paths", "plan_line", "plan_machine", "probe",
     "read_metadata", "read_request", "thumbnails", "warm_up", "waveform_peaks", "write_latents", "write_result",
+    # model downloads (model_runtime.hub)
+    "Catalogue", "DownloadCancelled", "DownloadControl", "DownloadPaused", "FileProgress", "FileState", "ItemDownload",
+    "ItemRow", "ModelStore", "TokenStoreError", "adopt", "default_models_dir", "detect_machine", "find_token",
+    "load_catalogue", "overview", "ready_paths", "recommend", "scan_everywhere", "store_token",
 ]
 
 
@@ -104,14 +122,50 @@ def _media() -> dict[str, Any]:
             "list_presets": list_presets, "probe": probe, "thumbnails": thumbnails, "waveform_peaks": waveform_peaks}
 
 
+def _loras() -> dict[str, Any]:
+    from model_runtime.loras.library import LibraryEntry, format_size, scan_folder
+
+    return {"LibraryEntry": LibraryEntry, "format_size": format_size, "scan_lora_folder": scan_folder}
+
+
+def _hub() -> dict[str, Any]:
+    """Model downloads, adoption and verification (model_runtime.hub): no torch, huggingface_hub on use."""
+    from model_runtime.hub.adopt import adopt, scan_everywhere
+    from model_runtime.hub.auth import find_token, store_token
+    from model_runtime.hub.catalogue import Catalogue, load_catalogue
+    from model_runtime.hub.errors import DownloadCancelled, DownloadPaused, TokenStoreError
+    from model_runtime.hub.machine import detect_machine
+    from model_runtime.hub.overview import ItemRow, overview, ready_paths
+    from model_runtime.hub.recommend import recommend
+    from model_runtime.hub.store import ModelStore, default_models_dir
+    from model_runtime.hub.transfer import DownloadControl, FileProgress, FileState, ItemDownload
+
+    return {"adopt": adopt, "scan_everywhere": scan_everywhere, "find_token": find_token,
+            "store_token": store_token, "Catalogue": Catalogue, "load_catalogue": load_catalogue,
+            "DownloadCancelled": DownloadCancelled, "DownloadPaused": DownloadPaused,
+            "TokenStoreError": TokenStoreError, "detect_machine": detect_machine, "ItemRow": ItemRow,
+            "overview": overview, "ready_paths": ready_paths, "recommend": recommend, "ModelStore": ModelStore,
+            "default_models_dir": default_models_dir, "DownloadControl": DownloadControl,
+            "FileProgress": FileProgress, "FileState": FileState, "ItemDownload": ItemDownload}
+
+
+#: model downloads, adoption and verification (model_runtime.hub), for the Models page
+_HUB_NAMES = ("adopt", "scan_everywhere", "find_token", "store_token", "Catalogue", "load_catalogue",
+             "DownloadCancelled", "DownloadPaused", "TokenStoreError", "detect_machine", "ItemRow", "overview",
+             "ready_paths", "recommend", "ModelStore", "default_models_dir", "DownloadControl", "FileProgress",
+             "FileState", "ItemDownload")
+
+
 #: lazily imported name -> the loader that imports it (with the names that come along)
 _LOADERS: dict[str, Callable[[], dict[str, Any]]] = {
     **dict.fromkeys(("Runtime", "GenerationRequest", "GenerationResult", "NoticeEvent", "PreviewEvent",
                      "ProgressEvent", "StageLatents"), _generation),
     **dict.fromkeys(("inspect_checkpoint", "inspect_upsampler", "ensure_demo_model", "read_metadata",
                      "atomic_write", "read_request", "write_latents", "write_result"), _files),
+    **dict.fromkeys(("LibraryEntry", "format_size", "scan_lora_folder"), _loras),
     **dict.fromkeys(("ExportCancelled", "export", "ExportPreset", "list_presets", "probe", "thumbnails",
                      "waveform_peaks"), _media),
+    **dict.fromkeys(_HUB_NAMES, _hub),
 }
 
 

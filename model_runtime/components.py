@@ -18,7 +18,8 @@ from typing import Literal
 from model_runtime.errors import CheckpointError
 from model_runtime.loading import ComponentSpec
 
-FileRole = Literal["checkpoint", "upsampler"]
+FileRole = Literal["checkpoint", "upsampler", "transformer", "text_encoder", "video_vae", "video_vae_conv",
+                   "audio_vae", "duration_head"]
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,8 @@ class ComponentRef:
         return spec
 
 
-#: every component of the LTX-2.3 single file, in file order, then the x2 spatial upscaler (its own file)
+#: every component of the LTX-2.3 single file, in file order, then the x2 spatial upscaler (its own file),
+#: then the components of each LTX-2.5 split file
 REGISTRY: tuple[ComponentRef, ...] = (
     ComponentRef("model_runtime.models.transformer", "TRANSFORMER_SPEC", "checkpoint", "transformer"),
     ComponentRef("model_runtime.text.connectors", "VIDEO_CONNECTOR_SPEC", "checkpoint", "video_connector"),
@@ -52,6 +54,20 @@ REGISTRY: tuple[ComponentRef, ...] = (
     ComponentRef("model_runtime.models.audio_vae", "AUDIO_DECODER_SPEC", "checkpoint", "audio_vae"),
     ComponentRef("model_runtime.models.vocoder", "VOCODER_SPEC", "checkpoint", "vocoder"),
     ComponentRef("model_runtime.models.upsampler", "UPSAMPLER_SPEC", "upsampler", "upsampler"),
+    # LTX-2.5 split files (the same specs where the component is the same; roles name the file)
+    ComponentRef("model_runtime.models.transformer", "TRANSFORMER_SPEC", "transformer", "transformer"),
+    ComponentRef("model_runtime.text.connectors", "VIDEO_CONNECTOR_SPEC", "transformer", "video_connector"),
+    ComponentRef("model_runtime.text.connectors", "AUDIO_CONNECTOR_SPEC", "transformer", "audio_connector"),
+    ComponentRef("model_runtime.text.projection", "TEXT_PROJECTION_SPEC", "text_encoder", "text_projection"),
+    ComponentRef("model_runtime.text.gemma4", "GEMMA4_SPEC", "text_encoder", "gemma4"),
+    ComponentRef("model_runtime.models.video_vae", "VIDEO_ENCODER_SPEC", "video_vae", "video_vae"),
+    ComponentRef("model_runtime.models.diffusion_decoder", "VIDEO_DIFFUSION_DECODER_SPEC", "video_vae", "video_vae"),
+    ComponentRef("model_runtime.models.video_vae", "VIDEO_ENCODER_SPEC", "video_vae_conv", "video_vae"),
+    ComponentRef("model_runtime.models.video_vae", "VIDEO_DECODER_SPEC", "video_vae_conv", "video_vae"),
+    ComponentRef("model_runtime.models.audio_vae", "AUDIO_ENCODER_SPEC", "audio_vae", "audio_vae"),
+    ComponentRef("model_runtime.models.audio_vae", "AUDIO_DECODER_SPEC", "audio_vae", "audio_vae"),
+    ComponentRef("model_runtime.models.vocoder", "VOCODER_SPEC", "audio_vae", "vocoder"),
+    ComponentRef("model_runtime.models.duration_head", "DURATION_HEAD_SPEC", "duration_head", "duration_head"),
 )
 
 

@@ -33,3 +33,8 @@ class GenerationCancelled(RuntimeErrorBase):  # noqa: N818 - the name reads as t
 
 class MediaError(RuntimeErrorBase):
     """An output file cannot be written (unwritable folder, disk full, encoder failure) or read back."""
+
+
+class LoraError(InvalidRequestError):
+    """A LoRA cannot be used with this model: not safetensors, another model family, keys that match nothing,
+    shapes or ranks that do not fit, a strength out of range, or a file that changed since it was chosen."""

@@ -175,13 +175,57 @@ def _with_assumed_gemma(config: dict, gemma: Mapping | None) -> dict:
     return with_gemma_dims(config, GemmaDims(int(gemma["hidden_size"]), int(gemma["num_hidden_layers"])))
 
 
+#: role names of the LTX-2.5 layout file -> registry file roles (`components.FileRole`)
+SPLIT_ROLES = {"transformer": "transformer", "text_encoder": "text_encoder", "video_vae": "video_vae",
+               "video_vae_conv": "video_vae_conv", "audio_vae": "audio_vae", "spatial_upscaler": "upsampler",
+               "duration_head": "duration_head"}
+
+
+def _tensor_shapes(tensors: Mapping[str, Mapping]) -> tuple[dict[str, tuple[int, ...]], list[str]]:
+    """Shapes of the real tensors; entries whose shape is not a list of ints are byte assets (the packed
+    tokenizer and sidecar JSON of the Gemma-4 file), returned by name and not shape-checked."""
+    shapes, assets = {}, []
+    for k, v in tensors.items():
+        if all(isinstance(s, int) for s in v["shape"]):
+            shapes[k] = tuple(v["shape"])
+        else:
+            assets.append(k)
+    return shapes, assets
+
+
+def _split_sources(doc: dict) -> list[LayoutSource]:
+    """LTX-2.5: one source per component file, each built from its own metadata (the text projection also
+    needs the transformer's widths, as the runtime builds it)."""
+    files = doc["files"]
+    transformer_cfg = files["transformer"]["metadata"]["config"]
+    gemma = files["text_encoder"]["metadata"]["gemma_config"]
+    sources = []
+    for name, entry in files.items():
+        role = SPLIT_ROLES[name]
+        meta = entry["metadata"]
+        if role == "text_encoder":
+            from model_runtime.text.gemma4 import gemma4_dims
+            from model_runtime.text.projection import with_gemma_dims
+
+            config = with_gemma_dims(transformer_cfg, gemma4_dims(gemma)) | {"gemma_config": gemma}
+        else:
+            config = meta["config"]
+        shapes, assets = _tensor_shapes(entry["tensors"])
+        title = entry.get("file", name) + (f" ({len(assets)} byte assets not shape-checked)" if assets else "")
+        sources.append(LayoutSource(title, config, shapes, role))
+    return sources
+
+
 def read_layout_json(path: str | Path) -> list[LayoutSource]:
-    """The reference layout file: the single checkpoint and (when present) the x2 upscaler."""
+    """The reference layout file: the 2.3 single checkpoint and (when present) the x2 upscaler, or every
+    LTX-2.5 split file."""
     p = Path(path)
     try:
         opener = gzip.open if p.suffix == ".gz" else open
         with opener(p, "rt", encoding="utf-8") as fh:
             doc = json.load(fh)
+        if "files" in doc:
+            return _split_sources(doc)
         config = _with_assumed_gemma(doc["config"], doc.get("gemma_dims_assumed"))
         sources = [LayoutSource("checkpoint", config, _shape_map(doc["checkpoint"]["tensors"]), "checkpoint")]
         up = doc.get("spatial_upscaler_x2")

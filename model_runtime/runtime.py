@@ -1,6 +1,7 @@
 """The runtime's front door: open the model files once, then run generation jobs one at a time.
 
-    runtime = Runtime.open(ModelPaths(checkpoint, upsampler, text_encoder_dir), device="cuda")
+    runtime = Runtime.open(ModelPaths(checkpoint, upsampler, text_encoder_dir), device="cuda")    # LTX-2.3
+    runtime = Runtime.open(ModelPaths(transformer=..., text_encoder=..., video_vae=..., ...))    # LTX-2.5
     result = yield from runtime.generate(spec, cancel=token)  # yields ProgressEvent / PreviewEvent / NoticeEvent
 
 `generate` takes a `RequestSpec` (plain data, the user's overrides; `Runtime.request` fills the model's
@@ -27,19 +28,26 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import replace
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-from model_runtime.checkpoints import inspect_checkpoint
 from model_runtime.errors import InvalidRequestError, RuntimeErrorBase
+from model_runtime.families import ModelFiles
 from model_runtime.loading import ComponentSpec, load_component
+from model_runtime.loras.state import EngineLoras
 from model_runtime.memory.plan import Machine, MemoryPlan, RequestShape
+from model_runtime.models.acceleration import DEFAULT_ACCELERATION, Acceleration, attention_kernels
 from model_runtime.pipelines.engine import NO_PERTURBATION, DecodedAudio, Perturbation, PromptContexts
+from model_runtime.pipelines.envelope import ModelEnvelope, check_within
 from model_runtime.pipelines.geometry import Geometry
-from model_runtime.pipelines.types import Event, GenerationRequest, GenerationResult, NoticeEvent
+from model_runtime.pipelines.types import Event, GenerationRequest, GenerationResult, LoraSpec, NoticeEvent
 from model_runtime.sampling.control import CancelToken
 from model_runtime.spec import ModelPaths, Pipeline, RequestSpec
+
+if TYPE_CHECKING:
+    from model_runtime.checkpoints import SafetensorsHeader
 
 log = logging.getLogger(__name__)
 
@@ -59,39 +67,65 @@ class ModelEngine:
 
     def __init__(self, paths: ModelPaths, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
                  *, strict: bool = True, planned: bool = False, budget: Any = None,
-                 min_mapped_bytes: int | None = None) -> None:
+                 acceleration: Acceleration = DEFAULT_ACCELERATION, min_mapped_bytes: int | None = None) -> None:
         """`planned`: the transformer is loaded to host storage and placed per job by a memory plan
         (`memory_plan`); `budget`: a `memory.VramBudget` the plan's executors charge (a simulated VRAM
-        ceiling for tests, None in production); `min_mapped_bytes`: under a MAPPED plan, tensors smaller
-        than this are loaded rather than left in the file (tests map everything with 0)."""
+        ceiling for tests, None in production); `acceleration`: SDPA kernels and torch.compile policy;
+        `min_mapped_bytes`: under a MAPPED plan, tensors smaller than this are loaded rather than left in
+        the file (tests map everything with 0)."""
         self.paths = paths
+        self.acceleration = acceleration
         self.planned = planned
         self.budget = budget
         self._plan: MemoryPlan | None = None
         self._placement: contextlib.ExitStack | None = None  # the running job's apply_plan, once entered
         self._placed = False
         self.min_mapped_bytes = min_mapped_bytes
-        self._mapped_file: Any = None
-        self.info = inspect_checkpoint(paths.checkpoint)
+        self._mapped_files: dict[Path, Any] = {}  # per model file, mapped once a MAPPED plan needs it
+        self.files = paths.model_files()
         self._device = torch.device(device)
         self.dtype = dtype
         self.strict = strict
         self._modules: dict[str, Any] = {}
+        self._loras = EngineLoras(self.files.main.path)  # the file that holds the transformer
         self._positions_cache: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
         self._prompts: OrderedDict[str, PromptContexts] = OrderedDict()
 
     # --- Engine protocol: facts -------------------------------------------------------------------
     @property
     def config(self) -> dict:
-        return self.info.config
+        return self.files.config
 
     @property
     def model_version(self) -> str:
-        return self.info.model_version
+        return self.files.model_version
+
+    @property
+    def family(self) -> str:
+        return self.files.family
+
+    @property
+    def ancestral_stage1(self) -> bool:
+        """LTX-2.5's distilled stage 1 samples Euler-ancestral (ltx-pipelines: model_version >= 2.5)."""
+        return self.files.family == "2.5"
+
+    @property
+    def decoders(self) -> tuple[str, ...]:
+        """Video decoders these files provide, the fallback first: "conv" (fast) and/or "diffusion" (sharp)."""
+        out = []
+        if self.files.has("video_vae_conv"):
+            out.append("conv")
+        if self.files.has("video_vae"):
+            out.append("diffusion")
+        return tuple(out)
 
     @property
     def device(self) -> torch.device:
         return self._device
+
+    @property
+    def distilled_lora(self) -> LoraSpec | None:
+        return self.paths.distilled_lora
 
     # --- residency ------------------------------------------------------------------------------
     def component(self, name: str, factory: Callable[[], Any]) -> Any:
@@ -113,25 +147,29 @@ class ModelEngine:
 
     def _load(self, spec: ComponentSpec, device: torch.device | str | None = None, *,
               mappable: bool = False) -> torch.nn.Module:
-        """Load one component; `mappable` ones keep their large weights in the mapped file under a MAPPED
-        plan (CPU), so a model bigger than RAM runs."""
-        mapped = self._mapped() if mappable and torch.device(device or self._device).type == "cpu" else None
-        module, _ = load_component(self.info.header, spec, self.config, dtype=self.dtype,
+        """Load one component from the file that holds it; `mappable` ones keep their large weights in the
+        mapped file under a MAPPED plan (CPU), so a model bigger than RAM runs."""
+        source = self.files.file_for(spec.name)
+        on_cpu = torch.device(device or self._device).type == "cpu"
+        mapped = self._mapped(source.header) if mappable and on_cpu else None
+        module, _ = load_component(source.header, spec, self.files.config_for(spec.name), dtype=self.dtype,
                                    device=device or self._device, strict=self.strict, mapped=mapped,
                                    min_mapped_bytes=self.min_mapped_bytes)
         return module
 
-    def _mapped(self):
-        """The checkpoint mapped, when the running plan keeps weights in the file (else None)."""
+    def _mapped(self, header: SafetensorsHeader | None = None):
+        """`header`'s file (default: the one holding the transformer) mapped, when the running plan keeps
+        weights in the file (else None)."""
         from model_runtime.memory.plan import Placement
 
         if self._plan is None or self._plan.strategy.placement is not Placement.MAPPED:
             return None
-        if self._mapped_file is None:
+        header = header or self.files.main.header
+        if header.path not in self._mapped_files:
             from model_runtime.memory.mapped import MappedFile
 
-            self._mapped_file = MappedFile(self.info.header)
-        return self._mapped_file
+            self._mapped_files[header.path] = MappedFile(header)
+        return self._mapped_files[header.path]
 
     @contextlib.contextmanager
     def memory_plan(self, plan: MemoryPlan) -> Iterator[MemoryPlan]:
@@ -148,15 +186,36 @@ class ModelEngine:
         from model_runtime.models.denoiser import AVDenoiser
 
         storage = "cpu" if self.planned else None
-        denoiser = self.component("transformer", lambda: AVDenoiser(self._load(_spec("transformer"), storage,
-                                                                               mappable=True)))
+        denoiser = self.component("transformer", lambda: AVDenoiser(self._loaded_transformer(storage)))
         if self._placement is not None and not self._placed:
             from model_runtime.memory.apply import apply_plan
 
             self._placement.enter_context(apply_plan(denoiser.transformer, self._plan, self._device,
                                                      budget=self.budget))
             self._placed = True
+            self._loras.dirty = True  # fp8 storage may have replaced adapted modules
+        if self._loras.dirty:
+            self._loras.apply(denoiser.transformer, self._device)
         return denoiser
+
+    def _loaded_transformer(self, storage: str | None) -> torch.nn.Module:
+        transformer = self._load(_spec("transformer"), storage, mappable=True)
+        if self.acceleration.compile:
+            from model_runtime.models.acceleration import compile_blocks
+
+            compile_blocks(transformer)
+        return transformer
+
+    # --- LoRAs --------------------------------------------------------------------------------------
+    def use_loras(self, loras: tuple[LoraSpec, ...], mode: str) -> tuple[dict[str, Any], ...]:
+        """Check each LoRA against this checkpoint now; apply the set at the next denoise (live: factors on
+        the device; fused: merged into the weights). The base weights are never reloaded for a change."""
+        return self._loras.use(loras, mode, self.files.main.header, self.model_version)
+
+    @property
+    def lora_applier(self):
+        """The transformer's LoRA state (None before the first denoise), for tests and benchmarks."""
+        return self._loras.applier
 
     # --- Engine protocol: operations --------------------------------------------------------------
     def encode_prompts(self, prompts: tuple[str, ...]) -> tuple[PromptContexts, ...]:
@@ -183,12 +242,14 @@ class ModelEngine:
     def _text_encoder(self):
         from model_runtime.text.encoder import TextEncoder
 
-        if self.paths.text_encoder_dir is None:
-            raise InvalidRequestError("encoding a prompt needs the Gemma-3 text encoder folder; none was given")
+        if not self.files.has("text_encoder") and self.files.gemma3_dir is None:
+            what = ("the Gemma-3 text encoder folder" if not self.files.is_split
+                    else "the Gemma-4 text encoder file (text_encoders/gemma4-12b-with-proj-ltx-2.5-*.safetensors)")
+            raise InvalidRequestError(f"encoding a prompt needs {what}; none was given")
         placement = None if self._plan is None else self._plan.strategy.text_encoder
-        return TextEncoder(self.paths.text_encoder_dir, self.info.header, self.config, dtype=self.dtype,
-                           device=self._device, strict=self.strict, placement=placement, mapped=self._mapped(),
-                           min_mapped_bytes=self.min_mapped_bytes)
+        return TextEncoder.for_model(self.files, dtype=self.dtype, device=self._device, strict=self.strict,
+                                     placement=placement, mapped=self._mapped() is not None,
+                                     min_mapped_bytes=self.min_mapped_bytes)
 
     def denoise(self, video: torch.Tensor, audio: torch.Tensor, sigma: torch.Tensor, geometry: Geometry,
                 contexts: PromptContexts, perturbation: Perturbation = NO_PERTURBATION,
@@ -197,8 +258,10 @@ class ModelEngine:
 
         denoiser = self._transformer()
         v_pos, a_pos = self._positions(geometry)
-        out = denoiser(ModalityInput(video, sigma, contexts.video, v_pos),
-                       ModalityInput(audio, sigma, contexts.audio, a_pos), _pass_options(perturbation))
+        kf = geometry.keyframes_mask(self._device) if denoiser.uses_keyframes else None
+        with attention_kernels(self._device, self.acceleration.attention):
+            out = denoiser(ModalityInput(video, sigma, contexts.video, v_pos, keyframes_mask=kf),
+                           ModalityInput(audio, sigma, contexts.audio, a_pos), _pass_options(perturbation))
         return out.video.x0, out.audio.x0
 
     def upsample(self, video_latent: torch.Tensor) -> torch.Tensor:
@@ -210,21 +273,47 @@ class ModelEngine:
             self.paths.upsampler, dtype=self.dtype, device=self._device, strict=self.strict,
             mapped=self._mapped() is not None and self._device.type == "cpu",
             min_mapped_bytes=self.min_mapped_bytes)[0])
-        decoder = self._video_decoder()
         with torch.inference_mode():
             latent = video_latent.to(self._device, self.dtype)
-            return upsample_video_latent(latent, upsampler, decoder.per_channel_statistics).float()
+            return upsample_video_latent(latent, upsampler, self._latent_statistics()).float()
 
-    def decode_video(self, video_latent: torch.Tensor, tiled: bool) -> Iterator[torch.Tensor]:
+    def decode_video(self, video_latent: torch.Tensor, tiled: bool, decoder: str = "conv",
+                     noise: torch.Tensor | None = None) -> Iterator[torch.Tensor]:
+        """Float pixel chunks. `decoder` "diffusion" (LTX-2.5) denoises `noise` (`decoder_noise_shape`)."""
         from model_runtime.models.video_vae import TilingConfig, decode_video
 
-        decoder = self._video_decoder()
+        if decoder == "diffusion":
+            if tiled:
+                log.warning("the diffusion decoder decodes untiled in this version (tiled decode is conv-only)")
+            module = self._diffusion_decoder()
+            with torch.inference_mode():
+                yield module.decode(video_latent.to(self._device, self.dtype), noise=noise).float().cpu()
+            return
+        conv = self._video_decoder()
         tiled = tiled or (self._plan is not None and self._plan.vae_tile is not None)
         tiling = TilingConfig() if tiled else None
         with torch.inference_mode():
-            chunks = decode_video(decoder, video_latent.to(self._device, self.dtype), tiling)
+            chunks = decode_video(conv, video_latent.to(self._device, self.dtype), tiling)
             for chunk in chunks:
                 yield chunk.float().cpu()
+
+    def decoder_noise_shape(self, latent_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The diffusion decoder's pixel-noise canvas for a latent (from the config; nothing is loaded)."""
+        from model_runtime.models.diffusion_decoder import DiffusionDecoderConfig
+
+        vae = self.files.config_for("video_diffusion_decoder")["vae"]
+        return DiffusionDecoderConfig.from_vae_section(vae).canvas_shape(latent_shape)
+
+    def predict_duration(self, prompt: str, fps: float, bounds=None):
+        """LTX-2.5 auto duration: the DurationHead's length for `prompt` (`models.duration_head`)."""
+        from model_runtime.models.duration_head import DurationBounds, predict_duration
+
+        if not self.files.has("duration_head"):
+            raise InvalidRequestError("auto duration needs the LTX-2.5 duration head file "
+                                      "(model_patches/ltx-2.5-duration-head-*.safetensors); none was given")
+        head = self.component("duration_head", lambda: self._load(_spec("duration_head")))
+        (contexts,) = self.encode_prompts((prompt,))
+        return predict_duration(head, contexts.video, contexts.audio, fps, bounds or DurationBounds())
 
     def decode_audio(self, audio_latent: torch.Tensor) -> DecodedAudio:
         from model_runtime.models.audio_vae import decode_audio
@@ -238,6 +327,18 @@ class ModelEngine:
     def _video_decoder(self) -> torch.nn.Module:
         return self.component("video_decoder", lambda: self._load(_spec("video_decoder"), mappable=True))
 
+    def _diffusion_decoder(self) -> torch.nn.Module:
+        return self.component("video_diffusion_decoder", lambda: self._load(_spec("video_diffusion_decoder")))
+
+    def _latent_statistics(self):
+        """The video VAE's per-channel statistics (both 2.5 VAE files carry the same pair)."""
+        for name in ("video_decoder", "video_diffusion_decoder"):
+            if name in self._modules:
+                return self._modules[name].per_channel_statistics
+        if "conv" in self.decoders:
+            return self._video_decoder().per_channel_statistics
+        return self._diffusion_decoder().per_channel_statistics
+
     def _positions(self, geometry: Geometry) -> tuple[torch.Tensor, torch.Tensor]:
         key = (geometry.video_shape, geometry.audio_shape, geometry.fps)
         if key not in self._positions_cache:
@@ -246,10 +347,22 @@ class ModelEngine:
         return self._positions_cache[key]
 
 
-def _layout(paths: ModelPaths):
-    from model_runtime.memory.job_plan import layout_for
+def _lora_factor_bytes(request: GenerationRequest, paths: ModelPaths) -> int:
+    """Bytes of the job's LoRA files (headers only; the dev render's stage 2 adds the distilled LoRA)."""
+    from model_runtime.loras.files import inspect_lora
 
-    return layout_for(paths.checkpoint, paths.upsampler, paths.text_encoder_dir)
+    specs = [*request.loras]
+    if request.pipeline == "dev" and request.stage == "render" and paths.distilled_lora is not None:
+        specs.append(paths.distilled_lora)
+    return sum(inspect_lora(s.path).size_bytes for s in specs)
+
+
+def _layout(files: ModelFiles):
+    """The planner's view of the user's files: headers only (no weight is read); 2.3's Gemma-3 sizes from
+    its folder's `config.json` when there is one, 2.5's Gemma-4 counted from the packed file's tensors."""
+    from model_runtime.memory.layout import ModelLayout
+
+    return ModelLayout.from_model_files(files)
 
 
 def _spec(name: str) -> ComponentSpec:
@@ -283,12 +396,25 @@ class Runtime:
     @classmethod
     def open(cls, paths: ModelPaths, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
              *, strict: bool = True, memory: Machine | Sequence[MemoryPlan] | None = None,
-             budget: Any = None, min_mapped_bytes: int | None = None) -> Runtime:
+             budget: Any = None, acceleration: Acceleration = DEFAULT_ACCELERATION,
+             min_mapped_bytes: int | None = None) -> Runtime:
         """Validate the files (headers only) and return a runtime that loads components on first use.
-        `memory`: plan each job for this machine, or use these plans as the fallback ladder (see above)."""
+        `memory`: plan each job for this machine, or use these plans as the fallback ladder (see above);
+        `acceleration`: the device's attention kernels (`auto` by default) and optional torch.compile;
+        `min_mapped_bytes`: see `ModelEngine`."""
         engine = ModelEngine(paths, device, dtype, strict=strict, planned=memory is not None, budget=budget,
-                             min_mapped_bytes=min_mapped_bytes)
+                             acceleration=acceleration, min_mapped_bytes=min_mapped_bytes)
         return cls(engine, memory)
+
+    def predict_duration(self, prompt: str, fps: float, bounds=None):
+        """LTX-2.5 "Auto" duration: the predicted length of `prompt` before any job runs (a
+        `models.duration_head.DurationPrediction`; encodes the prompt, which the job then reuses)."""
+        if not self._busy.acquire(blocking=False):
+            raise RuntimeErrorBase("the runtime is running a job: predict the duration before or after it")
+        try:
+            return self.engine.predict_duration(prompt, fps, bounds)
+        finally:
+            self._busy.release()
 
     def plans(self, request: GenerationRequest) -> tuple[MemoryPlan, ...]:
         """The memory plans a job would try, best first (empty without `memory`)."""
@@ -299,9 +425,11 @@ class Runtime:
         from model_runtime.memory.planner import plan_ladder
 
         if self._layout is None:
-            self._layout = _layout(self.engine.paths)
+            self._layout = _layout(self.engine.files)
         shape = RequestShape(request.width, request.height, request.frames, request.fps, stage=request.stage,
-                             prompts=2 if request.negative_prompt else 1)
+                             prompts=2 if request.negative_prompt else 1, decoder=request.decoder,
+                             lora_factor_bytes=_lora_factor_bytes(request, self.engine.paths),
+                             lora_mode=request.lora_mode)
         return plan_ladder(self._layout, shape, self.memory)
 
     def refuse_if_nothing_fits(self, request: GenerationRequest, plans: Sequence[MemoryPlan]) -> None:
@@ -346,7 +474,8 @@ class Runtime:
             seed=spec.seed, negative_prompt=spec.negative_prompt, stage=spec.stage.value,
             pipeline=spec.pipeline.value, steps=spec.steps if spec.pipeline == Pipeline.DEV else None,
             video_guidance=video_g, audio_guidance=audio_g, draft_latents=draft,
-            tiled_decode=spec.tiled_decode, previews=spec.previews,
+            tiled_decode=spec.tiled_decode, previews=spec.previews, decoder=spec.decoder, loras=spec.loras,
+            lora_mode=spec.lora_mode,
         )
 
     def generate(self, request: GenerationRequest | RequestSpec, cancel: CancelToken | None = None
@@ -356,6 +485,9 @@ class Runtime:
         from model_runtime.memory.oom import iter_with_oom_retry
         from model_runtime.pipelines import run
 
+        config = getattr(self.engine, "config", None)
+        if isinstance(config, dict):  # the checkpoint's own envelope, before any weight is loaded
+            check_within(ModelEnvelope.for_config(config), request)
         if not self._busy.acquire(blocking=False):
             raise RuntimeErrorBase("the runtime is already running a job: queue the request instead")
         try:
@@ -376,5 +508,7 @@ class Runtime:
 
         log.info("memory plan: %s", plan.summary)
         self.last_plan = plan
+        if request.decoder == "auto" and "diffusion" in getattr(self.engine, "decoders", ()):
+            request = replace(request, decoder=plan.video_decoder)  # the sharp decoder only when it fits
         with self.engine.memory_plan(plan):
             return (yield from run(self.engine, request, cancel))

@@ -13,6 +13,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(os.environ.get("LTX_FIXTURES", REPO_ROOT.parent / "shared" / "fixtures"))
 TINY = FIXTURES / "ltx23_tiny"
 LAYOUT_FULL = FIXTURES / "ltx23_layout_full.json.gz"
+TINY25 = FIXTURES / "ltx25_tiny"
+LAYOUT25_FULL = FIXTURES / "ltx25_layout_full.json.gz"
 
 
 def _missing(what: str) -> None:
@@ -51,3 +53,25 @@ def golden_ctx(tiny_dir):
     from model_runtime.goldens import GoldenContext
 
     return GoldenContext.open(tiny_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny25_dir() -> Path:
+    if not (TINY25 / "golden.safetensors").is_file():
+        _missing(f"LTX-2.5 golden fixtures not found at {TINY25}")
+    return TINY25
+
+
+@pytest.fixture(scope="session")
+def golden25_ctx(tiny25_dir):
+    """The LTX-2.5 golden set (split files), opened once per session."""
+    from model_runtime.goldens import GoldenContext
+
+    return GoldenContext.open(tiny25_dir)
+
+
+@pytest.fixture(scope="session")
+def layout25_full() -> Path:
+    if not LAYOUT25_FULL.is_file():
+        _missing(f"LTX-2.5 full-size layout not found at {LAYOUT25_FULL}")
+    return LAYOUT25_FULL

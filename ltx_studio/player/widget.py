@@ -21,6 +21,8 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QSlider,
+    QStyle,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -28,6 +30,7 @@ from PySide6.QtWidgets import (
 from ltx_studio.player.analysis import ClipAnalyser
 from ltx_studio.player.timeline import TimelineWidget
 from ltx_studio.player.video_view import SAFE_ZONES, VideoView
+from ltx_studio.ui.widgets import fixed_width_for
 
 log = logging.getLogger(__name__)
 NO_SOUND = "No sound output device: the picture plays without sound."
@@ -61,40 +64,61 @@ class PlayerWidget(QWidget):
         self.notice = QLabel(NO_SOUND)
         self.notice.setObjectName("noSoundNotice")
         self.notice.setStyleSheet("color:#e8b04a;")
-        self.play_button = QPushButton("Play")
-        self.back_button = QPushButton("◀|")
-        self.back_button.setToolTip("One frame back (Left)")
-        self.step_button = QPushButton("|▶")
-        self.step_button.setToolTip("One frame forward (Right)")
+        style = self.style()
+        sp = QStyle.StandardPixmap
+        self._icons = {"play": style.standardIcon(sp.SP_MediaPlay), "pause": style.standardIcon(sp.SP_MediaPause)}
+        self.play_button = self._icon_button(self._icons["play"], "Play / pause (Space)")
+        self.back_button = self._icon_button(style.standardIcon(sp.SP_MediaSkipBackward), "One frame back (Left)")
+        self.step_button = self._icon_button(style.standardIcon(sp.SP_MediaSkipForward), "One frame forward (Right)")
         self.loop_box = QCheckBox("Loop")
         self.time_label = QLabel("0.000 s · frame 0 / 0")
         self.time_label.setObjectName("timeLabel")
-        self.mute_button = QPushButton("Mute")
+        fixed_width_for(self.time_label, "000.000 s · frame 0000 / 0000")  # ticking text never shifts the row
+        self.mute_button = self._icon_button(style.standardIcon(sp.SP_MediaVolume), "Mute")
         self.mute_button.setCheckable(True)
+        self.mute_button.toggled.connect(lambda on: self.mute_button.setIcon(
+            style.standardIcon(sp.SP_MediaVolumeMuted if on else sp.SP_MediaVolume)))
         self.volume = QSlider(Qt.Orientation.Horizontal)
         self.volume.setRange(0, 100)
         self.volume.setValue(80)
-        self.volume.setMaximumWidth(110)
+        self.volume.setToolTip("Volume")
+        self.volume.setMinimumWidth(90)  # a slider squeezed to its handle looked like a checkbox
+        self.volume.setMaximumWidth(140)
         self.in_button, self.out_button = QPushButton("Set in"), QPushButton("Set out")
+        self.in_button.setToolTip("Start the export here (I)")
+        self.out_button.setToolTip("End the export here (O)")
         self.clear_trim_button = QPushButton("Clear trim")
         self.zone_box = QComboBox()
         self.zone_box.addItem("No safe zones", None)
         for key, zone in SAFE_ZONES.items():
             self.zone_box.addItem(f"{zone.label} safe zone", key)
-        row = QHBoxLayout()
+        # two rows so the player fits a 1366-px screen: transport + sound, then trim + safe zones
+        transport, edit = QHBoxLayout(), QHBoxLayout()
         for w in (self.play_button, self.back_button, self.step_button, self.loop_box, self.time_label):
-            row.addWidget(w)
-        row.addStretch(1)
-        for w in (self.in_button, self.out_button, self.clear_trim_button, self.zone_box, self.mute_button,
-                  self.volume):
-            row.addWidget(w)
+            transport.addWidget(w)
+        transport.addStretch(1)
+        transport.addWidget(self.mute_button)
+        transport.addWidget(self.volume)
+        for w in (self.in_button, self.out_button, self.clear_trim_button):
+            edit.addWidget(w)
+        edit.addStretch(1)
+        edit.addWidget(self.zone_box)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.view, 1)
         lay.addWidget(self.timeline)
-        lay.addLayout(row)
+        lay.addLayout(transport)
+        lay.addLayout(edit)
         lay.addWidget(self.notice)
         self.audio.setVolume(self.volume.value() / 100)
+
+    @staticmethod
+    def _icon_button(icon, tip: str) -> QToolButton:
+        b = QToolButton()
+        b.setIcon(icon)
+        b.setToolTip(tip)
+        b.setAutoRaise(False)
+        return b
 
     def _connect(self) -> None:
         self.play_button.clicked.connect(self.toggle_play)
@@ -213,7 +237,9 @@ class PlayerWidget(QWidget):
             self.player.pause()  # paused (not stopped) shows the first frame instead of a blank screen
 
     def _on_state(self, state) -> None:
-        self.play_button.setText("Pause" if state == QMediaPlayer.PlaybackState.PlayingState else "Play")
+        playing = state == QMediaPlayer.PlaybackState.PlayingState
+        self.play_button.setIcon(self._icons["pause" if playing else "play"])
+        self.play_button.setToolTip("Pause (Space)" if playing else "Play (Space)")
 
     def _show_time(self, ms: int) -> None:
         frame = int(math.floor(ms / self.frame_ms() + 1e-6))

@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QRectF, Qt, QUrl, Signal
+from PySide6.QtGui import QColor, QDesktopServices, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -26,10 +27,28 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ltx_studio.export_choice import default_preset, framing_note, placement, same_aspect
 from ltx_studio.threads import TaskWorker
+from ltx_studio.ui.theme import current_colours
 from model_runtime import api
 
 log = logging.getLogger(__name__)
+FRAMING_BOX = 120  # px: the framing preview's longer side
+
+
+def _poster(source: Path) -> QImage | None:
+    """The clip's thumbnail (the app writes one beside every clip), for the framing preview."""
+    thumb = source.with_suffix(".png")
+    img = QImage(str(thumb)) if thumb.is_file() else QImage()
+    if img.isNull():  # a clip from elsewhere: decode one small frame (short clips: milliseconds)
+        try:
+            frame = api.thumbnails(source, 1, FRAMING_BOX)[0]
+        except (api.RuntimeErrorBase, OSError, IndexError) as exc:
+            log.info("no poster frame for %s: %s", source, exc)
+            return None
+        h, w = frame.shape[:2]
+        img = QImage(frame.tobytes(), w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+    return None if img.isNull() else img
 
 
 class ExportDialog(QDialog):
@@ -48,7 +67,9 @@ class ExportDialog(QDialog):
         self.presets = {p.name: p for p in api.list_presets()}
         self._worker: TaskWorker | None = None
         self._token: api.CancelToken | None = None
+        self.poster = _poster(self.source)
         self._build()
+        self.select_preset(default_preset(self.info.width, self.info.height, self.presets.values()))
         self._preset_changed()
 
     def _build(self) -> None:
@@ -59,11 +80,20 @@ class ExportDialog(QDialog):
         self.fit_box.addItem("Fill the frame (crop)", "crop")
         self.fit_box.addItem("Fit inside (bars)", "pad")
         self.path_edit = QLineEdit()
+        self.path_edit.setMinimumWidth(self.fontMetrics().horizontalAdvance("M" * 44))  # the whole file name shows
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
         path_row = QHBoxLayout()
         path_row.addWidget(self.path_edit, 1)
         path_row.addWidget(browse)
+        self.framing = QLabel()
+        self.framing.setObjectName("framingPreview")
+        self.framing.setFixedSize(FRAMING_BOX, FRAMING_BOX)
+        self.framing.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.framing_note = QLabel()
+        self.framing_note.setWordWrap(True)
+        self.framing_note.setObjectName("framingNote")
+        self.fit_box.currentIndexChanged.connect(self._show_framing)
         self.span_label = QLabel()
         self.message = QLabel()
         self.message.setWordWrap(True)
@@ -76,11 +106,22 @@ class ExportDialog(QDialog):
         form.addRow("Framing", self.fit_box)
         form.addRow("File", path_row)
         form.addRow("Span", self.span_label)
+        framing_row = QHBoxLayout()
+        framing_row.addWidget(self.framing)
+        framing_row.addWidget(self.framing_note, 1)
+        self.framing_host = QWidget()
+        self.framing_host.setLayout(framing_row)
+        form.addRow("Preview", self.framing_host)
         self.buttons = QDialogButtonBox()
         self.export_button = self.buttons.addButton("Export", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.show_button = self.buttons.addButton("Show in folder", QDialogButtonBox.ButtonRole.ActionRole)
+        self.show_button.setVisible(False)
+        self.show_button.clicked.connect(self.show_in_folder)
         self.cancel_button = self.buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
+        self.exported_path: Path | None = None
         self.export_button.clicked.connect(self.start)
         self.cancel_button.clicked.connect(self.cancel)
+        self.setMinimumWidth(640)
         lay = QVBoxLayout(self)
         lay.addLayout(form)
         lay.addWidget(self.message)
@@ -114,6 +155,31 @@ class ExportDialog(QDialog):
         else:
             self._show(preset.description)
             self.export_button.setEnabled(self._worker is None)
+        self.preset_box.setToolTip(preset.description)
+        self._show_framing()
+
+    def _show_framing(self) -> None:
+        """The clip's poster frame inside the preset's frame, filled (cropped) or fitted (bars), with a note;
+        shown only when the preset changes the aspect."""
+        preset, src = self.preset(), (self.info.width, self.info.height)
+        changes = preset.width is not None and not same_aspect(*src, preset.width, preset.height)
+        self.framing_host.setVisible(changes)
+        if not changes:
+            return
+        fit = self.fit_box.currentData()
+        self.framing_note.setText(framing_note(*src, preset.width, preset.height, fit))
+        scale = FRAMING_BOX / max(preset.width, preset.height)
+        fw, fh = round(preset.width * scale), round(preset.height * scale)
+        r = placement(*src, fw, fh, fit)
+        pix = QPixmap(fw, fh)
+        pix.fill(QColor("#000000"))
+        painter = QPainter(pix)
+        if self.poster is not None and not self.poster.isNull():
+            painter.drawImage(QRectF(r.x, r.y, r.w, r.h), self.poster)
+        else:
+            painter.fillRect(QRectF(r.x, r.y, r.w, r.h), QColor("#6a6d78"))
+        painter.end()
+        self.framing.setPixmap(pix)
 
     def _browse(self) -> None:
         suffix = self.preset().suffix
@@ -123,7 +189,7 @@ class ExportDialog(QDialog):
 
     def _show(self, text: str, error: bool = False) -> None:
         self.message.setText(text)
-        self.message.setStyleSheet("color:#e05050;" if error else "")
+        self.message.setStyleSheet(f"color:{current_colours().error};" if error else "")
 
     def running(self) -> bool:
         return self._worker is not None
@@ -152,6 +218,8 @@ class ExportDialog(QDialog):
     def cancel(self) -> None:
         if self._token is not None and self._worker is not None:
             self._token.cancel()
+            self.cancel_button.setEnabled(False)  # answered at once; the export stops at its next frame
+            self._show("Cancelling…")
         else:
             self.reject()
 
@@ -166,7 +234,14 @@ class ExportDialog(QDialog):
     def _on_finished(self, result) -> None:
         self.bar.setValue(1000)
         self._done(f"Saved {result.path} ({result.width}×{result.height}, {result.duration_s:.2f} s).")
+        self.exported_path = Path(result.path)
+        self.show_button.setVisible(True)
+        self.cancel_button.setText("Close")  # nothing left to cancel
         self.exported.emit(str(result.path))
+
+    def show_in_folder(self) -> None:
+        if self.exported_path is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.exported_path.parent)))
 
     def _on_failed(self, exc: BaseException) -> None:
         self._done(str(exc) if isinstance(exc, api.RuntimeErrorBase) else f"{type(exc).__name__}: {exc}", error=True)
@@ -180,6 +255,7 @@ class ExportDialog(QDialog):
         self._show(text, error)
         self.eta_label.setText("")
         self.export_button.setEnabled(True)
+        self.cancel_button.setEnabled(True)
 
     def stop(self) -> None:
         """Cancel a running export and wait for its thread (the partial file is deleted by the export)."""

@@ -20,7 +20,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QGroupBox, QLabel, QMainWindow, QSplitter, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QGroupBox,
+    QLabel,
+    QMainWindow,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ltx_studio import __version__
 
@@ -30,6 +39,10 @@ if TYPE_CHECKING:
     from ltx_studio.runtime_api import ModelChoice, RuntimeFactory
 
 log = logging.getLogger(__name__)
+#: the placeholders' minimum widths (left, centre, right), about the built panels' own minimums, which
+#: together fit a 1366-px screen (tests/app/test_screenshots.py checks the built window)
+MIN_COLUMNS = (330, 560, 300)
+DEFAULT_COLUMNS = (380, 720, 320)
 PLAYER_DELAY_MS = 250  # the player (Qt Multimedia init, audio device probe, numpy) is built after first paint
 # attributes that exist only once the contents are built: reading one before builds them (see __getattr__)
 _CONTENTS = frozenset({"presets", "store", "queue", "prompt_panel", "presets_panel", "preview", "queue_panel",
@@ -43,7 +56,7 @@ def model_choice(ctx: AppContext) -> ModelChoice:
 
     s = ctx.settings
     demo = s.use_demo_model or not s.checkpoint
-    return ModelChoice(demo, s.checkpoint, s.upsampler, s.text_encoder)
+    return ModelChoice(demo, s.checkpoint, s.upsampler, s.text_encoder, s.distilled_lora)
 
 
 class MainWindow(QMainWindow):
@@ -54,9 +67,29 @@ class MainWindow(QMainWindow):
         self._shut = False
         self._player_installed = False
         self._settled = False  # True once _after_first_paint ran: deferred start-up checks may run directly
+        self.welcome = None  # the first-run card while it is shown (ltx_studio.ui.welcome)
         self.setWindowTitle(f"LTX Studio {__version__}")
-        self.resize(1400, 860)
+        from ltx_studio.ui.theme import app_icon, apply_theme, follow_system
+        from ltx_studio.ui.ui_state import UiState
+
+        self.ui_state = UiState(ctx.paths.config)
+        apply_theme(QApplication.instance(), self.ui_state.theme())
+        follow_system(QApplication.instance(), self.ui_state.theme)
+        self.setWindowIcon(app_icon())
         self._build_frame()
+        self._restore_geometry()
+
+    def _restore_geometry(self) -> None:
+        """The last geometry and splitter sizes, else a size that fits the screen (at most 1400×860)."""
+        geometry = self.ui_state.geometry()
+        if geometry is None or not self.restoreGeometry(geometry):
+            screen = QApplication.primaryScreen()
+            avail = screen.availableGeometry() if screen is not None else None
+            w, h = (1400, 860) if avail is None else (min(1400, avail.width()), min(860, avail.height()))
+            self.resize(w, h)
+        splitter = self.ui_state.splitter()
+        if splitter is not None:
+            self._split.restoreState(splitter)
 
     # --- progressive construction ----------------------------------------------------------------------
     def _build_frame(self) -> None:
@@ -77,19 +110,55 @@ class MainWindow(QMainWindow):
         for name, w in self._slots.items():
             w.setObjectName(name)
         self._split = QSplitter()  # horizontal
-        for w in (left, preview, queue):
+        self._split.setChildrenCollapsible(False)  # a dragged splitter never hides a whole column
+        for w, least in zip((left, preview, queue), MIN_COLUMNS, strict=True):
             self._split.addWidget(w)
-        self._split.setSizes([380, 720, 320])
-        self.setCentralWidget(self._split)
-        self.model_label = QLabel()
+            w.setMinimumWidth(least)
+        self._split.setStretchFactor(1, 1)  # the player takes the spare width
+        self._split.setSizes(list(DEFAULT_COLUMNS))
+        central = QWidget()
+        column = QVBoxLayout(central)
+        column.setContentsMargins(0, 0, 0, 0)
+        self.banner = QLabel()
+        self.banner.setObjectName("startupBanner")
+        self.banner.setWordWrap(True)
+        self.banner.setStyleSheet("background:#5a4a00; color:#fff; padding:6px;")
+        self.banner.hide()
+        column.addWidget(self.banner)
+        column.addWidget(self._split, 1)
+        self.setCentralWidget(central)
+        from ltx_studio.ui.widgets import ElidedLabel
+
+        self.model_label = ElidedLabel(min_chars=20)
+        self.model_label.setMaximumWidth(320)
         self.statusBar().addPermanentWidget(self.model_label)
         self.statusBar().showMessage("Starting…")
         file_menu = self.menuBar().addMenu("&File")
         self.export_action = file_menu.addAction("&Export current clip…")  # its Ctrl+E comes with the build
         self.requeue_file_action = file_menu.addAction("&Queue again from a clip file…")
         self.requeue_file_action.triggered.connect(self._pick_clip_to_requeue)
-        self.models_action = self.menuBar().addMenu("&Settings").addAction("&Models…")
+        file_menu.addSeparator()
+        self.quit_action = file_menu.addAction("&Quit")
+        self.quit_action.setMenuRole(self.quit_action.MenuRole.QuitRole)
+        self.quit_action.triggered.connect(self.close)
+        settings_menu = self.menuBar().addMenu("&Settings")
+        self.models_action = settings_menu.addAction("&Models…")
         self.models_action.triggered.connect(self.open_models_page)
+        self.loras_action = settings_menu.addAction("&LoRA library…")
+        self.loras_action.triggered.connect(self.open_lora_library)
+        theme_menu = settings_menu.addMenu("&Theme")
+        self.theme_actions = {}
+        for scheme, label in (("dark", "&Dark"), ("light", "&Light"), ("system", "Follow the &system")):
+            action = theme_menu.addAction(label)
+            action.setCheckable(True)
+            action.setChecked(scheme == self.ui_state.theme())
+            action.triggered.connect(lambda _=False, sc=scheme: self.set_theme(sc))
+            self.theme_actions[scheme] = action
+        help_menu = self.menuBar().addMenu("&Help")
+        self.welcome_action = help_menu.addAction("&Getting started")
+        self.welcome_action.triggered.connect(lambda: self.show_welcome(force=True))
+        self.about_action = help_menu.addAction("&About LTX Studio")
+        self.about_action.triggered.connect(self._about)
         self.export_action.triggered.connect(self.open_export)
         self._steps = [self._build_presets, self._build_store, self._build_queue, self._build_left,
                        self._build_right]
@@ -131,8 +200,25 @@ class MainWindow(QMainWindow):
         self._in_step = True
         try:
             step()
+        except Exception as exc:  # noqa: BLE001 - a failed step must not leave the window on "Starting…"
+            self._steps.clear()  # later steps need this one's result
+            log.exception("start-up step %s failed", step.__name__)
+            from ltx_studio.crash_report import one_line
+
+            self.show_notice(f"Start-up failed: {one_line(exc)}. The details are in the log: "
+                             f"{self.ctx.paths.log_file}")
+            self.statusBar().showMessage("Start-up failed (see the banner)")
+            reporter = self.ctx.extras.get("crash_reporter")
+            if reporter is not None:
+                reporter.report(exc, where="starting up")
         finally:
             self._in_step = False
+
+    def show_notice(self, text: str) -> None:
+        """Add a sentence to the banner above the panels (start-up repairs, start-up failures)."""
+        lines = [t for t in self.banner.text().split("\n") if t]
+        self.banner.setText("\n".join([*lines, text]))
+        self.banner.show()
 
     def _build_presets(self) -> None:
         from ltx_studio.formats import load_presets
@@ -140,10 +226,14 @@ class MainWindow(QMainWindow):
         self.presets = load_presets()
 
     def _build_store(self) -> None:
-        from ltx_studio.store import JobStore
+        from ltx_studio.jobs import JobSpec
+        from ltx_studio.store import JobStore, check_field_types
 
-        self.store = JobStore(self.ctx.paths.database)
+        self.store, notices = JobStore.open_or_heal(self.ctx.paths.database,
+                                                    lambda d: check_field_types(JobSpec.from_dict(d)))
         self.store.recover(self.ctx.paths.outputs)
+        for text in [*self.ctx.notices, *notices]:
+            self.show_notice(text)
 
     def _build_queue(self) -> None:
         from ltx_studio.job_queue import JobQueue
@@ -162,6 +252,9 @@ class MainWindow(QMainWindow):
         self._swap(self._left_lay.replaceWidget, "promptPanel", self.prompt_panel)
         self._left_lay.setStretchFactor(self.prompt_panel, 1)
         self._swap(self._left_lay.replaceWidget, "presetsPanel", self.presets_panel)
+        # the placeholder minimum goes: the built panels' own minimums hold (an explicit smaller one would
+        # let the splitter squeeze them below their text, e.g. "Cance")
+        self._left_lay.parentWidget().setMinimumWidth(0)
 
     def _build_right(self) -> None:
         from ltx_studio.ui.preview_area import PreviewArea
@@ -175,6 +268,12 @@ class MainWindow(QMainWindow):
         self._split.setSizes(sizes)
         self._prompt_timer = QTimer(self, singleShot=True, interval=400)
         self.export_action.setShortcut("Ctrl+E")  # not in the frame: the first key sequence costs ~13 ms
+        self.quit_action.setShortcut("Ctrl+Q")
+        last = self.ui_state.format()
+        if last is not None and self.presets_panel.aspect.findData(last.aspect) >= 0 \
+                and self.presets_panel.tier.findData(last.tier) >= 0:
+            self.presets_panel.set_choice(last)  # the aspect (and the rest) as the user left it
+        self.queue.supersede_drafts = self.queue_panel.supersede_box.isChecked()
         self._connect()
         self._apply_model_choice()
         restored = self.queue.restore()
@@ -183,6 +282,7 @@ class MainWindow(QMainWindow):
             self._add_draft_card(row.id)
         self.statusBar().showMessage(f"{restored} job(s) from the last session are waiting: Resume queue"
                                      if restored else "Ready")
+        self.show_welcome()
         QTimer.singleShot(PLAYER_DELAY_MS, self._after_first_paint)
 
     def _swap(self, replace, name: str, widget: QWidget) -> None:
@@ -206,7 +306,9 @@ class MainWindow(QMainWindow):
 
     def _connect(self) -> None:
         p, q, qp = self.prompt_panel, self.queue, self.queue_panel
+        p.loraLibraryRequested.connect(self.open_lora_library)
         p.draftRequested.connect(self.draft)
+        p.variantsRequested.connect(self.draft_variants)
         p.renderRequested.connect(self.render_prompt)
         p.promptChanged.connect(lambda _t: self._prompt_timer.start())
         self._prompt_timer.timeout.connect(lambda: self.presets_panel.apply_prompt(p.prompt.toPlainText()))
@@ -224,6 +326,9 @@ class MainWindow(QMainWindow):
         qp.requeueRequested.connect(self.requeue)
         qp.deleteRequested.connect(self.delete)
         qp.filterChanged.connect(self.refresh_history)
+        qp.supersede_box.setChecked(self.ui_state.supersede_drafts())
+        qp.supersede_box.toggled.connect(self._set_supersede)
+        self.presets_panel.formatChanged.connect(self.ui_state.save_format)
 
     def _on_model_status(self, message: str) -> None:
         self.statusBar().showMessage(f"Model: {message}")
@@ -251,7 +356,7 @@ class MainWindow(QMainWindow):
         from ltx_studio.formats import Machine
         from model_runtime.api import Device
 
-        ram = psutil.virtual_memory().available / 2**30
+        ram = psutil.virtual_memory().total / 2**30  # total, not free: the advice must not flicker with load
         self.presets_panel.set_machine(Machine(Device.CPU, ram, choice.demo))
         self.presets_panel.set_planner(self._planner(choice))
         self._use_tokenizer(choice)
@@ -293,12 +398,31 @@ class MainWindow(QMainWindow):
         request = RequestSpec(prompt=prompt, seed=seed, width=fmt.width, height=fmt.height, frames=fmt.frames,
                               fps=fmt.fps, stage=kind,
                               negative_prompt=self.prompt_panel.negative.toPlainText().strip() or None,
-                              **self.prompt_panel.advanced_values())
+                              loras=self.prompt_panel.loras.specs(), **self.prompt_panel.advanced_values())
         return JobSpec(request, aspect=c.aspect, tier=c.tier, seconds=c.seconds)
 
     def draft(self) -> GenerationJob | None:
         spec = self._spec("draft", self.presets_panel.draft_format(), self.prompt_panel.next_seed())
         return self._submit(spec) if spec else None
+
+    def draft_variants(self, n: int) -> list[GenerationJob]:
+        """Draft `n` seeds of the same prompt in one go (the locked seed and the next ones, else random);
+        their cards sit side by side in the strip."""
+        from ltx_studio.jobs import MAX_SEED, random_seed
+
+        fmt = self.presets_panel.draft_format()
+        first = self.prompt_panel.next_seed()
+        locked = self.prompt_panel.seed_lock.isChecked()
+        seeds = [(first + i) % (MAX_SEED + 1) if locked else (first if i == 0 else random_seed()) for i in range(n)]
+        jobs = []
+        for seed in seeds:
+            spec = self._spec("draft", fmt, seed)
+            if spec is None:
+                break
+            jobs.append(self._submit(spec))
+        if jobs:
+            self.statusBar().showMessage(f"{len(jobs)} variants queued: seeds {', '.join(map(str, seeds))}")
+        return jobs
 
     def render_prompt(self) -> GenerationJob | None:
         spec = self._spec("render", self.presets_panel.render_format(), self.prompt_panel.seed.value())
@@ -328,7 +452,9 @@ class MainWindow(QMainWindow):
     def requeue(self, job_id: int) -> GenerationJob:
         from ltx_studio.jobs import JobSpec
 
-        return self._submit(JobSpec.from_dict(self.store.get(job_id).spec))
+        spec = JobSpec.from_dict(self.store.get(job_id).spec)
+        self.prompt_panel.loras.set_specs(spec.request.loras)  # its LoRAs come back for the next job too
+        return self._submit(spec)
 
     def requeue_file(self, path: str | Path) -> GenerationJob | None:
         """Queue again the request a clip was made from (by this app or by `ltx-studio-cli generate`)."""
@@ -340,6 +466,7 @@ class MainWindow(QMainWindow):
         except MediaError as exc:
             self.statusBar().showMessage(str(exc))
             return None
+        self.prompt_panel.loras.set_specs(request.loras)
         return self._submit(JobSpec.from_request(request))
 
     def _pick_clip_to_requeue(self) -> None:
@@ -358,6 +485,7 @@ class MainWindow(QMainWindow):
     def play(self, job_id: int) -> None:
         row = self.store.get(job_id)
         if row.video and Path(row.video).is_file():
+            self._put_welcome_away()
             self._install_player()
             self.preview.show_clip(row.video)
         else:
@@ -382,6 +510,84 @@ class MainWindow(QMainWindow):
         text, kind = self.queue_panel.filters()
         self.queue_panel.show_history(self.store.history(text, kind))
 
+    def _set_supersede(self, on: bool) -> None:
+        self.queue.supersede_drafts = on
+        self.ui_state.set_supersede_drafts(on)
+
+    def set_theme(self, scheme: str) -> None:
+        from ltx_studio.ui.theme import apply_theme
+
+        self.ui_state.set_theme(scheme)
+        apply_theme(QApplication.instance(), scheme)
+        for name, action in self.theme_actions.items():
+            action.setChecked(name == scheme)
+
+    def _about(self) -> None:
+        from PySide6.QtWidgets import QMessageBox
+
+        QMessageBox.about(self, "About LTX Studio",
+                          f"<b>LTX Studio {__version__}</b><p>Local text-to-video with sound, on Lightricks' "
+                          "LTX-2 models. Drafts are quick previews; Render promotes one to full quality. "
+                          "Help → Getting started explains the demo model and how to get the real one.</p>")
+
+    def show_welcome(self, force: bool = False):
+        """The first-run card (ltx_studio.ui.welcome) above the player, until dismissed; Help brings it back."""
+        if self.welcome is not None:
+            return self.welcome
+        if not force and (self.ui_state.welcomed() or not model_choice(self.ctx).demo):
+            return None
+        from ltx_studio.ui.welcome import WelcomeCard, describe_machine
+
+        card = self.welcome = WelcomeCard(describe_machine(self.presets.capacity.real_weights_gb))
+        card.getModelRequested.connect(self.open_models_page)
+        card.haveFilesRequested.connect(self.open_models_page)
+        card.dismissed.connect(self.dismiss_welcome)
+        self.preview.show_card(card)  # in the player's place: on a first run there is nothing to play yet
+        return card
+
+    def _put_welcome_away(self) -> None:
+        """A clip takes the player's place: the card goes (not remembered as dismissed, so it comes back
+        next start until the user closes it). Kept in the stack, its height would set the window's."""
+        card, self.welcome = self.welcome, None
+        if card is not None:
+            self.preview.remove_card(card)
+
+    def dismiss_welcome(self) -> None:
+        """The user closed the card: not shown again on start (Help → Getting started still shows it)."""
+        self.ui_state.set_welcomed(True)
+        self._put_welcome_away()
+
+    def open_lora_library(self):
+        """The LoRA library: a folder's LoRA files (headers only: no torch on the GUI thread), one click
+        to add one to the next job's chips."""
+        from PySide6.QtWidgets import QDialog, QVBoxLayout
+
+        from ltx_studio.ui.lora_widgets import LoraLibraryPage
+        from model_runtime.api import LoraError, scan_lora_folder
+
+        dialog = QDialog(self)
+        dialog.setWindowTitle("LoRA library")
+        dialog.resize(760, 420)
+        page = LoraLibraryPage(dialog)
+        QVBoxLayout(dialog).addWidget(page)
+        def scan(folder: str) -> None:
+            if not folder:
+                return
+            if folder != self.ctx.settings.lora_folder:
+                self.ctx.save_settings(self.ctx.settings.with_changes(lora_folder=folder))
+            try:
+                page.set_entries(scan_lora_folder(folder))
+            except LoraError as exc:
+                page.show_error(str(exc))
+
+        page.folderChosen.connect(scan)
+        page.addRequested.connect(self.prompt_panel.loras.add)
+        page.folder.setText(self.ctx.settings.lora_folder)
+        scan(page.folder.text())
+        self.lora_library = page
+        dialog.show()
+        return dialog
+
     def open_models_page(self):
         from ltx_studio.ui.models_page import ModelsDialog
 
@@ -402,7 +608,9 @@ class MainWindow(QMainWindow):
         from ltx_studio.ui.export_dialog import ExportDialog
 
         trim = player.trim_seconds() if hasattr(player, "trim_seconds") else (None, None)
-        dlg = ExportDialog(path, *trim, parent=self)
+        folder = self.ctx.paths.exports
+        folder.mkdir(parents=True, exist_ok=True)
+        dlg = ExportDialog(path, *trim, parent=self, folder=folder)
         dlg.open()
         return dlg
 
@@ -421,13 +629,15 @@ class MainWindow(QMainWindow):
 
         row = self.store.get(job_id)
         s = JobSpec.from_dict(row.spec).request
-        caption = f"#{row.id} seed {s.seed}\n{s.width}×{s.height} · {s.frames / s.fps:.1f} s\n{s.prompt[:40]}"
+        prompt = s.prompt if len(s.prompt) <= 26 else s.prompt[:25] + "…"  # one line: the card keeps its height
+        caption = f"#{row.id} seed {s.seed}\n{s.width}×{s.height} · {s.frames / s.fps:.1f} s\n{prompt}"
         self.preview.add_draft(row.id, row.thumbnail or "", caption)
 
     def _on_job_ended(self, job: GenerationJob) -> None:
         if self._shut:  # signals still queued while the app closes: the store is gone
             return
         if job.state == "done":
+            self._put_welcome_away()
             if job.spec.kind == "draft":
                 self._add_draft_card(job.id)
             self._install_player()
@@ -443,6 +653,8 @@ class MainWindow(QMainWindow):
         self.refresh_history()
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        self.ui_state.save_window(self.saveGeometry(), self._split.saveState())
+        self.ui_state.sync()
         self.shutdown()
         super().closeEvent(event)
 

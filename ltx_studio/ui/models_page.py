@@ -1,4 +1,5 @@
-"""Settings → Models: point the app at the LTX-2.3 checkpoint, the upsampler and the Gemma folder (or a folder with them)."""
+"""Settings → Models: download what fits this machine, adopt files already on disk, or point the app at
+the LTX-2.3 checkpoint, the upsampler and the Gemma folder (or a folder with them)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ltx_studio.model_setup import check_all, scan_folder
+from ltx_studio.model_setup import check_all, save_refusal, scan_folder
 from ltx_studio.settings import Settings
+from ltx_studio.ui.catalogue_panel import CataloguePanel
+from ltx_studio.ui.theme import current_colours
+from model_runtime.api import default_models_dir
+
+#: catalogue role -> the Settings field it fills
+ROLE_FIELDS = {"checkpoint": "checkpoint", "upscaler": "upsampler", "text_encoder": "text_encoder"}
 
 
 class ModelsDialog(QDialog):
@@ -27,9 +34,12 @@ class ModelsDialog(QDialog):
         super().__init__(parent)
         self.setObjectName("modelsDialog")
         self.setWindowTitle("Settings — Models")
-        self.resize(760, 420)
+        self.resize(1180, 760)
         self._settings = settings
         lay = QVBoxLayout(self)
+        self.catalogue = CataloguePanel(settings.models_dir or str(default_models_dir()), self)
+        self.catalogue.paths_ready.connect(self.apply_ready_paths)
+        lay.addWidget(self.catalogue, 2)
         self.demo = QCheckBox("Use the built-in demo model (tiny, random weights: for trying the app, not for results)")
         self.demo.setChecked(settings.use_demo_model)
         lay.addWidget(self.demo)
@@ -37,6 +47,8 @@ class ModelsDialog(QDialog):
         self.checkpoint = self._path_row(form, "LTX-2.3 checkpoint", settings.checkpoint, folder=False)
         self.upsampler = self._path_row(form, "Spatial upscaler x2", settings.upsampler, folder=False)
         self.text_encoder = self._path_row(form, "Gemma-3 folder", settings.text_encoder, folder=True)
+        self.distilled_lora = self._path_row(form, "Distilled LoRA (dev renders)", settings.distilled_lora,
+                                             folder=False)
         lay.addLayout(form)
         scan = QPushButton("Find them in a folder… (e.g. a ComfyUI models folder)")
         scan.clicked.connect(self._scan)
@@ -46,11 +58,17 @@ class ModelsDialog(QDialog):
         self.report.setWordWrap(True)
         lay.addWidget(self.report, 1)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
+        self.refusal = QLabel()
+        self.refusal.setObjectName("modelsRefusal")
+        self.refusal.setWordWrap(True)
+        self.refusal.setStyleSheet(f"color:{current_colours().error};")
+        lay.addWidget(self.refusal)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         lay.addWidget(buttons)
         for e in (self.checkpoint, self.upsampler, self.text_encoder):
             e.editingFinished.connect(self.refresh)
+        self.demo.toggled.connect(self.refresh)
         self.refresh()
 
     def _path_row(self, form: QFormLayout, label: str, value: str, folder: bool) -> QLineEdit:
@@ -84,19 +102,47 @@ class ModelsDialog(QDialog):
                 edit.setText(value)
         self.refresh()
 
+    def apply_ready_paths(self, paths: dict) -> None:
+        """Downloaded or adopted files fill the path fields that are empty or do not check out."""
+        edits = {"checkpoint": self.checkpoint, "upsampler": self.upsampler, "text_encoder": self.text_encoder}
+        bad = {s.role for s in getattr(self, "statuses", []) if not s.ok}
+        for role, path in paths.items():
+            field = ROLE_FIELDS.get(role)
+            if field and (not edits[field].text().strip() or field in bad):
+                edits[field].setText(path)
+        self.refresh()
+
+    def done(self, result: int) -> None:
+        self.catalogue.shutdown()
+        super().done(result)
+
     def refresh(self) -> None:
         """Inspect each path (headers only) and say what is present, what is missing and what it is for."""
         lines = []
         statuses = check_all(self.checkpoint.text().strip(), self.upsampler.text().strip(),
                              self.text_encoder.text().strip())
+        demo = self.demo.isChecked()
         for s in statuses:
+            if not s.path and demo:  # nothing set while the demo runs: not an error, just what it is for
+                lines.append(f"<p><b>○ {s.role.replace('_', ' ')}</b>: not set (the demo model is in use); "
+                             f"{s.purpose}</p>")
+                continue
             mark = "✔" if s.ok else "✘"
-            lines.append(f"<p><b>{mark} {s.role.replace('_', ' ')}</b>: {s.message}"
-                         + ("" if s.ok else f"<br><i>needed for: {s.purpose}</i>") + "</p>")
+            lines.append(f"<p><b>{mark} {s.role.replace('_', ' ')}</b>: {s.message}</p>")
         self.statuses = statuses
         self.report.setText("".join(lines))
+
+    def accept(self) -> None:
+        """Save only paths that are what they claim to be; otherwise say why and stay open."""
+        self.refresh()
+        reason = save_refusal(self.statuses, self.demo.isChecked())
+        self.refusal.setText(f"Not saved: {reason}" if reason else "")
+        if reason is None:
+            super().accept()
 
     def result_settings(self) -> Settings:
         return self._settings.with_changes(
             checkpoint=self.checkpoint.text().strip(), upsampler=self.upsampler.text().strip(),
-            text_encoder=self.text_encoder.text().strip(), use_demo_model=self.demo.isChecked())
+            text_encoder=self.text_encoder.text().strip(), use_demo_model=self.demo.isChecked(),
+            distilled_lora=self.distilled_lora.text().strip(),
+            models_dir=self.catalogue.folder.text().strip())

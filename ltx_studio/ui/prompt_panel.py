@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 MAX_PROMPT_TOKENS = 1024  # the text encoder pads/truncates to 1024 tokens
 MODEL_DEFAULT = "model default"
+VARIANTS = 4  # the "4 variants" button
 
 
 class TokenCounter:
@@ -63,8 +64,10 @@ class TokenCounter:
 
 class PromptPanel(QGroupBox):
     draftRequested = Signal()
+    variantsRequested = Signal(int)  # draft this many seeds at once
     renderRequested = Signal()
     promptChanged = Signal(str)
+    loraLibraryRequested = Signal()
 
     def __init__(self, presets: Presets, parent: QWidget | None = None) -> None:
         super().__init__("Prompt", parent)
@@ -79,9 +82,12 @@ class PromptPanel(QGroupBox):
         self.count_label.setAlignment(Qt.AlignmentFlag.AlignRight)
         self.negative = QPlainTextEdit(placeholderText="Negative prompt (optional)")
         self.negative.setMaximumHeight(60)
-        lay.addWidget(self.prompt, 3)
+        self.prompt.document().contentsChanged.connect(self._fit_prompt)
+        self._fit_prompt()
+        lay.addWidget(self.prompt)
         lay.addWidget(self.count_label)
-        lay.addWidget(self.negative, 1)
+        lay.addWidget(self.negative)
+        lay.addLayout(self._lora_row())
         lay.addLayout(self._seed_row())
         self.advanced_toggle = QToolButton(text="Advanced ▸", checkable=True)
         self.advanced_toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
@@ -95,15 +101,57 @@ class PromptPanel(QGroupBox):
         self.draft_button.setObjectName("draftButton")
         self.draft_button.setToolTip("Fast low-resolution draft (Ctrl+Enter)")
         self.draft_button.setShortcut("Ctrl+Return")
+        self.variants_button = QPushButton(f"{VARIANTS} variants")
+        self.variants_button.setObjectName("variantsButton")
+        self.variants_button.setToolTip(f"Draft {VARIANTS} seeds at once; the cards sit side by side to compare")
         self.render_button = QPushButton("Render")
         self.render_button.setToolTip("Full two-stage render at the chosen tier")
         buttons.addWidget(self.draft_button, 2)
+        buttons.addWidget(self.variants_button, 1)
         buttons.addWidget(self.render_button, 1)
+        lay.addStretch(1)  # the prompt box is sized to its content; spare height stays below the buttons
         lay.addLayout(buttons)
         self.draft_button.clicked.connect(self.draftRequested)
+        self.variants_button.clicked.connect(lambda: self.variantsRequested.emit(VARIANTS))
         self.render_button.clicked.connect(self.renderRequested)
         self.prompt.textChanged.connect(self._on_text)
         self._on_text()
+
+    def _fit_prompt(self) -> None:
+        """Grow the prompt box with its text, from 4 to 14 lines (then it scrolls)."""
+        doc = self.prompt.document()
+        lines = 0
+        block = doc.begin()
+        while block.isValid():
+            layout = block.layout()
+            lines += max(1, layout.lineCount() if layout is not None else 1)
+            block = block.next()
+        lh = self.prompt.fontMetrics().lineSpacing()
+        frame = 2 * self.prompt.frameWidth() + int(doc.documentMargin() * 2) + 4
+        self.prompt.setFixedHeight(min(max(lines, 4), 14) * lh + frame)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name: wrapping changes with the width
+        super().resizeEvent(event)
+        self._fit_prompt()
+
+    def _lora_row(self) -> QVBoxLayout:
+        """The job's LoRAs as chips with strength sliders, and the way to the library to add one."""
+        from ltx_studio.ui.lora_widgets import LoraChips
+
+        col = QVBoxLayout()
+        head = QHBoxLayout()
+        head.addWidget(QLabel("LoRAs"))
+        head.addStretch(1)
+        library = QToolButton(text="Library…")
+        library.setObjectName("loraLibraryButton")
+        library.setToolTip("Add a style, character or camera LoRA from your LoRA folder")
+        library.clicked.connect(self.loraLibraryRequested)
+        head.addWidget(library)
+        self.loras = LoraChips()
+        self.loras.setObjectName("loraChips")
+        col.addLayout(head)
+        col.addWidget(self.loras)
+        return col
 
     def _seed_row(self) -> QHBoxLayout:
         row = QHBoxLayout()

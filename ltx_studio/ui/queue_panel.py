@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QSize, Qt, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QIcon, QPixmap
+from PySide6.QtGui import QColor, QDesktopServices, QIcon, QPixmap
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QStackedLayout,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -19,8 +22,19 @@ from PySide6.QtWidgets import (
 
 from ltx_studio.jobs import GenerationJob, JobSpec
 from ltx_studio.store import JobRow
+from ltx_studio.ui.theme import current_colours
+from ltx_studio.ui.widgets import empty_state
 
 ROLE_ID = Qt.ItemDataRole.UserRole
+HISTORY_TIPS = {"Play": "Play the selected clip (double-click a row)", "Render": "Render the selected draft",
+                "Re-queue": "Queue the same job again", "Reveal": "Show the clip's file in its folder",
+                "Delete": "Delete the job and its files"}
+FAILED_STATES = ("failed", "interrupted")
+FAILED_MARK = "⚠ "
+QUEUE_EMPTY = ("Nothing is waiting.\nDrafts and renders you start appear here while they wait and run; "
+               "you can keep writing and queue more.")
+HISTORY_EMPTY = ("No clips yet.\nEvery finished, failed or cancelled job is kept here: play it, render a "
+                 "draft, queue it again or reveal the file.")
 MAX_ICONS = 500  # the history shows at most this many rows (JobStore.history's default limit)
 
 
@@ -30,7 +44,15 @@ def _row_text(row: JobRow) -> str:
     body = f"{s.width}×{s.height} · {s.frames}f@{s.fps:g} · seed {s.seed}"
     prompt = s.prompt
     tail = f"\n{row.message}" if row.message and row.state != "done" else ""
-    return f"{head}\n{body}\n{prompt[:70]}{'…' if len(prompt) > 70 else ''}{tail}"
+    mark = FAILED_MARK if row.state in FAILED_STATES else ""
+    loras = "".join(f"\nLoRA {x.path.name} @ {x.strength:g}" for x in s.loras)
+    return f"{mark}{head}\n{body}\n{prompt[:70]}{'…' if len(prompt) > 70 else ''}{loras}{tail}"
+
+
+def _provenance(row: JobRow) -> str:
+    """The LoRAs a finished job actually used: file, strength and sha256 (from what the runtime returned)."""
+    applied = ((row.settings or {}).get("runtime") or {}).get("loras") or []
+    return "\n".join(f"{a['name']} @ {a['strength']:g} · sha256 {a['sha256']}" for a in applied)
 
 
 class QueuePanel(QTabWidget):
@@ -44,6 +66,7 @@ class QueuePanel(QTabWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("queuePanel")
+        self._stacks: list[tuple[QStackedLayout, QListWidget, QLabel]] = []
         self.addTab(self._queue_tab(), "Queue")
         self.addTab(self._history_tab(), "History")
         self._queue_items: dict[int, QListWidgetItem] = {}
@@ -59,11 +82,17 @@ class QueuePanel(QTabWidget):
         self.resume_button.clicked.connect(self.resumeRequested)
         self.queue = QListWidget()
         self.queue.setObjectName("queueList")
+        self.queue.setToolTip("Select a waiting or running job to cancel it")
+        self.queue_empty = empty_state(QUEUE_EMPTY)
         self.cancel_button = QPushButton("Cancel selected")
+        self.supersede_box = QCheckBox("A new draft replaces waiting drafts")
+        self.supersede_box.setToolTip("Off (default): every Draft click makes its own card to compare. On: only "
+                                      "the newest waiting draft runs; older waiting ones are cancelled.")
         lay.addWidget(self.paused_label)
         lay.addWidget(self.resume_button)
-        lay.addWidget(self.queue, 1)
+        lay.addLayout(self._with_empty_state(self.queue, self.queue_empty), 1)
         lay.addWidget(self.cancel_button)
+        lay.addWidget(self.supersede_box)
         self.set_paused(False)
         return w
 
@@ -82,22 +111,37 @@ class QueuePanel(QTabWidget):
         self.history.setObjectName("historyList")
         self.history.setIconSize(QSize(96, 64))
         self.history.setWordWrap(True)
-        buttons = QHBoxLayout()
+        self.history_empty = empty_state(HISTORY_EMPTY)
+        buttons = QGridLayout()  # two rows: the five actions fit a narrow right panel
         self.history_buttons = {}
-        for name, sig in (("Play", self.playRequested), ("Render", self.renderRequested),
-                          ("Re-queue", self.requeueRequested), ("Reveal", None), ("Delete", self.deleteRequested)):
+        for i, (name, sig) in enumerate( (("Play", self.playRequested), ("Render", self.renderRequested),
+                          ("Re-queue", self.requeueRequested), ("Reveal", None), ("Delete", self.deleteRequested))):
             b = QPushButton(name)
+            b.setToolTip(HISTORY_TIPS[name])
             b.clicked.connect(lambda _=False, s=sig, n=name: self._act(n, s))
-            buttons.addWidget(b)
+            buttons.addWidget(b, i // 3, i % 3)
             self.history_buttons[name] = b
         lay.addLayout(filters)
-        lay.addWidget(self.history, 1)
+        lay.addLayout(self._with_empty_state(self.history, self.history_empty), 1)
         lay.addLayout(buttons)
         self.filter_text.textChanged.connect(self.filterChanged)
         self.filter_kind.currentIndexChanged.connect(self.filterChanged)
         self.history.itemDoubleClicked.connect(lambda it: self.playRequested.emit(it.data(ROLE_ID)))
         self._rows: dict[int, JobRow] = {}
         return w
+
+    def _with_empty_state(self, view: QListWidget, empty: QLabel) -> QStackedLayout:
+        """The list, or its explanation while it has no rows (`_update_empty` after every change)."""
+        stack = QStackedLayout()
+        stack.addWidget(empty)
+        stack.addWidget(view)
+        self._stacks.append((stack, view, empty))
+        stack.setCurrentWidget(empty)
+        return stack
+
+    def _update_empty(self) -> None:
+        for stack, view, empty in self._stacks:
+            stack.setCurrentWidget(view if view.count() else empty)
 
     def _act(self, name: str, signal) -> None:
         item = self.history.currentItem()
@@ -124,9 +168,11 @@ class QueuePanel(QTabWidget):
         self._card_notes[job.id] = [f"plan: {plan}"] if plan else []
         item = QListWidgetItem()
         item.setData(ROLE_ID, job.id)
+        item.setToolTip(job.spec.request.prompt)
         self.queue.addItem(item)
         self._queue_items[job.id] = item
         self._set_item(job, str(job.state))
+        self._update_empty()
         job.stateChanged.connect(lambda st, j=job: self._job_state(j, st))
         job.progress.connect(lambda p, j=job: self._set_item(j, p.describe()))
         job.notice.connect(lambda message, j=job: self._notice(j, message))
@@ -153,6 +199,7 @@ class QueuePanel(QTabWidget):
         item = self._queue_items.pop(job.id, None)
         if item is not None:
             self.queue.takeItem(self.queue.row(item))
+        self._update_empty()
 
     def selected_queue_job(self) -> int | None:
         item = self.queue.currentItem()
@@ -170,12 +217,26 @@ class QueuePanel(QTabWidget):
         self._rows = {r.id: r for r in rows}
         if len(self._icons) > 4 * MAX_ICONS:  # deleted jobs' icons: drop them all now and then
             self._icons.clear()
+        error = QColor(current_colours().error)
         for r in rows:
             item = QListWidgetItem(_row_text(r))
             item.setData(ROLE_ID, r.id)
-            if r.thumbnail:
-                item.setIcon(self._icon(r.thumbnail))
+            if provenance := _provenance(r):
+                item.setToolTip(provenance)
+            # every row has an icon of the same size (a blank one without a thumbnail), so texts line up
+            item.setIcon(self._icon(r.thumbnail) if r.thumbnail else self._blank_icon())
+            if r.state in FAILED_STATES:
+                item.setForeground(error)
             self.history.addItem(item)
+        self._update_empty()
+
+    def _blank_icon(self) -> QIcon:
+        icon = self._icons.get("")
+        if icon is None:
+            pix = QPixmap(self.history.iconSize())
+            pix.fill(Qt.GlobalColor.transparent)
+            icon = self._icons[""] = QIcon(pix)
+        return icon
 
     def _icon(self, path: str) -> QIcon:
         icon = self._icons.get(path)

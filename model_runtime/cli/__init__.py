@@ -1,4 +1,5 @@
-"""`ltx-studio-cli`: the runtime's command line (goldens, layout, generate, export, presets, plan).
+"""`ltx-studio-cli`: the runtime's command line (goldens, layout, generate, export, presets, plan, loras,
+models).
 
 Each subcommand lives in its own module exposing `register(subparsers)`, listed below as the imported
 module. Those modules import only the standard library at their top: a subcommand's heavy imports (torch,
@@ -9,14 +10,19 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
+import traceback
 
 from model_runtime import __version__
-from model_runtime.cli import export, generate, goldens, layout, plan
+from model_runtime.cli import export, generate, goldens, layout, loras, models, plan
 from model_runtime.errors import RuntimeErrorBase
 
-#: in `--help` order: check-goldens, check-layout, generate, export + presets, plan
-SUBCOMMANDS = (goldens, layout, generate, export, plan)
+log = logging.getLogger(__name__)
+
+#: in `--help` order: check-goldens, check-layout, generate, export + presets, plan, loras, models
+SUBCOMMANDS = (goldens, layout, generate, export, plan, loras, models)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,19 +35,54 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is so it unwinds exactly like Ctrl-C: `finally` blocks remove
+    temporary files and release output locks, and the exit says what happened in one line."""
+
+
+def _on_sigterm(signum, frame) -> None:  # noqa: ARG001 - the signal module's handler signature
+    raise Terminated()
+
+
+def _install_sigterm() -> None:
+    """Only the main thread may set handlers; an embedding program keeps its own (then this is a no-op)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    """Run one subcommand. Whatever happens, the user sees one line on stderr, never a traceback:
+    runtime errors say what to change, Ctrl-C and SIGTERM (at any moment, start-up included) say
+    "cancelled", and an unforeseen error says so and where the details are (-v)."""
+    verbose = False
     try:
+        _install_sigterm()
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        verbose = args.verbose
+        logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                            format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
         return int(args.func(args) or 0)
     except RuntimeErrorBase as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2
+    except Terminated:
+        sys.stderr.write("cancelled (SIGTERM)\n")
+        return 143
     except KeyboardInterrupt:
         sys.stderr.write("cancelled\n")
         return 130
+    except MemoryError:
+        sys.stderr.write("error: out of memory: ask for a smaller size or fewer frames, or close other programs\n")
+        return 2
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, the details in the -v log
+        log.debug("unexpected error", exc_info=True)
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        sys.stderr.write(f"error: unexpected {exc.__class__.__name__}: {first} "
+                         f"(run again with -v for details, and please report it)\n")
+        if verbose:
+            traceback.print_exc(file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

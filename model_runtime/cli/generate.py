@@ -1,7 +1,10 @@
 """`ltx-studio-cli generate`: one text-to-audio+video job from the command line, written as an MP4.
 
 Every argument is checked before anything heavy is loaded (request rules, output folder, file headers,
-Gemma folder vs checkpoint), so a typo costs milliseconds, not a 46 GB load. Progress is one plain-text
+family and component of every file, text encoder vs checkpoint), so a typo costs milliseconds, not a 46 GB
+load. LTX-2.3: `--checkpoint` (single file) + `--text-encoder` (Gemma-3 folder). LTX-2.5: `--transformer`,
+`--text-encoder` (packed Gemma-4 file), `--video-vae` (the diffusion VAE and/or the conv VAE; repeat it for
+both), `--audio-vae`, `--duration-head` (for `--frames auto`). `--upsampler` for renders of either. Progress is one plain-text
 line on stderr, rewritten with `\\r` (no tqdm: library code reports through events).
 """
 
@@ -11,7 +14,7 @@ import argparse
 import logging
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -26,14 +29,26 @@ BAR_WIDTH = 24
 def register(subparsers) -> None:
     p = subparsers.add_parser("generate", help="generate a video with sound from a prompt into an MP4",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", type=Path, required=True, help="the LTX-2.3 single .safetensors file")
+    p.add_argument("--checkpoint", type=Path, default=None, help="the LTX-2.3 single .safetensors file")
+    p.add_argument("--transformer", type=Path, default=None, help="LTX-2.5: the transformer file (split layout)")
+    p.add_argument("--video-vae", type=Path, action="append", default=None,
+                   help="LTX-2.5: a video VAE file, diffusion (sharp) or conv (fast); repeat to give both")
+    p.add_argument("--audio-vae", type=Path, default=None, help="LTX-2.5: the audio VAE file (with the vocoder)")
+    p.add_argument("--duration-head", type=Path, default=None, help="LTX-2.5: the duration head (--frames auto)")
     p.add_argument("--upsampler", type=Path, default=None, help="the x2 spatial upscaler file (needed for render)")
-    p.add_argument("--text-encoder", type=Path, required=True, help="the Gemma-3 folder (Hugging Face layout)")
+    p.add_argument("--text-encoder", type=Path, required=True,
+                   help="LTX-2.3: the Gemma-3 folder; LTX-2.5: the packed Gemma-4 .safetensors file")
     p.add_argument("--prompt", required=True)
     p.add_argument("--negative-prompt", default=None, help="dev pipeline only")
     p.add_argument("--width", type=int, required=True)
     p.add_argument("--height", type=int, required=True)
-    p.add_argument("--frames", type=int, required=True, help="8k+1 (e.g. 97, 121)")
+    p.add_argument("--frames", type=_frames, required=True,
+                   help="8k+1 (e.g. 97, 121), or 'auto' (LTX-2.5: the duration head picks the length)")
+    p.add_argument("--auto-duration", type=float, nargs=2, metavar=("MIN", "MAX"), default=None,
+                   help="with --frames auto: clamp the predicted length to MIN..MAX seconds (default 1 20)")
+    p.add_argument("--decoder", choices=("auto", "diffusion", "conv"), default="auto",
+                   help="LTX-2.5 video decoder: diffusion (sharp, slower) or conv (fast); auto = conv for "
+                        "drafts, diffusion for renders")
     p.add_argument("--fps", type=float, default=24.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--stage", choices=("draft", "render"), default="draft")
@@ -46,53 +61,137 @@ def register(subparsers) -> None:
     p.add_argument("--dtype", choices=("float32", "bfloat16"), default=None,
                    help="compute dtype (default: float32 on cpu, bfloat16 elsewhere)")
     p.add_argument("--tiled-decode", action="store_true", help="decode in tiles (less memory for large sizes)")
+    p.add_argument("--attention", choices=("auto", "flash", "efficient", "math"), default="auto",
+                   help="attention kernels (default auto: flash, then memory-efficient, then math on CUDA; "
+                        "PyTorch's choice elsewhere)")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the transformer blocks (worth it on a GPU; the first step compiles)")
+    p.add_argument("--lora", action="append", default=[], metavar="PATH[:STRENGTH]",
+                   help="apply a LoRA (.safetensors) at STRENGTH in [-2, 2] (default 1.0); repeat to stack")
+    p.add_argument("--lora-mode", choices=("live", "fused"), default="live",
+                   help="live: deltas built at compute time (default); fused: merged into the weights")
+    p.add_argument("--distilled-lora", default=None, metavar="PATH[:STRENGTH]",
+                   help="the distilled LoRA a dev render refines with in stage 2 (as ltx-pipelines)")
     p.add_argument("--crf", type=int, default=18, help="H.264 quality (lower is better; default 18)")
     p.add_argument("--out", type=Path, required=True, help="output .mp4 (a .json sidecar is written next to it)")
     p.set_defaults(func=run)
 
 
+AUTO = "auto"
+
+
+def _frames(text: str) -> int | str:
+    if text.strip().lower() == AUTO:
+        return AUTO
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--frames takes 8k+1 or 'auto', got {text!r}") from None
+
+
 @dataclass(frozen=True)
 class Inputs:
-    """Everything `run` needs, validated."""
+    """Everything `run` needs, validated. `auto_duration`: (min s, max s) when the length is predicted."""
 
     request: RequestSpec
     paths: ModelPaths
     out: Path
     model_version: str
+    auto_duration: tuple[float, float] | None = None
+
+
+def model_paths(args: argparse.Namespace) -> ModelPaths:
+    """The files as given; several `--video-vae` are told apart by their headers (diffusion vs conv)."""
+    from model_runtime.errors import InvalidRequestError
+    from model_runtime.families import identify
+    from model_runtime.spec import ModelPaths
+
+    split = {"transformer": args.transformer, "audio_vae": args.audio_vae, "duration_head": args.duration_head}
+    if args.checkpoint is not None:
+        extra = [f"--{k.replace('_', '-')}" for k, v in split.items() if v is not None] + (["--video-vae"] if args.video_vae else [])
+        if extra:
+            raise InvalidRequestError(f"--checkpoint is an LTX-2.3 single file; {', '.join(extra)} are LTX-2.5 split "
+                                      "files: give one or the other")
+        return ModelPaths(args.checkpoint, args.upsampler, args.text_encoder)
+    if args.transformer is None:
+        raise InvalidRequestError("give --checkpoint (LTX-2.3 single file) or --transformer (LTX-2.5 split files)")
+    vaes: dict[str, Path] = {}
+    for path in args.video_vae or ():
+        role = identify(path).role
+        key = "video_vae" if role == "video_vae" else "video_vae_conv"
+        if key in vaes:
+            raise InvalidRequestError(f"{path}: a second {'diffusion' if key == 'video_vae' else 'conv'} video VAE "
+                                      f"(the first was {vaes[key]})")
+        vaes[key] = path
+    return ModelPaths(upsampler=args.upsampler, transformer=args.transformer, text_encoder=args.text_encoder,
+                      audio_vae=args.audio_vae, duration_head=args.duration_head, **vaes)
 
 
 def validate(args: argparse.Namespace) -> Inputs:
     """All cheap checks, in the order a user fixes them; raises RuntimeErrorBase subclasses (one line each)."""
-    from model_runtime.api import (
-        GenerationRequest,
-        InvalidRequestError,
-        ModelPaths,
-        RequestSpec,
-        inspect_checkpoint,
-        inspect_upsampler,
-    )
+    from model_runtime.api import GenerationRequest, InvalidRequestError, RequestSpec
+    from model_runtime.loras.spec import LoraSpec
     from model_runtime.media.mux import check_output_path
-    from model_runtime.text.gemma import inspect_gemma_folder
+    from model_runtime.models.duration_head import DurationBounds
+    from model_runtime.pipelines.envelope import ModelEnvelope, check_within
     from model_runtime.text.projection import check_gemma_matches
 
-    request = RequestSpec(
+    auto = args.frames == AUTO
+    if args.auto_duration is not None and not auto:
+        raise InvalidRequestError("--auto-duration only applies with --frames auto")
+    bounds = DurationBounds(*args.auto_duration) if args.auto_duration else DurationBounds()
+    loras = tuple(LoraSpec.parse(text) for text in args.lora)
+    request = RequestSpec(  # with --frames auto the length is set once predicted; 1 checks the rest
         prompt=args.prompt, negative_prompt=args.negative_prompt, width=args.width, height=args.height,
-        frames=args.frames, fps=args.fps, seed=args.seed, stage=args.stage, pipeline=args.pipeline,
-        tiled_decode=args.tiled_decode, previews=False,
+        frames=1 if auto else args.frames, fps=args.fps, seed=args.seed, stage=args.stage, pipeline=args.pipeline,
+        tiled_decode=args.tiled_decode, decoder=args.decoder, previews=False, loras=loras, lora_mode=args.lora_mode,
     )
-    GenerationRequest(**{k: v for k, v in request.to_dict().items() if k in _CHECKED})  # the request rules, now
+    GenerationRequest(**{k: v for k, v in request.to_dict().items() if k in _CHECKED},
+                      loras=request.loras)  # the request rules, now
     if not 0 <= args.crf <= 51:
         raise InvalidRequestError(f"--crf must be between 0 and 51, got {args.crf}")
     out = check_output_path(args.out)
-    info = inspect_checkpoint(args.checkpoint)
+    paths = model_paths(args)
+    files = paths.model_files()
+    check_within(ModelEnvelope.for_config(files.main.config), request)
     if args.stage == "render" and args.upsampler is None:
         raise InvalidRequestError("--stage render needs --upsampler (the x2 spatial upscaler file)")
-    if args.upsampler is not None:
-        inspect_upsampler(args.upsampler)
-    gemma = inspect_gemma_folder(args.text_encoder)
-    check_gemma_matches(info.header, gemma.dims)
-    paths = ModelPaths(args.checkpoint, args.upsampler, args.text_encoder)
-    return Inputs(request, paths, out, info.model_version)
+    if files.is_split:
+        from model_runtime.text.gemma4 import inspect_gemma4_file
+
+        te = files.file_for("text_projection")
+        check_gemma_matches(te.header, inspect_gemma4_file(te.path).dims)
+    else:
+        from model_runtime.text.gemma import inspect_gemma_folder
+
+        check_gemma_matches(files.main.header, inspect_gemma_folder(args.text_encoder).dims)
+    distilled = LoraSpec.parse(args.distilled_lora) if args.distilled_lora else None
+    if loras or distilled:
+        if files.is_split:
+            raise InvalidRequestError("LoRAs are supported with LTX-2.3 single checkpoints only in this version")
+        check_loras(files.main, (*loras, *((distilled,) if distilled else ())))
+        paths = replace(paths, distilled_lora=distilled)
+    if auto and not files.has("duration_head"):
+        raise InvalidRequestError("--frames auto needs the LTX-2.5 duration head (--duration-head FILE)")
+    if args.decoder != "auto":
+        wanted = "video_vae" if args.decoder == "diffusion" else "video_vae_conv"
+        if not files.has(wanted):  # type: ignore[arg-type]
+            raise InvalidRequestError(f"--decoder {args.decoder} needs its video VAE file: add --video-vae with the "
+                                      f"{'diffusion' if args.decoder == 'diffusion' else 'conv'} VAE")
+    return Inputs(request, paths, out, files.model_version, (bounds.min_seconds, bounds.max_seconds) if auto else None)
+
+
+def check_loras(info, loras) -> None:
+    """Every LoRA read against the checkpoint's header (milliseconds; no model weight is loaded)."""
+    from model_runtime.loras.files import LoraTargets, read_lora
+    from model_runtime.loras.spec import check_strength
+
+    if not loras:
+        return
+    targets = LoraTargets.from_checkpoint(info.header, info.model_version)
+    for spec in loras:
+        check_strength(spec.strength, f"LoRA {spec.path.name}")
+        read_lora(spec.path, targets, expected_sha256=spec.sha256)
 
 
 class ProgressLine:
@@ -131,7 +230,7 @@ def _dtype(args: argparse.Namespace, device: str):
 
 #: the RequestSpec fields GenerationRequest validates before any file is opened (no defaults, no latents)
 _CHECKED = ("prompt", "width", "height", "frames", "fps", "seed", "negative_prompt", "stage", "pipeline",
-            "tiled_decode", "previews")
+            "tiled_decode", "previews", "decoder", "lora_mode")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -139,13 +238,23 @@ def run(args: argparse.Namespace) -> int:
     from model_runtime.cli.plan import plan_table
     from model_runtime.memory.machine import detect, machine_for
     from model_runtime.memory.measure import RssAnonPeak
+    from model_runtime.models.acceleration import Acceleration
 
     inputs = validate(args)
     started = time.monotonic()
     info = detect(args.device)
     machine = machine_for(info, args.vram_gb, args.ram_gb)
-    runtime = Runtime.open(inputs.paths, device=info.device, dtype=_dtype(args, info.device), memory=machine)
-    request = runtime.request(inputs.request)
+    runtime = Runtime.open(inputs.paths, device=info.device, dtype=_dtype(args, info.device), memory=machine,
+                           acceleration=Acceleration(args.attention, args.compile))
+    spec = inputs.request
+    if inputs.auto_duration is not None:
+        from model_runtime.models.duration_head import DurationBounds
+
+        predicted = runtime.predict_duration(spec.prompt, spec.fps, DurationBounds(*inputs.auto_duration))
+        spec = replace(spec, frames=predicted.frames)
+        sys.stderr.write(f"auto duration: {predicted.seconds:.2f} s predicted -> {predicted.frames} frames "
+                         f"({predicted.frames / spec.fps:.2f} s at {spec.fps:g} fps)\n")
+    request = runtime.request(spec)
     plans = runtime.plans(request)  # headers only: nothing is loaded yet
     if args.print_plan:
         sys.stdout.write(f"machine: {info.line()}\n{plan_table(plans[0])}\n")
@@ -176,8 +285,12 @@ def run(args: argparse.Namespace) -> int:
     sys.stderr.write(f"ran: {ran.summary}\n"
                      f"measured: peak RssAnon {rss.peak_bytes / 1e9:.2f} GB (predicted {ran.peak_ram_bytes / 1e9:.2f} GB, "
                      f"RAM plan {machine.ram_gb:g} GB){vram.text(ran)}{_per_step(step_times)}\n")
-    extra = {"checkpoint": inputs.paths.checkpoint.name, "generator": "ltx-studio-cli"}
-    written = write_result(result, inputs.out, inputs.request, extra=extra, crf=args.crf)
+    main = inputs.paths.checkpoint or inputs.paths.transformer
+    extra: dict = {"checkpoint": main.name if main else "", "generator": "ltx-studio-cli"}
+    if inputs.auto_duration is not None:
+        extra["auto_duration"] = {"min_s": inputs.auto_duration[0], "max_s": inputs.auto_duration[1],
+                                  "frames": spec.frames}
+    written = write_result(result, inputs.out, spec, extra=extra, crf=args.crf)
     sys.stderr.write(f"wrote {written.path} ({written.frames} frames, {written.duration_s:.2f} s, "
                      f"{result.frames.shape[2]}x{result.frames.shape[1]}) in {time.monotonic() - started:.1f} s\n")
     return 0

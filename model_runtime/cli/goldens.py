@@ -1,6 +1,7 @@
 """`ltx-studio-cli check-goldens DIR`: run every golden section and print one row per compared tensor.
 
-DIR is a golden set laid out like `shared/fixtures/ltx23_tiny/`. Tolerances come from the golden file's
+DIR is a golden set laid out like `shared/fixtures/ltx23_tiny/` (LTX-2.3 single file) or
+`shared/fixtures/ltx25_tiny/` (LTX-2.5 split files named by the golden's `settings["files"]`). Tolerances come from the golden file's
 metadata (never from here). Exit status 0 only when every comparison passes; 1 when one fails; 2 when
 DIR is not a golden set.
 """
@@ -20,7 +21,7 @@ log = logging.getLogger(__name__)
 def register(subparsers) -> None:
     p = subparsers.add_parser("check-goldens", help="compare the runtime against a reference golden set",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("dir", type=Path, help="golden set folder (checkpoint, upscaler, text_encoder/, golden.safetensors)")
+    p.add_argument("dir", type=Path, help="golden set folder (2.3: checkpoint, upscaler, text_encoder/; 2.5: split files; golden.safetensors)")
     p.add_argument("--section", action="append", default=None,
                    help="run only this section (repeatable); default: all")
     p.set_defaults(func=run)

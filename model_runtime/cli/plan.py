@@ -11,7 +11,7 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # keep `ltx-studio-cli --help` light: the planner loads on first use
+if TYPE_CHECKING:  # the planner imports torch: `ltx-studio-cli --help` must not wait for it
     from model_runtime.memory.layout import ModelLayout
     from model_runtime.memory.plan import MemoryPlan
 
@@ -30,6 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", choices=("cuda", "mps", "cpu"), default="cuda")
     p.add_argument("--per-token-timestep", action="store_true",
                    help="image/keyframe conditioning (tokens carry their own sigma)")
+    p.add_argument("--decoder", choices=("auto", "diffusion", "conv"), default="auto",
+                   help="LTX-2.5 video decoder (auto: conv for drafts, diffusion for renders)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 
@@ -47,22 +49,27 @@ def run(args: argparse.Namespace) -> int:
     from model_runtime.memory.planner import choose_plan
 
     request = RequestShape(args.width, args.height, args.frames, args.fps, stage=args.stage,
-                           per_token_timestep=args.per_token_timestep)
+                           per_token_timestep=args.per_token_timestep, decoder=args.decoder)
     machine = Machine(args.vram_gb, args.ram_gb, args.device)
-    plan = choose_plan(_layout(args), request, machine)
+    layout = _layout(args)
+    plan = choose_plan(layout, request, machine)
     if args.json:
         sys.stdout.write(json.dumps(plan.to_dict(), indent=2) + "\n")
         return 0
-    sys.stdout.write(plan_table(plan) + "\n")
+    sys.stdout.write(plan_table(plan, layout) + "\n")
     return 0
 
 
-def plan_table(plan: MemoryPlan) -> str:
-    """The plan as a few lines of text: summary, time, one row per stage (also `generate --print-plan`)."""
+def plan_table(plan: MemoryPlan, layout: ModelLayout | None = None) -> str:
+    """The plan as a few lines of text: summary, model family (when the layout is given), time, one row per
+    stage (also `generate --print-plan`)."""
     from model_runtime.memory.estimates import gb
 
-    out = [f"plan: {plan.summary}", f"estimated time: ~{plan.seconds:.0f} s",
-           f"{'stage':<14}{'VRAM GB':>9}{'RAM GB':>9}{'seconds':>9}  detail"]
+    out = [f"plan: {plan.summary}"]
+    if layout is not None:
+        out.append(f"model: LTX-{layout.family} ({layout.source}); fits: {'yes' if plan.fits else 'NO'}")
+    out += [f"estimated time: ~{plan.seconds:.0f} s",
+            f"{'stage':<14}{'VRAM GB':>9}{'RAM GB':>9}{'seconds':>9}  detail"]
     for s in plan.stages:
         out.append(f"{s.name:<14}{gb(s.vram_bytes):>9.2f}{gb(s.ram_bytes):>9.2f}{s.seconds:>9.1f}  {s.detail}")
     return "\n".join(out)

@@ -1,12 +1,15 @@
 """Golden checks: compare the runtime against numbers computed by Lightricks' reference implementation.
 
 A golden set is a directory laid out like `shared/fixtures/ltx23_tiny/` (see its README.md):
-`checkpoint.safetensors`, `spatial_upscaler_x2.safetensors`, `text_encoder/`, `golden.safetensors`.
+`checkpoint.safetensors`, `spatial_upscaler_x2.safetensors`, `text_encoder/`, `golden.safetensors`; or,
+for LTX-2.5, like `shared/fixtures/ltx25_tiny/`: split component files named by the golden's
+`settings["files"]` (role -> relative path) next to `golden.safetensors`. Either way the set is opened as
+a `families.ModelFiles`, and each component is loaded from the file and config that model says.
 Every run parameter comes from the checkpoint's embedded config and the golden file's `settings`
 metadata, every tolerance from its `tolerances` metadata: nothing here knows set A's numbers.
 
 Each section module (`text`, `transformer`, `video_vae`, `audio`, `upsampler`, `schedules`, `e2e`,
-`guided`) exposes `run(ctx: GoldenContext) -> list[Comparison]`.
+`guided`, `lora` (which reads `golden_conditioning.safetensors` itself)) exposes `run(ctx: GoldenContext) -> list[Comparison]`.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ from model_runtime.loading import ComponentSpec, load_component
 
 log = logging.getLogger(__name__)
 
-SECTIONS = ("schedules", "text", "transformer", "video_vae", "upsampler", "audio", "e2e", "guided")
+SECTIONS = ("schedules", "text", "transformer", "video_vae", "upsampler", "audio", "duration", "e2e", "guided",
+            "lora")
 
 # uint8 frames: the README's rule "may differ by 1 on at most 0.5% of values"
 UINT8_MAX_LSB = 1
@@ -79,6 +83,25 @@ class GoldenContext:
     def text_encoder_dir(self) -> Path:
         return self.root / "text_encoder"
 
+    @property
+    def files(self):
+        """The set's model files (`families.ModelFiles`), identified from their headers."""
+        if "files" not in self._modules:
+            from model_runtime.families import ModelFiles
+
+            split = self.settings.get("files")
+            if isinstance(split, dict) and "transformer" in split:
+                paths = {role: self.root / rel for role, rel in split.items()}
+                self._modules["files"] = ModelFiles.split(  # type: ignore[assignment]
+                    paths["transformer"], text_encoder=paths.get("text_encoder"), video_vae=paths.get("video_vae"),
+                    video_vae_conv=paths.get("video_vae_conv"), audio_vae=paths.get("audio_vae"),
+                    upsampler=paths.get("spatial_upscaler"), duration_head=paths.get("duration_head"))
+            else:
+                self._modules["files"] = ModelFiles.single(  # type: ignore[assignment]
+                    self.checkpoint_path, self.upsampler_path if self.upsampler_path.is_file() else None,
+                    self.text_encoder_dir if self.text_encoder_dir.is_dir() else None)
+        return self._modules["files"]
+
     # --- metadata ----------------------------------------------------------------------------
     @property
     def settings(self) -> dict:
@@ -98,11 +121,7 @@ class GoldenContext:
 
     @property
     def config(self) -> dict:
-        if "config" not in self._modules:
-            from model_runtime.checkpoints import inspect_checkpoint
-
-            self._modules["config"] = inspect_checkpoint(self.checkpoint_path).config  # type: ignore[assignment]
-        return self._modules["config"]  # type: ignore[return-value]
+        return self.files.config
 
     # --- tensors -----------------------------------------------------------------------------
     def has(self, name: str) -> bool:
@@ -117,11 +136,14 @@ class GoldenContext:
         return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
 
     def module(self, spec: ComponentSpec, path: Path | None = None, config: dict | None = None) -> torch.nn.Module:
-        """Load a component once with the production loader (strict in golden checks)."""
-        key = f"{spec.name}@{path or self.checkpoint_path}"
+        """Load a component once with the production loader (strict in golden checks), from the file and
+        config the set's `ModelFiles` assigns to it unless `path` / `config` say otherwise."""
+        path = path or self.files.file_for(spec.name).path
+        key = f"{spec.name}@{path}"
         if key not in self._modules:
-            mod, _ = load_component(path or self.checkpoint_path, spec, config if config is not None else self.config,
-                                    dtype=self.dtype, strict=self.strict)
+            if config is None:
+                config = self.files.config_for(spec.name)
+            mod, _ = load_component(path, spec, config, dtype=self.dtype, strict=self.strict)
             self._modules[key] = mod
         return self._modules[key]
 

@@ -19,6 +19,7 @@ from model_runtime.goldens import Comparison, GoldenContext, compare_uint8_frame
 from model_runtime.models.video_vae import video_to_uint8
 from model_runtime.pipelines.engine import NO_PERTURBATION, DecodedAudio, Engine, Perturbation, PromptContexts
 from model_runtime.pipelines.geometry import Geometry
+from model_runtime.sampling.ancestral import ANCESTRAL_NAMES, AncestralNoise
 from model_runtime.sampling.noise import NOISE_ORDER, NoiseSource
 
 
@@ -54,6 +55,24 @@ class RecordingEngine:
     def device(self) -> torch.device:
         return self.inner.device
 
+    @property
+    def decoders(self) -> tuple[str, ...]:
+        return getattr(self.inner, "decoders", ("conv",))
+
+    @property
+    def ancestral_stage1(self) -> bool:
+        return bool(getattr(self.inner, "ancestral_stage1", False))
+
+    def decoder_noise_shape(self, latent_shape: tuple[int, ...]) -> tuple[int, ...]:
+        return self.inner.decoder_noise_shape(latent_shape)
+
+    @property
+    def distilled_lora(self):
+        return self.inner.distilled_lora
+
+    def use_loras(self, loras, mode: str):
+        return self.inner.use_loras(loras, mode)
+
     def encode_prompts(self, prompts: tuple[str, ...]) -> tuple[PromptContexts, ...]:
         return self.inner.encode_prompts(prompts)
 
@@ -69,8 +88,8 @@ class RecordingEngine:
         self.upsampled.append(out.detach().cpu())
         return out
 
-    def decode_video(self, video_latent: torch.Tensor, tiled: bool) -> Iterator[torch.Tensor]:
-        return self.inner.decode_video(video_latent, tiled)
+    def decode_video(self, video_latent: torch.Tensor, tiled: bool, **kwargs) -> Iterator[torch.Tensor]:
+        return self.inner.decode_video(video_latent, tiled, **kwargs)
 
     def decode_audio(self, audio_latent: torch.Tensor) -> DecodedAudio:
         return self.inner.decode_audio(audio_latent)
@@ -80,27 +99,45 @@ def golden_engine(ctx: GoldenContext):
     """A strict ModelEngine on the golden set's files (cached in the context: loaded once per session)."""
     from model_runtime.runtime import ModelEngine, ModelPaths
 
-    paths = ModelPaths(ctx.checkpoint_path, ctx.upsampler_path, ctx.text_encoder_dir)
+    files = ctx.files
+    if files.is_split:
+        f = {role: cf.path for role, cf in files.files.items()}
+        paths = ModelPaths(upsampler=f.get("upsampler"), transformer=f["transformer"], text_encoder=f.get("text_encoder"),
+                           video_vae=f.get("video_vae"), video_vae_conv=f.get("video_vae_conv"),
+                           audio_vae=f.get("audio_vae"), duration_head=f.get("duration_head"))
+    else:
+        paths = ModelPaths(ctx.checkpoint_path, ctx.upsampler_path, ctx.text_encoder_dir)
     return ctx.cached("runtime.engine", lambda: ModelEngine(paths, ctx.device, ctx.dtype, strict=ctx.strict))
 
 
 def golden_noise(ctx: GoldenContext) -> dict[str, torch.Tensor]:
-    return {name: ctx.tensor(f"e2e.noise.{name}") for name in NOISE_ORDER if ctx.has(f"e2e.noise.{name}")}
+    names = (*NOISE_ORDER, *ANCESTRAL_NAMES)
+    return {name: ctx.tensor(f"e2e.noise.{name}") for name in names if ctx.has(f"e2e.noise.{name}")}
 
 
 def check_seeded_noise(ctx: GoldenContext) -> list[Comparison]:
     """Drawing from the seed in the documented order must give the stored noise bit for bit."""
     source = NoiseSource(ctx.settings["seed"])
+    stored = golden_noise(ctx)
+    drawn = {name: source.draw(name, ref.shape) for name, ref in stored.items() if name in NOISE_ORDER}
+    if "ancestral_video" in stored:  # the stage-1 re-noise draws: their own generator, video then audio per step
+        anc = AncestralNoise(ctx.settings["seed"])
+        steps = stored["ancestral_video"].shape[0]
+        pairs = [(anc.draw("video", i, tuple(stored["ancestral_video"].shape[1:])),
+                  anc.draw("audio", i, tuple(stored["ancestral_audio"].shape[1:]))) for i in range(steps)]
+        drawn["ancestral_video"] = torch.stack([v for v, _ in pairs])
+        drawn["ancestral_audio"] = torch.stack([a for _, a in pairs])
     out = []
-    for name, ref in golden_noise(ctx).items():
-        drawn = source.draw(name, ref.shape)
-        err = (drawn.double() - ref.double()).abs().max().item()
+    for name, ref in drawn.items():
+        err = (ref.double() - stored[name].double()).abs().max().item()
         out.append(Comparison(f"e2e.noise.{name} (seeded draw)", err, "exact", err == 0.0))
     return out
 
 
-def run_render(ctx: GoldenContext):
-    """The distilled render of the golden settings with the stored noise; returns (result, recording)."""
+def run_render(ctx: GoldenContext, noise: dict[str, torch.Tensor] | None = None, loras: tuple = (),
+               lora_mode: str = "live"):
+    """The distilled render of the golden settings with the stored noise (`noise`, default the e2e
+    section's) and optional LoRAs (`pipelines.types.LoraSpec`); returns (result, recording)."""
     from model_runtime.pipelines import collect
     from model_runtime.pipelines.distilled import run as run_distilled
     from model_runtime.pipelines.types import GenerationRequest
@@ -108,8 +145,9 @@ def run_render(ctx: GoldenContext):
     s = ctx.settings
     request = GenerationRequest(
         prompt=ctx.prompt, width=int(s["width"]), height=int(s["height"]), frames=int(s["num_frames"]),
-        fps=float(s["fps"]), seed=int(s["seed"]), stage="render", initial_noise=golden_noise(ctx),
-        keep_float_video=True, previews=False,
+        fps=float(s["fps"]), seed=int(s["seed"]), stage="render",
+        initial_noise=golden_noise(ctx) if noise is None else noise,
+        keep_float_video=True, previews=False, loras=loras, lora_mode=lora_mode,
     )
     engine = RecordingEngine(golden_engine(ctx))
     return collect(run_distilled(engine, request)), engine
@@ -125,12 +163,19 @@ def run(ctx: GoldenContext) -> list[Comparison]:
         out.append(ctx.compare(f"e2e.{stage}.denoised_audio_steps", torch.stack([c.audio_x0 for c in calls])))
         out.append(ctx.compare(f"e2e.{stage}.video_latent", result.latents[stage].video))
         out.append(ctx.compare(f"e2e.{stage}.audio_latent", result.latents[stage].audio))
-    out.append(ctx.compare("e2e.stage2.initial_video_tokens", stage2[0].video_in))
-    out.append(ctx.compare("e2e.stage2.initial_audio_tokens", stage2[0].audio_in))
+    for name, call in (("e2e.stage2.initial_video_tokens", "video_in"), ("e2e.stage2.initial_audio_tokens", "audio_in")):
+        if ctx.has(name):
+            out.append(ctx.compare(name, getattr(stage2[0], call)))
     out.append(ctx.compare("e2e.upsampled_video_latent", rec.upsampled[0]))
-    out.append(ctx.compare("e2e.video", result.video))
-    out.append(compare_uint8_frames("e2e.frames (uint8 of e2e.video)", result.frames,
-                                    video_to_uint8(ctx.tensor("e2e.video"))))
+    if ctx.has("e2e.video"):
+        out.append(ctx.compare("e2e.video", result.video))
+        out.append(compare_uint8_frames("e2e.frames (uint8 of e2e.video)", result.frames,
+                                        video_to_uint8(ctx.tensor("e2e.video"))))
+    if ctx.has("e2e.video_frames"):  # LTX-2.5 set: frames as DistilledPipeline returns them, [F, H, W, 3] in [0, 1]
+        frames01 = ((result.video[0] + 1.0) / 2.0).clamp(0.0, 1.0).permute(1, 2, 3, 0)
+        out.append(ctx.compare("e2e.video_frames", frames01))
+        out.append(compare_uint8_frames("e2e.frames_uint8", (frames01 * 255.0 + 0.5).floor().to(torch.uint8),
+                                        ctx.tensor("e2e.frames_uint8")))
     out.append(ctx.compare("e2e.audio_waveform", result.waveform))
     out.append(ctx.compare("e2e.audio_sampling_rate", torch.tensor(result.sample_rate, dtype=torch.int64)))
     return out

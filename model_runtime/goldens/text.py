@@ -4,7 +4,8 @@ As the fixture README prescribes: tokenize the metadata's prompt and negative pr
 run Gemma on the STORED ids/mask and compare the hidden states where mask == 1; feed the STORED hidden
 states + mask to the projection and connectors and compare features, connector inputs, contexts and mask.
 The negative prompt has no stored hidden states, so its contexts come from our own Gemma run on its
-stored ids. The text length comes from the set's `settings`, the Gemma dims from its folder.
+stored ids. The text length comes from the set's `settings`, the Gemma dims from its folder (2.3) or the
+packed file's `gemma_config` (2.5).
 """
 
 from __future__ import annotations
@@ -15,11 +16,9 @@ import torch
 from torch import nn
 
 from model_runtime.goldens import Comparison, GoldenContext
-from model_runtime.text.connectors import AUDIO_CONNECTOR_SPEC, VIDEO_CONNECTOR_SPEC
-from model_runtime.text.encoder import TextFeatures, project_and_connect
+from model_runtime.text.encoder import TextEncoder, TextFeatures, project_and_connect
 from model_runtime.text.gemma import GemmaEncoder
-from model_runtime.text.projection import TEXT_PROJECTION_SPEC, TextProjection, with_gemma_dims
-from model_runtime.text.tokenizer import PromptTokenizer
+from model_runtime.text.projection import TextProjection
 
 log = logging.getLogger(__name__)
 
@@ -27,14 +26,19 @@ log = logging.getLogger(__name__)
 PROMPTS = (("text.", "prompt"), ("text.negative.", "negative_prompt"))
 
 
+def encoder(ctx: GoldenContext, max_length: int | None = None) -> TextEncoder:
+    """The set's text path (Gemma-3 folder or packed Gemma-4 file), loaded once per context."""
+    length = int(max_length or ctx.settings["text_max_length"])
+    return ctx.cached(f"text.encoder.{length}", lambda: TextEncoder.for_model(
+        ctx.files, dtype=ctx.dtype, max_length=length, strict=ctx.strict))
+
+
 def _gemma(ctx: GoldenContext) -> GemmaEncoder:
-    return ctx.cached("text.gemma", lambda: GemmaEncoder.load(ctx.text_encoder_dir, dtype=ctx.dtype))
+    return encoder(ctx).gemma
 
 
 def _heads(ctx: GoldenContext) -> tuple[TextProjection, nn.Module, nn.Module]:
-    config = with_gemma_dims(ctx.config, _gemma(ctx).dims)
-    return (ctx.module(TEXT_PROJECTION_SPEC, config=config),  # type: ignore[return-value]
-            ctx.module(VIDEO_CONNECTOR_SPEC), ctx.module(AUDIO_CONNECTOR_SPEC))
+    return encoder(ctx).heads
 
 
 def _capture_connector_inputs(video: nn.Module, audio: nn.Module) -> tuple[dict[str, torch.Tensor], list]:
@@ -50,8 +54,7 @@ def _capture_connector_inputs(video: nn.Module, audio: nn.Module) -> tuple[dict[
 
 
 def _tokenize(ctx: GoldenContext) -> list[Comparison]:
-    max_length = int(ctx.settings["text_max_length"])
-    tok = ctx.cached(f"text.tokenizer.{max_length}", lambda: PromptTokenizer.from_folder(ctx.text_encoder_dir, max_length))
+    tok = encoder(ctx).tokenizer
     results = []
     for prefix, attr in PROMPTS:
         if not ctx.has(prefix + "input_ids"):

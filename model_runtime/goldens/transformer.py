@@ -27,7 +27,7 @@ from model_runtime.models.latents import (
     video_from_tokens,
     video_to_tokens,
 )
-from model_runtime.models.positions import audio_positions, video_positions
+from model_runtime.models.positions import audio_positions, keyframes_mask, video_positions
 from model_runtime.models.transformer import TRANSFORMER_SPEC
 
 log = logging.getLogger(__name__)
@@ -91,14 +91,29 @@ def _capture(model: nn.Module, probes: dict[str, tuple[str, int | None]], batch:
             h.remove()
 
 
+#: the LTX-2.5 set has ONE case stored without a case name (`transformer.video_velocity`, sigma in
+#: `transformer.sigma`); it is the case "" below, whose tensors live directly under `transformer.`
+SINGLE = ""
+_NOT_CASE_OUTPUTS = {"video_latent", "audio_latent", "fps", "sigma", "sigmas", "video_positions", "audio_positions",
+                     "video_keyframes_mask", "video_velocity_no_keyframe_emb"}
+
+
+def _case_prefix(case: str) -> str:
+    return f"{P}{case}." if case else P
+
+
 def cases(ctx: GoldenContext) -> list[str]:
     """Case names in the golden file, in a stable order (s0, s1, ... then the others)."""
+    if ctx.has(f"{P}video_velocity"):
+        return [SINGLE]
     found = [m.group(1) for n in ctx.names(P) if (m := _CASE.match(n))]
     indexed = sorted((c for c in found if re.fullmatch(r"s\d+", c)), key=lambda c: int(c[1:]))
     return indexed + sorted(c for c in found if c not in indexed)
 
 
 def _case_sigma(ctx: GoldenContext, case: str) -> torch.Tensor:
+    if case == SINGLE:
+        return ctx.tensor(f"{P}sigma").reshape(1)
     if ctx.has(f"{P}{case}.sigma"):
         return ctx.tensor(f"{P}{case}.sigma").reshape(1)
     m = re.fullmatch(r"s(\d+)", case)
@@ -107,7 +122,8 @@ def _case_sigma(ctx: GoldenContext, case: str) -> torch.Tensor:
     return ctx.tensor(f"{P}sigmas")[int(m.group(1))].reshape(1)
 
 
-def _inputs(ctx: GoldenContext, case: str, vpos: torch.Tensor, apos: torch.Tensor) -> tuple[ModalityInput, ModalityInput]:
+def _inputs(ctx: GoldenContext, case: str, vpos: torch.Tensor, apos: torch.Tensor,
+            keyframes: torch.Tensor | None = None) -> tuple[ModalityInput, ModalityInput]:
     video, audio = ctx.tensor(f"{P}video_latent"), ctx.tensor(f"{P}audio_latent")
     sigma = _case_sigma(ctx, case)
     v_tok_sigma = a_tok_sigma = None
@@ -115,7 +131,7 @@ def _inputs(ctx: GoldenContext, case: str, vpos: torch.Tensor, apos: torch.Tenso
         v_tok_sigma = sigma * video_to_tokens(ctx.tensor(f"{P}{case}.video_denoise_mask"))[..., 0]
     if ctx.has(f"{P}{case}.audio_denoise_mask"):
         a_tok_sigma = sigma * audio_to_tokens(ctx.tensor(f"{P}{case}.audio_denoise_mask"))[..., 0]
-    v = ModalityInput(video_to_tokens(video), sigma, ctx.tensor("text.video_context"), vpos, v_tok_sigma)
+    v = ModalityInput(video_to_tokens(video), sigma, ctx.tensor("text.video_context"), vpos, v_tok_sigma, keyframes)
     a = ModalityInput(audio_to_tokens(audio), sigma, ctx.tensor("text.audio_context"), apos, a_tok_sigma)
     return v, a
 
@@ -130,12 +146,18 @@ def _compare_case(ctx: GoldenContext, case: str, pred: AVPrediction, debug: dict
         "audio_x0": audio_from_tokens(pred.audio.x0, audio.shape[1]),
     }
     out: list[Comparison] = []
-    for name in ctx.names(f"{P}{case}."):
-        if ctx.tolerances.get(name, "input") == "input":
+    prefix = _case_prefix(case)
+    for name in ctx.names(prefix):
+        short = name[len(prefix):]
+        if ctx.tolerances.get(name, "input") == "input" or (case == SINGLE and short in _NOT_CASE_OUTPUTS):
             continue
-        short = name[len(f"{P}{case}."):]
         if short.startswith("debug."):
             actual = debug.get(short[len("debug."):])
+            ref = ctx.tensor(name)
+            if actual is not None and actual.ndim == 3 and actual.shape[1] == 1 and ref.ndim == 3 and ref.shape[1] > 1:
+                # one AdaLN row per sample when every token has the same sigma (the denoiser broadcasts it):
+                # the reference's per-token rows are all that row
+                actual = actual.expand(-1, ref.shape[1], -1)
         else:
             actual = natural.get(short)
         if actual is None:
@@ -152,13 +174,25 @@ def run(ctx: GoldenContext) -> list[Comparison]:
     vpos = video_positions(*video.shape[2:], float(ctx.tensor(f"{P}fps")), batch=batch)
     apos = audio_positions(audio.shape[2], batch=batch)
     results = [ctx.compare(f"{P}video_positions", vpos), ctx.compare(f"{P}audio_positions", apos)]
+    keyframes = keyframes_mask(*video.shape[2:], batch=batch) if denoiser.uses_keyframes else None
+    if ctx.has(f"{P}video_keyframes_mask"):
+        results.append(ctx.compare(f"{P}video_keyframes_mask", keyframes if keyframes is not None
+                                   else torch.zeros(0)))
     for case in cases(ctx):
-        debug_names = [n.split(".debug.", 1)[1] for n in ctx.names(f"{P}{case}.debug.")]
+        debug_names = [n.split(".debug.", 1)[1] for n in ctx.names(f"{_case_prefix(case)}debug.")]
         probes = {n: p for n in debug_names if (p := _probe(n)) is not None}
-        v, a = _inputs(ctx, case, vpos, apos)
+        v, a = _inputs(ctx, case, vpos, apos, keyframes)
         with _capture(denoiser.transformer, probes, batch) as debug:
             pred = denoiser(v, a)
+        if keyframes is not None and "video_x_in" in debug:  # the reference records x after the embedding
+            emb = denoiser.transformer.keyframes_abs_pos_embedding
+            debug["video_x_in"] = debug["video_x_in"] + (keyframes > 0).to(emb.dtype) * emb
         results.extend(_compare_case(ctx, case, pred, debug))
+    if ctx.has(f"{P}video_velocity_no_keyframe_emb"):  # the same call without the keyframe embedding
+        v, a = _inputs(ctx, SINGLE, vpos, apos, None)
+        pred = denoiser(v, a)
+        results.append(ctx.compare(f"{P}video_velocity_no_keyframe_emb",
+                                   video_from_tokens(pred.video.velocity, *video.shape[2:])))
     worst = max(results, key=lambda c: c.max_abs_error / c.tolerance if isinstance(c.tolerance, float) else 0.0)
     log.info("transformer goldens: %d comparisons, %d failed; tightest %s %.2e (tol %s)", len(results),
              sum(not c.passed for c in results), worst.name, worst.max_abs_error, worst.tolerance)

@@ -17,8 +17,8 @@ PREFIX = "upsampler."
 
 
 def _compute(ctx: GoldenContext) -> dict[str, torch.Tensor]:
-    info = inspect_upsampler(ctx.upsampler_path)
-    upsampler = ctx.module(UPSAMPLER_SPEC, path=ctx.upsampler_path, config=info.config)
+    info = inspect_upsampler(ctx.files.file_for(UPSAMPLER_SPEC.name).path)
+    upsampler = ctx.module(UPSAMPLER_SPEC, path=info.path, config=info.config)
     stats = ctx.module(VIDEO_ENCODER_SPEC).per_channel_statistics
     latent = ctx.tensor("upsampler.latent")
     with torch.inference_mode():

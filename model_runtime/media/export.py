@@ -40,6 +40,7 @@ from model_runtime.media.mux import (
     read_metadata,
     temp_sibling,
 )
+from model_runtime.media.output_safety import output_lock, sweep_partials
 from model_runtime.media.probe import MediaInfo, probe, read_audio
 from model_runtime.sampling.control import CancelToken, StepClock
 
@@ -100,6 +101,10 @@ class Span:
 
 def frame_span(info: MediaInfo, in_s: float | None = None, out_s: float | None = None) -> Span:
     """In/out points (seconds) -> whole frames of the source, clamped to the clip."""
+    for name, value in (("in point", in_s), ("out point", out_s)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
+                                  or not math.isfinite(value) or value < 0):
+            raise MediaError(f"the {name} must be a time in seconds from 0 to {info.duration_s:.2f}, got {value!r}")
     first = 0 if in_s is None else max(0, round(in_s * info.fps))
     last = info.frames if out_s is None else min(info.frames, round(out_s * info.fps))
     if last <= first:
@@ -295,6 +300,17 @@ def export(source: str | Path, preset: ExportPreset, out: str | Path, *, in_s: f
     if progress is not None:
         progress(ExportProgress("audio", 0, span.count, 0.0, None))
     audio, measured = export_audio(source, info, span, preset)
+    with output_lock(out):
+        sweep_partials(out.parent)
+        _write_atomic(out, source, info, span, preset, fit, audio, progress, cancel)
+    size = output_size(preset, info.width, info.height)
+    log.info("exported %s with %s: %d frames, %.3f s", out, preset.name, span.count, span.duration_s)
+    return ExportResult(out, preset.name, size[0], size[1], info.fps, span.count, span.duration_s,
+                        audio.shape[1], measured)
+
+
+def _write_atomic(out: Path, source: Path, info: MediaInfo, span: Span, preset: ExportPreset, fit: str | None,
+                  audio: np.ndarray, progress: Progress | None, cancel: CancelToken | None) -> None:
     tmp = temp_sibling(out, f".partial{preset.suffix}")
     try:
         _write(tmp, source, info, span, preset, fit, audio, progress, cancel)
@@ -309,7 +325,3 @@ def export(source: str | Path, preset: ExportPreset, out: str | Path, *, in_s: f
         raise MediaError(f"{out}: cannot export the video: {exc}") from exc
     finally:
         tmp.unlink(missing_ok=True)
-    size = output_size(preset, info.width, info.height)
-    log.info("exported %s with %s: %d frames, %.3f s", out, preset.name, span.count, span.duration_s)
-    return ExportResult(out, preset.name, size[0], size[1], info.fps, span.count, span.duration_s,
-                        audio.shape[1], measured)

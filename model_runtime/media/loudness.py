@@ -25,6 +25,7 @@ from fractions import Fraction
 import numpy as np
 
 from model_runtime.errors import MediaError
+from model_runtime.media.loudness_target import LoudnessTarget
 
 log = logging.getLogger(__name__)
 
@@ -32,18 +33,6 @@ _LOG_LOCK = threading.Lock()
 _CHUNK = 4096
 _DYNAMIC_WINDOW_S = 3.0  # loudnorm's dynamic mode analyses 3 s windows
 SILENCE_LUFS = -70.0  # BS.1770's absolute gate: anything quieter is treated as silence, not normalised
-
-
-@dataclass(frozen=True)
-class LoudnessTarget:
-    """What to normalise to: integrated loudness (LUFS), true-peak ceiling (dBTP), loudness range (LU)."""
-
-    integrated_lufs: float = -14.0
-    true_peak_dbtp: float = -1.0
-    lra: float = 11.0
-
-    def loudnorm_args(self) -> str:
-        return f"I={self.integrated_lufs}:TP={self.true_peak_dbtp}:LRA={self.lra}"
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,12 @@ Why it looks the way it does:
   `round(frames / fps * 25)` audio latents, which rarely equals the video length to the sample, and
   players show a black tail or cut the sound when the two streams differ.
 * Settings travel with the file twice: as a JSON `comment`/`description` tag in the MP4 (survives a copy
-  to another machine) and as a `.json` sidecar (readable without FFmpeg, e.g. by the history database).
+  to another machine) and as a sidecar named `<name>.mp4.json` (readable without FFmpeg). The sidecar
+  name extends the full file name, so it can never be another file's name: `package.mp4` never touches
+  `package.json`. An existing file under the sidecar's name that is not a settings sidecar (not a JSON
+  object) is never replaced: the write is refused.
+* Output safety (see `output_safety`): one writer per path at a time (the MP4 and its sidecar come from
+  the same job), no output inside a model folder, leftovers of killed writers swept, normal file mode.
 * RGB -> YUV uses BT.709 and the stream is tagged BT.709/limited range, so players do not guess.
 """
 
@@ -27,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from model_runtime.errors import MediaError
+from model_runtime.media.output_safety import apply_umask, output_lock, refuse_model_folder, sweep_partials
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +58,25 @@ class MuxResult:
 
 
 def sidecar_path(path: str | Path) -> Path:
-    """The settings sidecar of an output file: `clip.mp4` -> `clip.json` (one rule for writer and readers)."""
-    return Path(path).with_suffix(".json")
+    """The settings sidecar of an output file: `clip.mp4` -> `clip.mp4.json` (one rule for writer and readers)."""
+    path = Path(path)
+    return path.with_name(path.name + ".json")
+
+
+def _check_sidecar_slot(path: Path) -> None:
+    """Refuse when the sidecar's name is taken by something that is not a settings sidecar."""
+    side = sidecar_path(path)
+    if not side.exists() and not side.is_symlink():
+        return
+    ok = side.is_file() and not side.is_symlink()
+    if ok:
+        try:
+            ok = side.stat().st_size < 10_000_000 and isinstance(json.loads(side.read_bytes()), dict)
+        except (OSError, ValueError, RecursionError):
+            ok = False
+    if not ok:
+        raise MediaError(f"{path}: {side.name} exists and is not a settings sidecar; it would be replaced: "
+                         "move it or choose another output name")
 
 
 def fps_fraction(fps: float | Fraction) -> Fraction:
@@ -113,6 +136,7 @@ def check_output_path(path: str | Path, suffix: str = ".mp4", what: str = "the o
         raise MediaError(f"{path}: cannot write the file: the folder {folder} is not writable")
     if path.is_dir():
         raise MediaError(f"{path}: cannot write the file: a folder with that name exists")
+    refuse_model_folder(path)
     return path
 
 
@@ -173,13 +197,42 @@ def _write_container(tmp: Path, frames: np.ndarray, fps: Fraction, audio: np.nda
 
 
 def temp_sibling(path: Path, suffix: str) -> Path:
-    """A fresh hidden name next to `path`: same filesystem, so the final rename is atomic."""
+    """A fresh hidden name next to `path` (`.<name>.<random><suffix>`): same filesystem, so the final
+    rename is atomic; its name leads `sweep_partials` back to `path`. Created with the normal file mode."""
     try:
-        fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix, dir=path.parent)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     except OSError as exc:
         raise MediaError(os_error_message(path, exc)) from exc
     os.close(fd)
+    apply_umask(Path(name))
     return Path(name)
+
+
+def _write_pair(path: Path, arr: np.ndarray, rate: Fraction, audio: np.ndarray | None, sample_rate: int,
+                tag: str, metadata: dict | None, crf: int, preset: str) -> None:
+    """The MP4 and its sidecar under temporary names, then renamed into place (all or nothing)."""
+    tmp = temp_sibling(path, ".partial.mp4")
+    tmp_side = temp_sibling(path, ".partial.json")
+    try:
+        _write_container(tmp, arr, rate, audio, sample_rate, tag, crf, preset)
+        tmp_side.write_text(json.dumps(metadata or {}, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
+                            encoding="utf-8")
+        os.replace(tmp, path)
+        try:
+            os.replace(tmp_side, sidecar_path(path))
+        except OSError:
+            path.unlink(missing_ok=True)  # all or nothing: an MP4 without its sidecar is not "complete"
+            raise
+    except OSError as exc:
+        raise MediaError(os_error_message(path, exc)) from exc
+    except Exception as exc:  # av.FFmpegError and encoder failures: still one clear line, no partial file
+        code = getattr(exc, "errno", None)
+        if code in DISK_FULL_ERRNOS | NOT_WRITABLE_ERRNOS:
+            raise MediaError(os_error_message(path, exc)) from exc
+        raise MediaError(f"{path}: cannot encode the video: {exc}") from exc
+    finally:
+        tmp.unlink(missing_ok=True)
+        tmp_side.unlink(missing_ok=True)
 
 
 def write_mp4(
@@ -212,28 +265,10 @@ def write_mp4(
     duration = arr.shape[0] / rate
     samples = round(duration * sample_rate) if waveform is not None else 0
     audio = fit_audio(waveform, samples) if waveform is not None else None
-    tmp = temp_sibling(path, ".partial.mp4")
-    tmp_side = temp_sibling(path, ".partial.json")
-    try:
-        _write_container(tmp, arr, rate, audio, sample_rate, tag, crf, preset)
-        tmp_side.write_text(json.dumps(metadata or {}, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
-                            encoding="utf-8")
-        os.replace(tmp, path)
-        try:
-            os.replace(tmp_side, sidecar_path(path))
-        except OSError:
-            path.unlink(missing_ok=True)  # all or nothing: an MP4 without its sidecar is not "complete"
-            raise
-    except OSError as exc:
-        raise MediaError(os_error_message(path, exc)) from exc
-    except Exception as exc:  # av.FFmpegError and encoder failures: still one clear line, no partial file
-        code = getattr(exc, "errno", None)
-        if code in DISK_FULL_ERRNOS | NOT_WRITABLE_ERRNOS:
-            raise MediaError(os_error_message(path, exc)) from exc
-        raise MediaError(f"{path}: cannot encode the video: {exc}") from exc
-    finally:
-        tmp.unlink(missing_ok=True)
-        tmp_side.unlink(missing_ok=True)
+    with output_lock(path):
+        _check_sidecar_slot(path)
+        sweep_partials(path.parent)
+        _write_pair(path, arr, rate, audio, sample_rate, tag, metadata, crf, preset)
     log.info("wrote %s: %d frames @ %s fps, %d audio samples", path, arr.shape[0], rate, samples)
     return MuxResult(path, sidecar_path(path), arr.shape[0], rate, float(duration), samples)
 

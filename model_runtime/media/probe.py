@@ -37,10 +37,18 @@ class MediaInfo:
 def _open(path: Path):
     import av
 
+    if not path.exists():
+        raise MediaError(f"{path}: file not found: check the path")
+    if path.is_dir():
+        raise MediaError(f"{path}: is a folder: give the clip's file")
     try:
         return av.open(str(path))
+    except PermissionError:
+        raise MediaError(f"{path}: cannot open the clip: permission denied; make it readable") from None
     except (OSError, av.FFmpegError) as exc:
-        raise MediaError(f"{path}: cannot open the clip: {exc}") from None
+        reason = getattr(exc, "strerror", None) or exc
+        raise MediaError(f"{path}: cannot open the clip ({reason}): it is not a video FFmpeg can read; "
+                         "pick an MP4 or MOV file") from None
 
 
 def probe(path: str | Path) -> MediaInfo:

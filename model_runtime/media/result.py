@@ -38,11 +38,24 @@ def atomic_write(path: Path, write: Callable[[Path], Any], suffix: str | None = 
 def write_result(result: Any, path: str | Path, spec: RequestSpec, *, extra: Mapping[str, Any] | None = None,
                  crf: int = 18, preset: str = "medium") -> MuxResult:
     """Write a GenerationResult as an MP4 + sidecar carrying the re-queueable metadata (see the module doc)."""
-    metadata = {"format": METADATA_FORMAT, "request": spec.to_dict(),
-                "runtime": dict(result.settings or {})} | dict(extra or {})
+    settings = dict(result.settings or {})
+    metadata = {"format": METADATA_FORMAT, "request": pin_loras(spec, settings.get("loras")).to_dict(),
+                "runtime": settings} | dict(extra or {})
     frames = result.frames.cpu().numpy() if hasattr(result.frames, "cpu") else result.frames
     wave = result.waveform.cpu().numpy() if hasattr(result.waveform, "cpu") else result.waveform
     return write_mp4(path, frames, result.fps, wave, int(result.sample_rate), metadata, crf=crf, preset=preset)
+
+
+def pin_loras(spec: RequestSpec, applied: list[dict] | None) -> RequestSpec:
+    """The spec with each LoRA pinned to the sha256 the job actually used (its provenance), so a re-queue
+    of the clip runs the same files or refuses a file that changed since."""
+    if not spec.loras or not applied or len(applied) < len(spec.loras):
+        return spec
+    from model_runtime.loras.spec import LoraSpec
+
+    pinned = tuple(LoraSpec(s.path, s.strength, a.get("sha256") or s.sha256)
+                   for s, a in zip(spec.loras, applied, strict=False))
+    return spec.with_changes(loras=pinned)
 
 
 def write_latents(result: Any, path: str | Path) -> Path | None:

@@ -41,6 +41,8 @@ its constants:
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from model_runtime.memory.layout import ModelLayout, TextEncoderDims, TransformerDims
@@ -161,6 +163,54 @@ def vae_decode_flops(layout: ModelLayout, shape: LatentShape, tile: TileSpec | N
     if tile is not None:  # each tile recomputes its halo
         grow = ((tile.size + 2 * tile.halo) / tile.size) ** 2 * (tile.frames + 2 * tile.halo_frames) / tile.frames
         total *= min(grow, 4.0)
+    return total
+
+
+#: live activations per token of a diffusion-decoder block, in units of its width: x, the modulated input,
+#: q, k, v, the attention output and the context slice (the SwiGLU runs in 16384-token tiles, so its 4x
+#: hidden width is per tile, not per token). An estimate from the block's dataflow, not a measurement.
+DIFF_BLOCK_LIVE = 7
+
+
+def _diffusion_grids(cfg: Mapping, shape: LatentShape) -> list[tuple[int, int, int]]:
+    """(tokens, width, kernel volume) of every attention stage of LTX-2.5's diffusion decoder for a latent
+    (the latent padded to the minimum grid, plus the trailing ghost frames through stages 1-4)."""
+    from model_runtime.models.diffusion_decoder import DiffusionDecoderConfig
+
+    c = DiffusionDecoderConfig.from_vae_section(cfg)
+    mt, mh, mw = c.min_latent_grid()
+    t, h, w = max(shape.frames, mt) + c.trailing_pad_frames, max(shape.height, mh), max(shape.width, mw)
+    out = []
+    for i, (stride, _) in enumerate(c.upsamples):
+        out.append((t * h * w, c.stage_channels[i], math.prod(c.stage_kernels[i])))
+        t, h, w = (2 * t - 1 if stride[0] == 2 else t * stride[0]), h * stride[1], w * stride[2]
+    t -= c.trailing_pad_frames * c.time_scale  # ghost frames cropped before stage 5
+    out.append((t * h * w, c.c5, math.prod(c.stage5_kernel)))
+    return out
+
+
+def diffusion_decode_bytes(cfg: Mapping, shape: LatentShape, act_bytes: int) -> int:
+    """Peak activations of an untiled diffusion decode (how the runtime decodes with it today): the largest
+    stage's live tensors, stage 5 also holding the context and the pixel canvas (x_t and the prediction)."""
+    grids = _diffusion_grids(cfg, shape)
+    peak = max(tokens * width * DIFF_BLOCK_LIVE for tokens, width, _ in grids)
+    tokens5, width5, _ = grids[-1]
+    pixels = 2 * 3 * 16 * tokens5  # x_t + prediction, 3 channels x patch 4x4 per stage-5 token (float32: x2)
+    return int(peak * act_bytes + tokens5 * width5 * act_bytes + pixels * 4)
+
+
+def diffusion_decode_flops(cfg: Mapping, shape: LatentShape) -> float:
+    """Matmul + windowed-attention FLOPs: per token and block 2 x (4 w^2 + 12 w^2) for qkv/proj and the
+    SwiGLU, plus 4 x window x w for attention; stage 5 runs `default_num_inference_steps` times."""
+    from model_runtime.models.diffusion_decoder import DiffusionDecoderConfig
+
+    c = DiffusionDecoderConfig.from_vae_section(cfg)
+    total = 0.0
+    grids = _diffusion_grids(cfg, shape)
+    for i, (tokens, width, window) in enumerate(grids):
+        per_block = 2 * 16 * width * width + 4 * window * width
+        depth = c.stage_depths[i] if i < len(grids) - 1 else c.stage_depths[-1] * c.num_inference_steps
+        total += tokens * per_block * depth
     return total
 
 

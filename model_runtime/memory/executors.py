@@ -68,14 +68,20 @@ def find_blocks(module: nn.Module) -> nn.ModuleList:
 # -- fp8 storage -------------------------------------------------------------------------------------
 
 
+def _to_fp8(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(e4m3 values, float32 scale per output row) of a weight, quantised from float32."""
+    w = weight.float()
+    scale = (w.abs().amax(dim=1, keepdim=True) / FP8_MAX).clamp(min=torch.finfo(torch.float32).tiny)
+    return (w / scale).to(FP8_DTYPE), scale
+
+
 class Fp8Linear(nn.Module):
     """A Linear whose weight is stored as e4m3 with a float32 scale per output row."""
 
     def __init__(self, linear: nn.Linear) -> None:
         super().__init__()
-        w = linear.weight.detach().float()
-        scale = (w.abs().amax(dim=1, keepdim=True) / FP8_MAX).clamp(min=torch.finfo(torch.float32).tiny)
-        self.register_buffer("weight_fp8", (w / scale).to(FP8_DTYPE))
+        q, scale = _to_fp8(linear.weight.detach())
+        self.register_buffer("weight_fp8", q)
         self.register_buffer("weight_scale", scale)
         self.bias = None if linear.bias is None else nn.Parameter(linear.bias.detach(), requires_grad=False)
         self.in_features, self.out_features = linear.in_features, linear.out_features
@@ -84,6 +90,14 @@ class Fp8Linear(nn.Module):
     def dequantized_weight(self, dtype: torch.dtype | None = None) -> torch.Tensor:
         dtype = dtype or self.compute_dtype
         return (self.weight_fp8.to(torch.float32) * self.weight_scale).to(dtype)
+
+    @torch.no_grad()
+    def load_weight_(self, weight: torch.Tensor) -> None:
+        """Quantise `weight` (e.g. a LoRA merged in float32) into this module's storage, in place (so a
+        block streamer's storage tensors stay the ones the module uses)."""
+        q, scale = _to_fp8(weight.to(self.weight_fp8.device))
+        self.weight_fp8.copy_(q)
+        self.weight_scale.copy_(scale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         bias = None if self.bias is None else self.bias.to(x.dtype)

@@ -6,7 +6,12 @@ through `checkpoints.read_header`). Everything is counted from the tensors thems
 shape activations (hidden widths, FFN width, modulation rows, head counts) are read from weight shapes
 and the embedded config, never assumed.
 
-The Gemma-3 text encoder is not in the LTX file. `TextEncoderDims` models it from the published
+LTX-2.5 ships one file per component: `from_split` merges their key -> shape maps (the transformer file,
+the conv VAE, the audio VAE, the text projection of the packed Gemma-4 file) into the same single-file
+view, counts the Gemma-4 language model from its own tensors, and keeps the diffusion decoder's config
+and size as `diffusion_decoder` / `components["video_diffusion_decoder"]`.
+
+The Gemma-3 text encoder is not in the LTX-2.3 file. `TextEncoderDims` models it from the published
 Gemma-3-12B dimensions (hidden 3840, 48 layers, 16 query / 8 KV heads of 256, MLP 15360, vocabulary
 262144, SigLIP vision tower ~0.42 B): that gives ~11.8 B language-model parameters, ~12.2 B with the
 vision tower. Text encoding never runs the vision tower, so the planner leaves it on disk.
@@ -18,7 +23,7 @@ import gzip
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from model_runtime.checkpoints import DTYPE_SIZES, read_header
@@ -123,6 +128,15 @@ class TextEncoderDims:
         return TensorStats(self.language_params, lin, rows, 2 * self.language_params)
 
     @classmethod
+    def from_gemma4_config(cls, cfg: Mapping) -> TextEncoderDims:
+        """From LTX-2.5's packed `gemma_config` (Gemma-4 text settings under `text_config`); sizes are then
+        counted from the file's own tensors (its full-attention layers are wider: `global_head_dim`)."""
+        t = cfg.get("text_config", cfg)
+        return cls(t["hidden_size"], t["num_hidden_layers"], t.get("num_attention_heads", 16),
+                   t.get("num_key_value_heads", 8), t.get("head_dim", 256), t.get("intermediate_size", 15360),
+                   t.get("vocab_size", 262144), 0)
+
+    @classmethod
     def from_hf_config(cls, cfg: Mapping) -> TextEncoderDims:
         """From a Gemma3ForConditionalGeneration `config.json` (text settings under `text_config`)."""
         t = cfg.get("text_config", cfg)
@@ -145,6 +159,8 @@ class ModelLayout:
     text_encoder: TextEncoderDims
     config: Mapping
     upsampler_mid: int = 1024  # the x2 latent upsampler's working width (its own config)
+    family: str = "2.3"
+    diffusion_decoder: Mapping | None = None  # LTX-2.5: the diffusion VAE's `vae` config section
 
     @property
     def transformer_non_block(self) -> TensorStats:
@@ -164,11 +180,75 @@ class ModelLayout:
         """From the full-size layout fixture (`{"checkpoint": {"tensors": {key: {shape, dtype}}}, ...}`)."""
         with gzip.open(path, "rt", encoding="utf-8") if str(path).endswith(".gz") else open(path) as fh:
             doc = json.load(fh)
+        if "files" in doc:  # the LTX-2.5 split layout
+            roles = {"spatial_upscaler": "upsampler"}
+            parts = {}
+            for name, entry in doc["files"].items():
+                meta = entry["metadata"]
+                cfg = meta["gemma_config"] if name == "text_encoder" else meta["config"]
+                shapes = {k: (tuple(v["shape"]), _JSON_DTYPE_SIZES[v["dtype"]]) for k, v in entry["tensors"].items()
+                          if all(isinstance(n, int) for n in v["shape"])}
+                parts[roles.get(name, name)] = (shapes, cfg)
+            return cls.from_split(parts, str(path))
         shapes = {k: (tuple(v["shape"]), _JSON_DTYPE_SIZES[v["dtype"]]) for k, v in doc["checkpoint"]["tensors"].items()}
         ups = doc.get("spatial_upscaler_x2", {}).get("tensors", {})
         upsampler = _stats((tuple(v["shape"]), _JSON_DTYPE_SIZES[v["dtype"]]) for v in ups.values())
         mid = int(doc.get("spatial_upscaler_x2", {}).get("config", {}).get("mid_channels", 1024))
         return cls.from_shapes(shapes, doc["config"], str(path), upsampler, text_encoder, mid)
+
+    @classmethod
+    def from_split(cls, files: Mapping[str, tuple[Mapping[str, tuple[tuple[int, ...], int]], Mapping]],
+                   source: str) -> ModelLayout:
+        """LTX-2.5 split files: role -> (key -> (shape, bytes per element), that file's config/metadata).
+
+        Roles: transformer, text_encoder (config = `gemma_config`), video_vae (diffusion), video_vae_conv,
+        audio_vae, upsampler, duration_head (too small to matter: counted with the transformer file's
+        other weights is not right either, so it is left out)."""
+        shapes: dict[str, tuple[tuple[int, ...], int]] = {}
+        config: dict = dict(files["transformer"][1])
+        for role in ("transformer", "video_vae_conv", "audio_vae"):
+            if role in files:
+                shapes.update(files[role][0])
+                if role != "transformer":
+                    config.update(files[role][1])
+        te_dims, te_stats = None, None
+        if "text_encoder" in files:
+            te_shapes, gcfg = files["text_encoder"]
+            shapes.update({k: v for k, v in te_shapes.items() if k.startswith("text_embedding_projection.")})
+            te_dims = TextEncoderDims.from_gemma4_config(gcfg)
+            te_stats = _stats([v for k, v in te_shapes.items() if k.startswith("model.")])  # the language model
+        upsampler, mid = TensorStats(), 1024
+        if "upsampler" in files:
+            upsampler = _stats(files["upsampler"][0].values())
+            mid = int(files["upsampler"][1].get("mid_channels", mid))
+        if "video_vae_conv" not in files:  # no conv decoder: the planner can only use the diffusion one
+            config.setdefault("vae", {"decoder_blocks": [], "patch_size": 4})
+        layout = cls.from_shapes(shapes, config, source, upsampler, te_dims, mid)
+        comps = dict(layout.components)
+        if te_stats is not None:
+            comps["text_encoder"] = te_stats
+        diffusion = None
+        if "video_vae" in files:
+            diff_shapes, diff_cfg = files["video_vae"]
+            diffusion = diff_cfg["vae"]
+            comps["video_diffusion_decoder"] = _stats([v for k, v in diff_shapes.items() if k.startswith("vae.decoder.")])
+        return replace(layout, components=comps, family="2.5", diffusion_decoder=diffusion)
+
+    @classmethod
+    def from_model_files(cls, files) -> ModelLayout:
+        """From a `families.ModelFiles` (headers only); an LTX-2.3 set goes through `from_checkpoint`."""
+        if not files.is_split:
+            up = files.files.get("upsampler")
+            te = None
+            if files.gemma3_dir is not None and (files.gemma3_dir / "config.json").is_file():
+                te = TextEncoderDims.from_hf_config(json.loads((files.gemma3_dir / "config.json").read_text()))
+            return cls.from_checkpoint(files.main.path, up.path if up else None, te)
+        parts = {}
+        for role, f in files.files.items():
+            shapes = {k: (t.shape, DTYPE_SIZES[t.dtype]) for k, t in f.header.tensors.items()}
+            cfg = f.config["gemma_config"] if role == "text_encoder" else f.config
+            parts[role] = (shapes, cfg)
+        return cls.from_split(parts, str(files.main.path))
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, upsampler_path: str | Path | None = None,
@@ -235,6 +315,8 @@ def decoder_stages_from_shapes(shapes: Mapping, config: Mapping) -> tuple[Decode
     """Widths per decoder stage from the `up_blocks.i` conv shapes, factors from the config's block list
     (the decoder runs `decoder_blocks` in reverse order)."""
     names = [b[0] for b in reversed(config["vae"]["decoder_blocks"])]
+    if "vae.decoder.conv_in.conv.weight" not in shapes:
+        return ()  # no conv decoder in these files (an LTX-2.5 set with the diffusion VAE only)
     stages = [DecoderStage(_shape(shapes, "vae.decoder.conv_in.conv.weight")[0])]
     for i, name in enumerate(names):
         base = f"vae.decoder.up_blocks.{i}."

@@ -89,6 +89,17 @@ class RequestShape:
     prompts: int = 1  # prompts to encode (2 with a negative prompt)
     per_token_timestep: bool = False  # image/keyframe conditioning gives tokens their own sigma
     text_tokens: int = 1024
+    lora_factor_bytes: int = 0  # the LoRA files' factors (live mode keeps them on the compute device)
+    lora_mode: str = "live"  # "live" | "fused": see loras/apply.py for the clean-copy policy
+    decoder: str = "auto"  # LTX-2.5 video decoder: "diffusion" (sharp), "conv" (fast), auto = by stage
+
+    def decoder_for(self, has_diffusion: bool) -> str:
+        """The decoder this job runs (the pipeline's rule: auto = conv drafts, diffusion renders)."""
+        if not has_diffusion:
+            return "conv"
+        if self.decoder == "auto":
+            return "diffusion" if self.stage == "render" else "conv"
+        return self.decoder
 
     @property
     def seconds(self) -> float:
@@ -161,6 +172,12 @@ class MemoryPlan:
     request: RequestShape = field(repr=False)
     machine: Machine = field(repr=False)
     fits: bool = True
+
+    @property
+    def video_decoder(self) -> str:
+        """"diffusion" or "conv": the decoder this plan budgets for (LTX-2.5's "auto" may fall back to conv)."""
+        vae = next((s for s in self.stages if s.name == "VAE decode"), None)
+        return "diffusion" if vae is not None and vae.detail.startswith("diffusion") else "conv"
 
     @property
     def peak_vram_bytes(self) -> int:

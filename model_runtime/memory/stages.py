@@ -19,7 +19,7 @@ they come off the decoder). Activations are bfloat16 on the GPU, audio decoding 
 from __future__ import annotations
 
 from model_runtime.memory import estimates as est
-from model_runtime.memory.estimates import LatentShape, TileSpec
+from model_runtime.memory.estimates import LatentShape, TileSpec, gb
 from model_runtime.memory.layout import ModelLayout, TensorStats
 from model_runtime.memory.plan import (
     GB,
@@ -64,6 +64,8 @@ class _Sizes:
         self.proj = (c["connectors"] + c["text_projection"]).bytes_as(fmt)
         self.ups = c["upsampler"].bytes_as("bf16")
         self.vae = c["video_vae_decoder"].bytes_as("bf16")
+        if "video_diffusion_decoder" in c:
+            self.diff_vae = c["video_diffusion_decoder"].bytes_as("bf16")
         self.audio = c["audio_decoder"].bytes_as("fp32")
         te: TensorStats = c["text_encoder"]
         te_fmt = "bf16" if s.text_encoder in (TextPlacement.GPU, TextPlacement.CPU) else "fp8"
@@ -113,6 +115,8 @@ def _denoise_stage(name: str, layout: ModelLayout, shape: LatentShape, steps: in
     vram = VRAM_BASE + z.t_vram + act + extra_vram
     streamed = s.placement is Placement.STREAM
     ram = RAM_BASE + (z.t_store if streamed else 0) + z.cached_others(s, on_gpu={"ups"} if extra_vram else set())
+    lora_vram, lora_ram = _lora_bytes(layout, req)
+    vram, ram = vram + lora_vram, ram + lora_ram
     forwards = steps * req.passes_per_step
     compute = est.transformer_flops(layout, shape) / (m.profile.tflops * 1e12)
     if s.weights is Weights.FP8:
@@ -126,11 +130,34 @@ def _denoise_stage(name: str, layout: ModelLayout, shape: LatentShape, steps: in
     return StagePrediction(name, int(vram), int(ram), forwards * per_forward, detail)
 
 
+def _lora_bytes(layout: ModelLayout, req: RequestShape) -> tuple[int, int]:
+    """(VRAM, RAM) the LoRAs add to a denoising stage under loras/apply.py's clean-copy policy: no copy of
+    the base weights either way; live holds the factors on the device plus one Linear's float32 delta and
+    merged weight while it runs; fused holds one float32 merge buffer on the host while (re)fusing."""
+    if not req.lora_factor_bytes:
+        return 0, 0
+    transient = 2 * 4 * _largest_linear(layout)
+    return (req.lora_factor_bytes + transient, 0) if req.lora_mode == "live" else (0, transient)
+
+
 def _decode_stages(layout: ModelLayout, req: RequestShape, m: Machine, s: Strategy, z: _Sizes,
                    full: LatentShape) -> tuple[tuple[StagePrediction, StagePrediction], TileSpec | None]:
     frames_bytes = 3 * req.width * req.height * req.frames
     transformer_ram = z.t_store if s.cache is not Cache.NONE else 0
     ram = RAM_BASE + transformer_ram + frames_bytes + z.cached_others(s, on_gpu={"vae", "audio", "transformer"})
+    voc = est.vocoder_bytes(layout, req.seconds)
+    audio = StagePrediction("audio decode", int(VRAM_BASE + z.audio + voc), int(ram), 0.05 * req.seconds,
+                            "audio VAE + vocoder, float32")
+    fallback = ""
+    if req.decoder_for(layout.diffusion_decoder is not None) == "diffusion":
+        need = est.diffusion_decode_bytes(layout.diffusion_decoder, full, ACT)
+        secs = est.diffusion_decode_flops(layout.diffusion_decoder, full) / (m.profile.tflops * 1e12)
+        vram = VRAM_BASE + z.diff_vae + need
+        if req.decoder != "auto" or vram <= m.vram_budget or not layout.decoder:
+            vae = StagePrediction("VAE decode", int(vram), int(ram), secs, "diffusion decoder (sharp), untiled")
+            return (vae, audio), None
+        # "auto": the sharp decoder runs untiled only; when that does not fit, the fast one is the plan
+        fallback = f" (sharp decoder needs {gb(vram):.1f} GB untiled)"
     budget = m.vram_budget - VRAM_BASE - z.vae
     chosen, best_secs = None, None
     for cand in TILE_CANDIDATES:
@@ -146,10 +173,9 @@ def _decode_stages(layout: ModelLayout, req: RequestShape, m: Machine, s: Strate
         chosen, best_secs = (tile, est.vae_decode_bytes(layout, full, ACT, tile)), est.vae_decode_flops(layout, full, tile) / (m.profile.tflops * 1e12)
     tile, need = chosen
     detail = "untiled" if tile is None else f"{est.tiles_needed(full, tile)} x {tile.label()}"
+    if layout.diffusion_decoder is not None:
+        detail = "conv decoder (fast), " + detail + fallback
     vae = StagePrediction("VAE decode", int(VRAM_BASE + z.vae + need), int(ram), best_secs, detail)
-    voc = est.vocoder_bytes(layout, req.seconds)
-    audio = StagePrediction("audio decode", int(VRAM_BASE + z.audio + voc), int(ram), 0.05 * req.seconds,
-                            "audio VAE + vocoder, float32")
     return (vae, audio), tile
 
 

@@ -33,6 +33,8 @@ class ModalityInput:
     context:     [B, L, D] text context from the connector of this modality.
     positions:   [B, A, T, 2] `[start, end)` bounds (models/positions.py), float32.
     token_sigma: [B, T] per-token sigma (sigma x denoise mask); None means sigma for every token.
+    keyframes_mask: [B, T, 1] video tokens that get LTX-2.5's keyframe embedding (models/positions.py
+                 `keyframes_mask`); ignored by a transformer built without it (2.3).
     """
 
     tokens: torch.Tensor
@@ -40,6 +42,7 @@ class ModalityInput:
     context: torch.Tensor
     positions: torch.Tensor
     token_sigma: torch.Tensor | None = None
+    keyframes_mask: torch.Tensor | None = None
 
     def sigmas(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(scalar sigma [B], per-token sigma [B, T]) as float32."""
@@ -86,6 +89,7 @@ class AVDenoiser:
         self.cross_timestep = cross_timestep
         self.num_blocks = len(transformer.transformer_blocks)
         self.time_scale = float(transformer.config.timestep_scale_multiplier)
+        self.uses_keyframes = bool(getattr(transformer.config, "use_keyframes_abs_pos_embedding", False))
 
     @property
     def dtype(self) -> torch.dtype:
@@ -116,8 +120,8 @@ class AVDenoiser:
             audio_hidden_states=audio.tokens.to(dev, dt),
             encoder_hidden_states=video.context.to(dev, dt),
             audio_encoder_hidden_states=audio.context.to(dev, dt),
-            timestep=v_tok * self.time_scale,
-            audio_timestep=a_tok * self.time_scale,
+            timestep=_timesteps(video, v_sigma, v_tok) * self.time_scale,
+            audio_timestep=_timesteps(audio, a_sigma, a_tok) * self.time_scale,
             sigma=v_sigma * self.time_scale,
             audio_sigma=a_sigma * self.time_scale,
             video_coords=video.positions.to(dev, torch.float32),
@@ -126,12 +130,20 @@ class AVDenoiser:
             spatio_temporal_guidance_blocks=list(stg) or None,
             perturbation_mask=perturbation,
             use_cross_timestep=self.cross_timestep,
+            video_keyframes_mask=None if video.keyframes_mask is None else video.keyframes_mask.to(dev),
             return_dict=False,
         )
         return AVPrediction(
             video=_prediction(video.tokens.to(dev), v_tok, v_out),
             audio=_prediction(audio.tokens.to(dev), a_tok, a_out),
         )
+
+
+def _timesteps(modality: ModalityInput, sigma: torch.Tensor, per_token: torch.Tensor) -> torch.Tensor:
+    """The AdaLN timesteps: one per token when tokens differ (conditioning masks), else one per sample
+    ([B, 1], broadcast over the tokens inside the transformer), so the timestep embedding and the per-block
+    modulation tables are computed once instead of once per token."""
+    return per_token if modality.token_sigma is not None else sigma[:, None]
 
 
 def _prediction(tokens: torch.Tensor, token_sigma: torch.Tensor, velocity: torch.Tensor) -> ModalityPrediction:

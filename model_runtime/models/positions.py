@@ -44,3 +44,16 @@ def audio_positions(frames: int, *, batch: int = 1, timing: AudioTiming = AUDIO_
     mel = (bounds + CAUSAL_OFFSET - timing.downsample).clamp(min=0)
     seconds = mel * timing.hop_length / timing.sample_rate
     return seconds.view(1, 1, frames, 2).expand(batch, -1, -1, -1).contiguous()
+
+
+def keyframes_mask(frames: int, height: int, width: int, *, batch: int = 1,
+                   device: torch.device | str | None = None) -> torch.Tensor:
+    """`[B, frames*height*width, 1]` float32: 1 on the tokens of latent frames that encode ONE pixel frame.
+
+    With the causal VAE that is always latent frame 0 (pixel frame 0 alone); LTX-2.5 adds its learned
+    `keyframes_abs_pos_embedding` to these tokens in every generation, text-to-video included (ltx-core
+    1.2.0 `VideoLatentTools`). Keyframe-conditioning slots would mark more frames; none are generated here.
+    """
+    mask = torch.zeros(batch, frames, height * width, 1, dtype=torch.float32, device=device)
+    mask[:, 0] = 1.0
+    return mask.reshape(batch, frames * height * width, 1)

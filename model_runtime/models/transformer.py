@@ -75,6 +75,10 @@ DEFAULTS: dict[str, Any] = {
     "apply_gated_attention": False,
     "cross_attention_adaln": False,
     "caption_proj_before_connector": False,
+    # LTX-2.5 flags (absent from 2.3 configs, whose values these are)
+    "ff_bias": True,
+    "audio_ff_bias": True,
+    "use_keyframes_abs_pos_embedding": False,
 }
 
 # --- key names ---------------------------------------------------------------------------------------
@@ -233,10 +237,10 @@ def diffusers_kwargs(cfg: dict) -> dict[str, Any]:
         # the perturbation-capable processor: identical numerics when no block is perturbed, and it is what
         # lets the denoiser run STG passes (self-attention -> value projection) without patching modules
         perturbed_attn=True,
-        ff_bias=True,
-        audio_ff_bias=True,
+        ff_bias=bool(_get(cfg, "ff_bias")),
+        audio_ff_bias=bool(_get(cfg, "audio_ff_bias")),
         use_prompt_adaln_single=adaln,
-        use_keyframes_abs_pos_embedding=False,
+        use_keyframes_abs_pos_embedding=bool(_get(cfg, "use_keyframes_abs_pos_embedding")),
     )
 
 

@@ -313,7 +313,23 @@ def decode_video_frames(
         yield video_to_uint8(chunk)
 
 
+def encoder_section_of_diffusion_vae(vae: dict) -> dict:
+    """LTX-2.5's diffusion VAE file nests its encoder config (`vae.encoder`, `blocks`, `out_channels` = latent
+    width); the encoder is the same module as in the conv file, so read it in the flat (2.3) shape."""
+    enc = vae["encoder"]
+    return {
+        "dims": enc.get("dims", 3), "in_channels": enc.get("in_channels", 3),
+        "latent_channels": vae.get("latent_channels", enc.get("out_channels", 128)),
+        "encoder_blocks": enc.get("blocks", enc.get("encoder_blocks", [])), "decoder_blocks": [],
+        "patch_size": enc.get("patch_size", 4), "norm_layer": enc.get("norm_layer", "pixel_norm"),
+        "latent_log_var": enc.get("latent_log_var", "uniform"),
+        "spatial_padding_mode": enc.get("spatial_padding_mode", "zeros"), "timestep_conditioning": False,
+    }
+
+
 def build_video_encoder(section: dict) -> VideoEncoder:
+    if isinstance(section.get("encoder"), dict):
+        section = encoder_section_of_diffusion_vae(section)
     return VideoEncoder(VideoVAEConfig.from_section(section))
 
 

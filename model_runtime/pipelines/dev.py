@@ -3,22 +3,27 @@
 Stage 1 runs the token-shifted schedule (30 steps for 2.3, 40 for 2.0; the shift uses the 4096-token
 default like ltx-pipelines, so the schedule does not depend on the size) with CFG, STG, modality
 guidance and rescale per modality. A draft stops there; a render runs stage 1 at half size and then
-the distilled x2 upsample + 3-step refinement (the official two-stage pipeline refines with the
-distilled LoRA applied; LoRAs are not supported yet, so the refinement uses the same weights).
+the distilled x2 upsample + 3-step refinement with the install's distilled LoRA added to the request's
+LoRAs, as ltx-pipelines 1.0.0's TI2VidTwoStagesPipeline does (its stage-2 ModelLedger is the stage-1
+ledger `.with_loras(distilled_lora)`, which appends). Without a distilled LoRA the refinement runs on the
+dev weights (recorded in the settings: the reference's a2v goldens run stage 2 that way).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Generator
 from dataclasses import dataclass
 
 from model_runtime.pipelines.distilled import base_settings, finish, first_stage, refine, stage_geometries
 from model_runtime.pipelines.engine import Engine
-from model_runtime.pipelines.stages import Job, encode_prompts, guided_x0
+from model_runtime.pipelines.stages import Job, encode_prompts, guided_x0, use_loras
 from model_runtime.pipelines.types import Event, GenerationRequest, GenerationResult
 from model_runtime.sampling.control import CancelToken
 from model_runtime.sampling.guidance import GuidanceParams
 from model_runtime.sampling.schedules import distilled_sigmas, shifted_sigmas
+
+log = logging.getLogger(__name__)
 
 #: ltx-pipelines' DEFAULT_NEGATIVE_PROMPT (1.0.0)
 DEFAULT_NEGATIVE_PROMPT = (
@@ -64,15 +69,23 @@ def run(engine: Engine, request: GenerationRequest, cancel: CancelToken | None =
     video_g, audio_g = request.video_guidance or d.video, request.audio_guidance or d.audio
     negative = request.negative_prompt if request.negative_prompt is not None else DEFAULT_NEGATIVE_PROMPT
     first, full = stage_geometries(engine, request)
+    distilled = engine.distilled_lora if request.stage == "render" else None
+    if distilled is not None:
+        yield from use_loras(job, (distilled,))  # check the stage-2 set now, not after stage 1
+    loras = yield from use_loras(job)
     positive, neg = yield from encode_prompts(job, negative)
     sigmas = shifted_sigmas(request.steps or d.steps)
     x0_fn = guided_x0(engine, first, positive, neg, video_g, audio_g)
     latents = {"stage1": (yield from first_stage(job, first, sigmas, x0_fn))}
     settings = base_settings(job, "dev") | {
         "negative_prompt": negative, "steps": len(sigmas) - 1, "sigmas": {"stage1": sigmas.tolist()},
-        "video_guidance": _as_dict(video_g), "audio_guidance": _as_dict(audio_g),
+        "video_guidance": _as_dict(video_g), "audio_guidance": _as_dict(audio_g), "loras": loras,
     }
     if request.stage == "render":
+        if distilled is None:
+            log.warning("dev render without a distilled LoRA: stage 2 refines with the dev weights")
+        stage2 = yield from use_loras(job, (distilled,) if distilled is not None else ())
+        settings["distilled_lora"] = stage2[-1] if distilled is not None else None
         latents["stage2"] = yield from refine(job, full, positive, latents["stage1"])
         settings["sigmas"]["stage2"] = distilled_sigmas(2).tolist()
     return (yield from finish(job, latents, settings))

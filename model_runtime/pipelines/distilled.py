@@ -6,7 +6,8 @@ render:  stage 1 at half size (8 sigmas), x2 latent upsample, re-noise video AND
 promote: a render whose request carries a finished draft's stage-1 latents: stage 1 is skipped (its
          noise is still drawn so the stage-2 noise equals that of a direct render with the same seed:
          promoting a draft gives the render you would have got).
-This follows ltx-pipelines' DistilledPipeline step for step (no image conditioning yet).
+This follows ltx-pipelines' DistilledPipeline step for step (no image conditioning yet); the request's LoRAs
+apply to both stages, as its ModelLedger applies `loras` to the one transformer.
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ from model_runtime.pipelines.geometry import Geometry, geometry
 from model_runtime.pipelines.stages import (
     Job,
     decode,
+    decoder_kind,
     denoise_stage,
     encode_prompts,
     initial_latents,
     plain_x0,
     skip_noise,
+    use_loras,
 )
 from model_runtime.pipelines.types import Event, GenerationRequest, GenerationResult, StageLatents
 from model_runtime.sampling.control import CancelToken
@@ -48,7 +51,8 @@ def first_stage(job: Job, geom: Geometry, sigmas, x0_fn: X0Function) -> Generato
         skip_noise(job, "stage1", geom)
         return StageLatents(draft.video.detach(), draft.audio.detach())
     start = initial_latents(job, "stage1", geom, float(sigmas[0]))
-    video, audio = yield from denoise_stage(job, "stage1", geom, sigmas, start, x0_fn)
+    ancestral = bool(getattr(job.engine, "ancestral_stage1", False))  # LTX-2.5: Euler-ancestral stage 1
+    video, audio = yield from denoise_stage(job, "stage1", geom, sigmas, start, x0_fn, ancestral=ancestral)
     return StageLatents(geom.video_latent(video), geom.audio_latent(audio))
 
 
@@ -82,7 +86,7 @@ def base_settings(job: Job, pipeline: str) -> dict:
         "pipeline": pipeline, "stage": r.stage, "prompt": r.prompt, "seed": r.seed, "width": r.width,
         "height": r.height, "frames": r.frames, "fps": r.fps, "model_version": job.engine.model_version,
         "promoted_from_draft": r.draft_latents is not None, "explicit_noise": sorted(r.initial_noise or ()),
-        "tiled_decode": r.tiled_decode,
+        "tiled_decode": r.tiled_decode, "decoder": decoder_kind(job), "lora_mode": r.lora_mode,
     }
 
 
@@ -91,10 +95,11 @@ def run(engine: Engine, request: GenerationRequest, cancel: CancelToken | None =
     """The distilled pipeline as a generator of events returning the result."""
     job = Job(engine, request, cancel)
     first, full = stage_geometries(engine, request)
+    loras = yield from use_loras(job)  # the distilled model: the same LoRAs in both stages
     contexts, _ = yield from encode_prompts(job)
     s1_sigmas = distilled_sigmas(1)
     latents = {"stage1": (yield from first_stage(job, first, s1_sigmas, plain_x0(engine, first, contexts)))}
-    settings = base_settings(job, "distilled") | {"sigmas": {"stage1": s1_sigmas.tolist()}}
+    settings = base_settings(job, "distilled") | {"sigmas": {"stage1": s1_sigmas.tolist()}, "loras": loras}
     if request.stage == "render":
         latents["stage2"] = yield from refine(job, full, contexts, latents["stage1"])
         settings["sigmas"]["stage2"] = distilled_sigmas(2).tolist()

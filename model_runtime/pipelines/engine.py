@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 
 from model_runtime.pipelines.geometry import Geometry
+
+if TYPE_CHECKING:
+    from model_runtime.pipelines.types import LoraSpec
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,17 @@ class Engine(Protocol):
     @property
     def device(self) -> torch.device:
         """Where latents live during sampling (noise is drawn on the CPU and moved here)."""
+        ...
+
+    @property
+    def distilled_lora(self) -> LoraSpec | None:
+        """The install's distilled LoRA (the dev two-stage render refines with it), if it has one."""
+        ...
+
+    def use_loras(self, loras: tuple[LoraSpec, ...], mode: str) -> tuple[dict[str, Any], ...]:
+        """Run the transformer with `loras` from the next `denoise` on. Each file is checked now (a bad
+        one raises before anything heavy runs); returns each one's provenance (name, path, strength,
+        sha256) for the result's settings."""
         ...
 
     def encode_prompts(self, prompts: tuple[str, ...]) -> tuple[PromptContexts, ...]:

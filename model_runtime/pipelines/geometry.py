@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from model_runtime.models import latents as L
-from model_runtime.models.positions import audio_positions, video_positions
+from model_runtime.models.positions import audio_positions, keyframes_mask, video_positions
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,10 @@ class Geometry:
     def video_positions(self, device: torch.device | str | None = None) -> torch.Tensor:
         v = self.video
         return video_positions(v.frames, v.height, v.width, self.fps, device=device)
+
+    def keyframes_mask(self, device: torch.device | str | None = None) -> torch.Tensor:
+        """`[1, T, 1]`: the tokens that receive LTX-2.5's keyframe embedding (the first latent frame)."""
+        return keyframes_mask(*self.video_shape[2:], device=device)
 
     def audio_positions(self, device: torch.device | str | None = None) -> torch.Tensor:
         return audio_positions(self.audio.frames, timing=self.timing, device=device)

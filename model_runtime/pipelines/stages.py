@@ -19,7 +19,8 @@ from model_runtime.models.video_vae import video_to_uint8
 from model_runtime.pipelines.engine import Engine, Perturbation, PromptContexts
 from model_runtime.pipelines.geometry import Geometry
 from model_runtime.pipelines.preview import preview_rgb
-from model_runtime.pipelines.types import Event, GenerationRequest, PreviewEvent, ProgressEvent
+from model_runtime.pipelines.types import Event, GenerationRequest, NoticeEvent, PreviewEvent, ProgressEvent
+from model_runtime.sampling.ancestral import AncestralNoise, ancestral_loop
 from model_runtime.sampling.control import CancelToken, StepClock
 from model_runtime.sampling.euler import Latents, X0Function, euler_loop
 from model_runtime.sampling.guidance import GuidanceParams, guide
@@ -40,6 +41,7 @@ class Job:
 
     def __post_init__(self) -> None:
         self.noise = NoiseSource(self.request.seed, self.request.initial_noise)
+        self.ancestral = AncestralNoise(self.request.seed, self.request.initial_noise)
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
@@ -50,6 +52,21 @@ class Job:
 
     def event(self, stage: str, step: int, total: int, eta: float | None = None) -> ProgressEvent:
         return ProgressEvent(stage, step, total, self.elapsed(), eta)
+
+
+def use_loras(job: Job, extra: tuple = ()) -> Generator[Event, None, list[dict]]:
+    """Run the transformer with the request's LoRAs (plus `extra`, e.g. the distilled LoRA of a dev
+    refinement) from the next step on; checked before anything heavy runs. A LoRA with keys that match
+    nothing in this model is applied in part, so the user is told (NoticeEvent), not just the log.
+    Returns each LoRA's provenance for the result's settings."""
+    job.check()
+    applied = list(job.engine.use_loras((*job.request.loras, *extra), job.request.lora_mode))
+    for entry in applied:
+        if entry.get("unmatched_keys"):
+            examples = ", ".join(entry.get("unmatched_examples", []))
+            yield NoticeEvent(f"{entry['name']}: {entry['unmatched_keys']} of its keys match nothing in this "
+                              f"model and are not applied (e.g. {examples})")
+    return applied
 
 
 def encode_prompts(job: Job, negative: str | None = None
@@ -115,18 +132,39 @@ def guided_x0(engine: Engine, geometry: Geometry, positive: PromptContexts, nega
 
 
 def denoise_stage(job: Job, stage: str, geometry: Geometry, sigmas: torch.Tensor, latents: Latents,
-                  x0_fn: X0Function) -> Generator[Event, None, Latents]:
-    """Run the Euler loop of one stage, yielding a ProgressEvent (and a preview) after every step."""
+                  x0_fn: X0Function, *, ancestral: bool = False) -> Generator[Event, None, Latents]:
+    """Run the Euler (or, `ancestral`, Euler-ancestral) loop of one stage, yielding a ProgressEvent (and a
+    preview) after every step."""
     clock = StepClock(len(sigmas) - 1)
-    log.info("%s: %d steps at %dx%d, %d frames", stage, clock.total, geometry.width, geometry.height,
-             geometry.frames)
+    log.info("%s: %d %ssteps at %dx%d, %d frames", stage, clock.total, "ancestral " if ancestral else "",
+             geometry.width, geometry.height, geometry.frames)
     yield job.event(stage, 0, clock.total)
-    for step in euler_loop(sigmas.to(job.engine.device), latents, x0_fn, job.cancel):
+    sig = sigmas.to(job.engine.device)
+    loop = (ancestral_loop(sig, latents, x0_fn, job.ancestral, job.cancel) if ancestral
+            else euler_loop(sig, latents, x0_fn, job.cancel))
+    for step in loop:
         latents = step.latents
         yield job.event(stage, step.done, step.total, clock.eta(step.done))
         if job.request.previews:
             yield PreviewEvent(stage, step.done, preview_rgb(geometry.video_latent(step.x0[0])))
     return latents
+
+
+def decoder_kind(job: Job) -> str:
+    """"diffusion" or "conv": the request's choice, "auto" = conv for drafts, diffusion for renders; an
+    engine without a diffusion decoder (LTX-2.3) always decodes with its conv decoder."""
+    available = getattr(job.engine, "decoders", ("conv",))
+    choice = job.request.decoder
+    if choice == "auto":
+        choice = "diffusion" if job.request.stage == "render" else "conv"
+    if choice not in available:
+        if job.request.decoder != "auto":
+            from model_runtime.errors import InvalidRequestError
+
+            raise InvalidRequestError(f"the {choice} video decoder is not available with these model files "
+                                      f"(available: {', '.join(available)})")
+        choice = available[0]
+    return choice
 
 
 @dataclass(frozen=True)
@@ -146,7 +184,13 @@ def decode(job: Job, video_latent: torch.Tensor, audio_latent: torch.Tensor) -> 
     job.check()
     yield job.event("decode", 0, 2)
     frames, floats = [], []
-    for chunk in job.engine.decode_video(video_latent, job.request.tiled_decode):
+    kind = decoder_kind(job)
+    if kind == "diffusion":  # the diffusion decoder denoises pixels: its noise is the job's next draw
+        noise = job.noise.draw("decoder", job.engine.decoder_noise_shape(tuple(video_latent.shape)))
+        chunks = job.engine.decode_video(video_latent, job.request.tiled_decode, decoder=kind, noise=noise)
+    else:
+        chunks = job.engine.decode_video(video_latent, job.request.tiled_decode)
+    for chunk in chunks:
         job.check()
         frames.append(video_to_uint8(chunk))
         if job.request.keep_float_video:

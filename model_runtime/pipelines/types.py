@@ -15,21 +15,35 @@ from typing import Any, Literal
 import torch
 
 from model_runtime.errors import InvalidRequestError
+from model_runtime.loras.spec import LoraSpec
+from model_runtime.pipelines.envelope import (
+    MAX_STEPS,
+    ModelEnvelope,
+    finite_problem,
+    seed_problem,
+    text_problem,
+)
+from model_runtime.sampling.ancestral import ANCESTRAL_NAMES
 from model_runtime.sampling.control import CancelToken
 from model_runtime.sampling.guidance import GuidanceParams
 from model_runtime.sampling.noise import NOISE_ORDER
 from model_runtime.spec import SIZE_MULTIPLE, TEMPORAL_STRIDE  # the grid, defined once (torch-free)
 
 __all__ = [
-    "CancelToken", "GenerationRequest", "GenerationResult", "NoticeEvent", "PreviewEvent", "ProgressEvent",
-    "StageLatents",
+    "CancelToken", "GenerationRequest", "GenerationResult", "LoraSpec", "NoticeEvent", "PreviewEvent",
+    "ProgressEvent", "StageLatents", "LORA_MODES",
     "Event", "STAGES", "PIPELINES",
 ]
 
 Stage = Literal["draft", "render"]
+Decoder = Literal["auto", "diffusion", "conv"]
+DECODERS: tuple[str, ...] = ("auto", "diffusion", "conv")
 Pipeline = Literal["distilled", "dev"]
 STAGES: tuple[str, ...] = ("draft", "render")
 PIPELINES: tuple[str, ...] = ("distilled", "dev")
+#: "live": LoRA deltas built at compute time (a strength change reloads nothing; the default, for
+#: iterating); "fused": merged into the weights once per change (no per-step cost). Same numbers.
+LORA_MODES: tuple[str, ...] = ("live", "fused")
 
 
 
@@ -51,8 +65,12 @@ class GenerationRequest:
     size) turns a render into a promotion: stage 1 is skipped.
     `initial_noise` maps names of `sampling.noise.NOISE_ORDER` to token-layout tensors (reproduction,
     golden tests); missing names are drawn from the seed.
+    `decoder` (LTX-2.5): "diffusion" is the sharp, slower diffusion video decoder, "conv" the fast
+    convolutional one; "auto" uses conv for drafts and diffusion for renders (when the model has it).
     `steps` / `video_guidance` / `audio_guidance` override the dev pipeline's defaults (the distilled
     schedule is fixed: it is what the distilled weights were trained for).
+    `loras` apply to every stage, in order, each at its strength (`lora_mode`: see LORA_MODES); the dev
+    render's stage 2 adds the install's distilled LoRA, as ltx-pipelines' two-stage pipeline does.
     """
 
     prompt: str
@@ -70,10 +88,14 @@ class GenerationRequest:
     initial_noise: Mapping[str, torch.Tensor] | None = field(default=None, compare=False, repr=False)
     draft_latents: StageLatents | None = field(default=None, compare=False, repr=False)
     tiled_decode: bool = False
+    decoder: Decoder = "auto"
     keep_float_video: bool = False
     previews: bool = True
+    loras: tuple[LoraSpec, ...] = ()
+    lora_mode: str = "live"
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "loras", tuple(self.loras))
         problems = _request_problems(self)
         if problems:
             raise InvalidRequestError("; ".join(problems))
@@ -87,6 +109,11 @@ def _request_problems(r: GenerationRequest) -> list[str]:
     problems: list[str] = []
     if not isinstance(r.prompt, str) or not r.prompt.strip():
         problems.append("the prompt is empty: describe the video (and its sound) to generate")
+    for name, text in (("prompt", r.prompt), ("negative prompt", r.negative_prompt)):
+        if problem := text_problem(name, text):
+            problems.append(problem)
+    if problem := seed_problem(r.seed):
+        problems.append(problem)
     if r.stage not in STAGES:
         problems.append(f"stage must be one of {STAGES}, got {r.stage!r}")
         return problems
@@ -94,24 +121,52 @@ def _request_problems(r: GenerationRequest) -> list[str]:
         problems.append(f"pipeline must be one of {PIPELINES}, got {r.pipeline!r}")
     m = SIZE_MULTIPLE[r.stage]
     for name, value in (("width", r.width), ("height", r.height)):
-        if not isinstance(value, int) or value <= 0 or value % m:
-            hint = f" (nearest: {max(m, round(value / m) * m)})" if isinstance(value, int | float) and value > 0 else ""
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0 or value % m:
+            finite = isinstance(value, int | float) and math.isfinite(value) and value > 0
+            hint = f" (nearest: {max(m, round(value / m) * m)})" if finite else ""
             problems.append(f"{name} {value} must be a positive multiple of {m} px for a {r.stage}{hint}")
-    if not isinstance(r.frames, int) or r.frames < 1 or (r.frames - 1) % TEMPORAL_STRIDE:
-        k = max(0, round((r.frames - 1) / TEMPORAL_STRIDE)) if isinstance(r.frames, int | float) else 0
+    if not isinstance(r.frames, int) or isinstance(r.frames, bool) or r.frames < 1 or (r.frames - 1) % TEMPORAL_STRIDE:
+        finite = isinstance(r.frames, int | float) and math.isfinite(r.frames)
+        k = max(0, round((r.frames - 1) / TEMPORAL_STRIDE)) if finite else 0
         problems.append(f"frames {r.frames} must be 8k+1 (1, 9, 17, ..., 121); nearest: {TEMPORAL_STRIDE * k + 1}")
-    if not isinstance(r.fps, int | float) or not math.isfinite(r.fps) or r.fps <= 0:
+    if isinstance(r.fps, bool) or not isinstance(r.fps, int | float) or not math.isfinite(r.fps) or r.fps <= 0:
         problems.append(f"fps must be a positive number, got {r.fps!r}")
-    if r.steps is not None and (not isinstance(r.steps, int) or r.steps < 1):
-        problems.append(f"steps must be a positive integer, got {r.steps!r}")
+    problems += ModelEnvelope().problems(r.width, r.height, r.frames, r.fps)
+    if r.steps is not None and (not isinstance(r.steps, int) or not 1 <= r.steps <= MAX_STEPS):
+        problems.append(f"steps must be a whole number from 1 to {MAX_STEPS}, got {r.steps!r}")
+    for modality, params in (("video", r.video_guidance), ("audio", r.audio_guidance)):
+        for name in ("cfg", "stg", "modality", "rescale"):
+            if params is not None and (problem := finite_problem(f"{modality} guidance {name}", getattr(params, name))):
+                problems.append(problem)
     if r.steps is not None and r.pipeline == "distilled":
         problems.append("the distilled pipeline has a fixed schedule: steps cannot be overridden")
     if r.initial_noise is not None:
-        unknown = sorted(set(r.initial_noise) - set(NOISE_ORDER))
+        unknown = sorted(set(r.initial_noise) - set(NOISE_ORDER) - set(ANCESTRAL_NAMES))
         if unknown:
             problems.append(f"unknown initial-noise names {unknown}; expected some of {list(NOISE_ORDER)}")
+    if r.decoder not in DECODERS:
+        problems.append(f"decoder must be one of {DECODERS}, got {r.decoder!r}")
+    problems.extend(_lora_problems(r))
     if r.draft_latents is not None and r.stage != "render":
         problems.append("draft_latents promote a draft to a render: use stage='render'")
+    return problems
+
+
+def _lora_problems(r: GenerationRequest) -> list[str]:
+    from model_runtime.errors import LoraError
+    from model_runtime.loras.spec import check_strength
+
+    problems = []
+    if r.lora_mode not in LORA_MODES:
+        problems.append(f"lora_mode must be one of {LORA_MODES}, got {r.lora_mode!r}")
+    for spec in r.loras:
+        if not isinstance(spec, LoraSpec):
+            problems.append(f"loras must be LoraSpec items, got {type(spec).__name__}")
+            continue
+        try:
+            check_strength(spec.strength, f"LoRA {spec.path.name}")
+        except LoraError as exc:
+            problems.append(str(exc))
     return problems
 
 

@@ -18,6 +18,7 @@ from typing import Protocol
 
 import torch
 
+from model_runtime.errors import CheckpointError
 from model_runtime.sampling.control import CancelToken
 
 Latents = tuple[torch.Tensor, ...]
@@ -39,23 +40,43 @@ class Step:
     latents: Latents
 
 
-def euler_step(x: torch.Tensor, x0: torch.Tensor, sigma: torch.Tensor, sigma_next: torch.Tensor) -> torch.Tensor:
-    s = float(sigma.to(torch.float32).item())
-    if s == 0:
+def euler_step(x: torch.Tensor, x0: torch.Tensor, sigma: float, dt: float) -> torch.Tensor:
+    """x + (x - x0) / sigma * dt, in float32. `sigma` and `dt` = sigma_next - sigma are host numbers (the
+    float32 schedule's values, exactly representable), so a step never reads a device tensor back: no
+    host sync inside a step (CUDA-graph-safe), the same float32 results as tensor operands."""
+    if sigma == 0:
         raise ValueError("an Euler step cannot start at sigma 0")
-    velocity = ((x.float() - x0.float()) / s).to(x.dtype)
-    return (x.float() + velocity.float() * (sigma_next.float() - sigma.float())).to(x.dtype)
+    velocity = ((x.float() - x0.float()) / sigma).to(x.dtype)
+    return (x.float() + velocity.float() * dt).to(x.dtype)
+
+
+def check_finite_step(latents: Latents) -> None:
+    """After the first step: NaN/Inf there means damaged weights or an overflowing dtype, and every later
+    step (minutes of work) would only carry them to an undecodable video. One cheap reduction per latent."""
+    if not all(bool(torch.isfinite(x).all()) for x in latents):
+        raise CheckpointError("the model produced NaN/Inf values at its first denoising step: the weights are "
+                              "damaged (download the checkpoint again) or the compute dtype overflows on this "
+                              "device (try --dtype float32)")
 
 
 def euler_loop(sigmas: torch.Tensor, latents: Latents, x0_fn: X0Function,
                cancel: CancelToken | None = None) -> Iterator[Step]:
-    """Yield a Step for each of the len(sigmas)-1 updates; the last Step holds the final latents."""
+    """Yield a Step for each of the len(sigmas)-1 updates; the last Step holds the final latents.
+
+    The schedule is read to the host once, before the first step (`sigmas` may live on the device: the
+    model still gets each sigma as a device tensor); the steps themselves never synchronise.
+    """
     total = len(sigmas) - 1
+    host = sigmas.detach().to("cpu", torch.float32)
+    values = host.tolist()
+    dts = (host[1:] - host[:-1]).tolist()  # float32 differences, as the tensor arithmetic computed them
     for i in range(total):
         if cancel is not None:
             cancel.raise_if_cancelled()
         x0s = x0_fn(latents, sigmas[i], i)
-        latents = tuple(euler_step(x, x0, sigmas[i], sigmas[i + 1]) for x, x0 in zip(latents, x0s, strict=True))
+        latents = tuple(euler_step(x, x0, values[i], dts[i]) for x, x0 in zip(latents, x0s, strict=True))
+        if i == 0:
+            check_finite_step(latents)  # the one host read of a job's steps, after the first (see above)
         yield Step(i + 1, total, x0s, latents)
     if cancel is not None:
         cancel.raise_if_cancelled()

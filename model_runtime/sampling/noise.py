@@ -2,7 +2,8 @@
 
 Noise is always drawn on the CPU in float32 and then moved, so one seed gives the same noise on CUDA,
 MPS and CPU. The draw order is part of the contract with the reference pipelines: stage-1 video,
-stage-1 audio, stage-2 video, stage-2 audio, each in token layout. Skipping a stage (a render
+stage-1 audio, stage-2 video, stage-2 audio, each in token layout, then (LTX-2.5's diffusion decoder) the
+decoder's pixel noise on its canvas. Skipping a stage (a render
 promoted from a draft) still draws that stage's noise so that the later draws stay identical.
 """
 
@@ -15,7 +16,7 @@ import torch
 from model_runtime.errors import InvalidRequestError
 
 #: the order in which a two-stage generation consumes noise
-NOISE_ORDER = ("stage1_video", "stage1_audio", "stage2_video", "stage2_audio")
+NOISE_ORDER = ("stage1_video", "stage1_audio", "stage2_video", "stage2_audio", "decoder")
 
 
 class NoiseSource:
@@ -29,6 +30,9 @@ class NoiseSource:
         self.seed = int(seed)
         self._generator = torch.Generator("cpu").manual_seed(self.seed)
         self._explicit = dict(explicit or {})
+        from model_runtime.sampling.ancestral import ANCESTRAL_NAMES
+
+        self._explicit = {k: v for k, v in self._explicit.items() if k not in ANCESTRAL_NAMES}
         unknown = set(self._explicit) - set(NOISE_ORDER)
         if unknown:
             raise InvalidRequestError(f"unknown initial-noise names {sorted(unknown)}; expected {list(NOISE_ORDER)}")

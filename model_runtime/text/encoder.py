@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from model_runtime.checkpoints import SafetensorsHeader, inspect_checkpoint, read_header
+from model_runtime.errors import CheckpointError
 from model_runtime.loading import load_component
 from model_runtime.memory.mapped import MappedFile, compute_dtype
 from model_runtime.memory.plan import TextPlacement
@@ -94,7 +95,8 @@ def _free_cache(device: torch.device) -> None:
 
 
 class TextEncoder:
-    """Prompt -> `TextEncoding` for one LTX-2.3 checkpoint and one Gemma-3 folder."""
+    """Prompt -> `TextEncoding` for one model: LTX-2.3 (single file + Gemma-3 folder) or LTX-2.5 (the packed
+    Gemma-4 file with the text projection + the transformer file with the connectors)."""
 
     def __init__(
         self,
@@ -108,21 +110,68 @@ class TextEncoder:
         max_length: int = DEFAULT_TEXT_MAX_LENGTH,
         strict: bool = True,
         placement: TextPlacement | None = None,
-        mapped: MappedFile | None = None,
+        mapped: bool = False,
         min_mapped_bytes: int | None = None,
     ):
         """`placement`: where Gemma runs, as a memory plan says (None: plainly on `gemma_device`):
         GPU / GPU_FP8 (fp8 storage, see `memory.executors`) on `device`, STREAM (layers kept in RAM and
         streamed through `device` one at a time), CPU (on the CPU, its weights left in the mapped shards).
-        `mapped`: this checkpoint mapped; the projection and connectors keep their large weights in the
-        file and upcast per layer (`memory.mapped`), and Gemma is mapped too (a CPU plan whose weights
-        exceed RAM)."""
-        self.header = checkpoint if isinstance(checkpoint, SafetensorsHeader) else read_header(checkpoint)
-        self.config = config if config is not None else inspect_checkpoint(self.header.path).config
-        check_v2_text_config(self.config["transformer"])
-        self.folder = inspect_gemma_folder(gemma_dir)
-        check_gemma_matches(self.header, self.folder.dims)
-        self.tokenizer = PromptTokenizer.from_folder(self.folder.path, max_length)
+        `mapped`: keep large weights in the model files (a CPU plan whose weights exceed RAM): the
+        projection and connectors keep theirs in the file and upcast per layer (`memory.mapped`), and the
+        Gemma-3 folder's language model is mapped too."""
+        header = checkpoint if isinstance(checkpoint, SafetensorsHeader) else read_header(checkpoint)
+        config = config if config is not None else inspect_checkpoint(header.path).config
+        check_v2_text_config(config["transformer"])
+        folder = inspect_gemma_folder(gemma_dir)
+        check_gemma_matches(header, folder.dims)
+        self._setup(folder, PromptTokenizer.from_folder(folder.path, max_length),
+                    lambda dt, dev: load_gemma_language_model(folder, dtype=dt, device=dev),
+                    (header, with_gemma_dims(config, folder.dims)), (header, config),
+                    dtype=dtype, device=device, gemma_device=gemma_device, strict=strict, placement=placement,
+                    mapped=mapped, min_mapped_bytes=min_mapped_bytes,
+                    load_gemma_mapped=lambda dt, floor: load_gemma_mapped(folder, dtype=dt, min_mapped_bytes=floor))
+
+    @classmethod
+    def for_model(cls, files, *, dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu",
+                  gemma_device: torch.device | str | None = None, max_length: int = DEFAULT_TEXT_MAX_LENGTH,
+                  strict: bool = True, placement: TextPlacement | None = None, mapped: bool = False,
+                  min_mapped_bytes: int | None = None) -> TextEncoder:
+        """The text path of a `families.ModelFiles` (either family), placed as `__init__` describes."""
+        if not files.is_split:
+            if files.gemma3_dir is None:
+                raise CheckpointError("encoding a prompt needs the Gemma-3 text encoder folder; none was given")
+            return cls(files.gemma3_dir, files.main.header, files.config, dtype=dtype, device=device,
+                       gemma_device=gemma_device, max_length=max_length, strict=strict, placement=placement,
+                       mapped=mapped, min_mapped_bytes=min_mapped_bytes)
+        from model_runtime.text.gemma4 import inspect_gemma4_file, load_gemma4_language_model
+
+        te = files.file_for("text_projection")
+        check_v2_text_config(files.config["transformer"])
+        gemma = inspect_gemma4_file(te.path)
+        check_gemma_matches(te.header, gemma.dims)
+        self = cls.__new__(cls)
+        self._setup(gemma, PromptTokenizer.from_gemma4_file(gemma, max_length),
+                    lambda dt, dev: load_gemma4_language_model(gemma, dtype=dt, device=dev, strict=strict),
+                    (te.header, files.config_for("text_projection")), (files.main.header, files.config),
+                    dtype=dtype, device=device, gemma_device=gemma_device, strict=strict, placement=placement,
+                    mapped=mapped, min_mapped_bytes=min_mapped_bytes,
+                    load_gemma_mapped=None)  # no mapped Gemma-4 loader yet: a CPU plan loads it plainly
+        return self
+
+    def _setup(self, folder, tokenizer: PromptTokenizer, load_gemma, projection_source: tuple[SafetensorsHeader, dict],
+               connector_source: tuple[SafetensorsHeader, dict], *, dtype: torch.dtype, device: torch.device | str,
+               gemma_device: torch.device | str | None, strict: bool, placement: TextPlacement | None,
+               mapped: bool, min_mapped_bytes: int | None,
+               load_gemma_mapped: Callable[[torch.dtype, int | None], nn.Module] | None) -> None:
+        """`load_gemma`(dtype, device) loads the language model; `load_gemma_mapped`(dtype, floor) loads it
+        with its large weights left in the mapped file (None: this format has no mapped loader)."""
+        self.folder = folder  # GemmaFolder (2.3) or Gemma4File (2.5): both carry `.dims` and `.path`
+        self.tokenizer = tokenizer
+        self._load_gemma_plain = load_gemma
+        self._load_gemma_mapped = load_gemma_mapped
+        self._projection_source = projection_source
+        self._connector_source = connector_source
+        self.header, self.config = connector_source
         self.dtype = dtype
         self.device = torch.device(device)
         self.gemma_device = torch.device(gemma_device) if gemma_device is not None else self.device
@@ -130,7 +179,8 @@ class TextEncoder:
         self.placement = placement
         self.mapped = mapped
         self.min_mapped_bytes = min_mapped_bytes
-        if placement is TextPlacement.CPU or (mapped is not None and self.device.type == "cpu"):
+        self._mapped_files: dict[Path, MappedFile] = {}
+        if placement is TextPlacement.CPU or (mapped and self.device.type == "cpu"):
             self.gemma_device = torch.device("cpu")
         self._gemma: GemmaEncoder | None = None
         self._heads: tuple[TextProjection, nn.Module, nn.Module] | None = None
@@ -144,17 +194,27 @@ class TextEncoder:
 
     def _load_gemma(self) -> nn.Module:
         p = self.placement
-        if self.gemma_device.type == "cpu" and (p is TextPlacement.CPU or self.mapped is not None):
-            return load_gemma_mapped(self.folder, dtype=self.dtype, min_mapped_bytes=self.min_mapped_bytes)
+        cpu_mapped = self.gemma_device.type == "cpu" and (p is TextPlacement.CPU or self.mapped)
+        if cpu_mapped and self._load_gemma_mapped is not None:
+            return self._load_gemma_mapped(self.dtype, self.min_mapped_bytes)
+        # the Gemma-4 file (LTX-2.5) has no mapped loader yet: a CPU plan loads it plainly into RAM
         if p is TextPlacement.GPU_FP8:
             from model_runtime.memory.executors import quantize_fp8_
 
-            model = load_gemma_language_model(self.folder, dtype=self.dtype, device="cpu")
+            model = self._load_gemma_plain(self.dtype, torch.device("cpu"))
             quantize_fp8_(model)
             return model.to(self.gemma_device)
         if p is TextPlacement.STREAM:  # stays in RAM; `_placed` streams its layers through the device
-            return load_gemma_language_model(self.folder, dtype=self.dtype, device="cpu")
-        return load_gemma_language_model(self.folder, dtype=self.dtype, device=self.gemma_device)
+            return self._load_gemma_plain(self.dtype, torch.device("cpu"))
+        return self._load_gemma_plain(self.dtype, self.gemma_device)
+
+    def _mapped_file(self, header: SafetensorsHeader) -> MappedFile | None:
+        """`header`'s file mapped when weights stay in the files on this (CPU) device, else None."""
+        if not self.mapped or self.device.type != "cpu":
+            return None
+        if header.path not in self._mapped_files:
+            self._mapped_files[header.path] = MappedFile(header)
+        return self._mapped_files[header.path]
 
     @contextlib.contextmanager
     def _placed(self) -> Iterator[GemmaEncoder]:
@@ -173,14 +233,14 @@ class TextEncoder:
 
     @property
     def heads(self) -> tuple[TextProjection, nn.Module, nn.Module]:
-        """(projection, video connector, audio connector), loaded strictly from the checkpoint."""
+        """(projection, video connector, audio connector), loaded strictly (one or two files)."""
         if self._heads is None:
-            config = with_gemma_dims(self.config, self.folder.dims)
+            sources = (self._projection_source, self._connector_source, self._connector_source)
             loaded = [
-                load_component(self.header, spec, config, dtype=self.dtype, device=self.device, strict=self.strict,
-                               mapped=self.mapped if self.device.type == "cpu" else None,
-                               min_mapped_bytes=self.min_mapped_bytes)[0]
-                for spec in (TEXT_PROJECTION_SPEC, VIDEO_CONNECTOR_SPEC, AUDIO_CONNECTOR_SPEC)
+                load_component(header, spec, config, dtype=self.dtype, device=self.device, strict=self.strict,
+                               mapped=self._mapped_file(header), min_mapped_bytes=self.min_mapped_bytes)[0]
+                for spec, (header, config) in zip((TEXT_PROJECTION_SPEC, VIDEO_CONNECTOR_SPEC, AUDIO_CONNECTOR_SPEC),
+                                                  sources, strict=True)
             ]
             self._heads = (loaded[0], loaded[1], loaded[2])  # type: ignore[assignment]
         return self._heads  # type: ignore[return-value]
@@ -194,7 +254,7 @@ class TextEncoder:
         if self._gemma is not None:
             self._gemma = None
             _free_cache(self.gemma_device)
-            log.info("released Gemma-3 (%s)", self.gemma_device)
+            log.info("released Gemma (%s)", self.gemma_device)
 
     def release(self) -> None:
         """Free everything this encoder loaded."""

@@ -14,7 +14,6 @@ Folder problems are found before any weight is read and reported as `CheckpointE
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,8 +22,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from model_runtime.checkpoints import read_header
+from model_runtime.checkpoints import parse_json_document, read_header
 from model_runtime.errors import CheckpointError, MissingKeysError, UnexpectedKeysError
+from model_runtime.loading import check_finite_weights
 from model_runtime.text.tokenizer import TOKENIZER_FILES
 
 log = logging.getLogger(__name__)
@@ -71,10 +71,7 @@ def _read_config(folder: Path) -> dict:
     cfg_path = folder / "config.json"
     if not cfg_path.is_file():
         raise CheckpointError(f"{folder}: no config.json: not a Hugging Face model folder; {_GET_FOLDER}")
-    try:
-        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{cfg_path}: not valid JSON ({exc.__class__.__name__})") from None
+    cfg = _read_json(cfg_path, "config.json")
     if not isinstance(cfg, dict):
         raise CheckpointError(f"{cfg_path}: not a JSON object")
     model_type = cfg.get("model_type")
@@ -84,19 +81,46 @@ def _read_config(folder: Path) -> dict:
             f"Gemma-3 text encoder (Gemma3ForConditionalGeneration, e.g. google/gemma-3-12b-it)"
         )
     text = cfg.get("text_config")
-    if not isinstance(text, dict) or not all(isinstance(text.get(k), int) for k in ("hidden_size", "num_hidden_layers")):
-        raise CheckpointError(f"{cfg_path}: text_config lacks hidden_size / num_hidden_layers")
+    if not isinstance(text, dict):
+        raise CheckpointError(f"{cfg_path}: text_config is missing or not an object; {_GET_FOLDER}")
+    for name in _SHAPE_FIELDS:
+        value = text.get(name)
+        if name in _REQUIRED_FIELDS and value is None:
+            raise CheckpointError(f"{cfg_path}: text_config lacks hidden_size / num_hidden_layers (no {name}); "
+                                  f"{_GET_FOLDER}")
+        if value is not None:
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise CheckpointError(f"{cfg_path}: text_config.{name} is {value!r}, expected a positive integer; "
+                                      f"{_GET_FOLDER}")
     return cfg
+
+
+#: text_config fields that decide weight shapes: each is checked against the weights before loading
+_SHAPE_FIELDS = ("hidden_size", "num_hidden_layers", "vocab_size", "intermediate_size", "num_attention_heads",
+                 "num_key_value_heads", "head_dim")
+_REQUIRED_FIELDS = ("hidden_size", "num_hidden_layers")
+
+
+def _read_json(path: Path, what: str) -> object:
+    """Read a small JSON file of the folder; unreadable, non-UTF-8, too deep or invalid -> CheckpointError."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot read {what}: {exc.strerror or exc}; make it readable "
+                              "or download the folder again") from None
+    return parse_json_document(raw, str(path), what)
 
 
 def _weight_files(folder: Path) -> tuple[Path, ...]:
     index = folder / "model.safetensors.index.json"
     if index.is_file():
-        try:
-            weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
-            names = sorted(set(weight_map.values()))
-        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
-            raise CheckpointError(f"{index}: corrupt shard index ({exc.__class__.__name__})") from None
+        doc = _read_json(index, "the shard index")
+        weight_map = doc.get("weight_map") if isinstance(doc, dict) else None
+        if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
+            raise CheckpointError(f"{index}: corrupt shard index (no weight_map of file names); {_GET_FOLDER}")
+        names = sorted(set(weight_map.values()))
+        for n in names:
+            confine_to_folder(folder, n, index)
         missing = [n for n in names if not (folder / n).is_file()]
         if missing:
             raise CheckpointError(f"{folder}: weight shard(s) missing: {', '.join(missing)}; {_GET_FOLDER}")
@@ -109,6 +133,16 @@ def _weight_files(folder: Path) -> tuple[Path, ...]:
             f"{folder}: only pickle weights (*.bin/*.pt) found; they are never loaded: use the safetensors release"
         )
     raise CheckpointError(f"{folder}: no model weights (model.safetensors or model.safetensors.index.json); {_GET_FOLDER}")
+
+
+def confine_to_folder(folder: Path, name: str, where: Path) -> Path:
+    """A shard name must be a plain file name inside the folder: never absolute, never `..`, no link out."""
+    candidate = folder / name
+    plain = name and not Path(name).is_absolute() and ".." not in Path(name).parts and "\\" not in name
+    if not plain or not candidate.resolve().is_relative_to(folder.resolve()):
+        raise CheckpointError(f"{where}: shard {name!r} points outside the model folder; refusing to follow it: "
+                              f"{_GET_FOLDER}")
+    return candidate
 
 
 def _language_model_prefix(files: tuple[Path, ...]) -> str:
@@ -134,10 +168,60 @@ def inspect_gemma_folder(path: str | Path) -> GemmaFolder:
     cfg = _read_config(folder)
     if not any((folder / name).is_file() for name in TOKENIZER_FILES):
         raise CheckpointError(f"{folder}: no tokenizer ({' or '.join(TOKENIZER_FILES)}); {_GET_FOLDER}")
+    check_tokenizer_files(folder)
     files = _weight_files(folder)
     prefix = _language_model_prefix(files)
     text = cfg["text_config"]
+    check_config_against_weights(folder, text, files, prefix)
     return GemmaFolder(folder, GemmaDims(text["hidden_size"], text["num_hidden_layers"]), files, prefix, cfg)
+
+
+def check_tokenizer_files(folder: Path) -> None:
+    """The tokenizer files are data too: JSON ones must parse as objects, a SentencePiece model must not be
+    empty. Found here, a garbage file costs milliseconds and one line instead of a library traceback."""
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        path = folder / name
+        if path.is_file() and not isinstance(_read_json(path, name), dict):
+            raise CheckpointError(f"{path}: not a tokenizer file (not a JSON object); {_GET_FOLDER}")
+    model = folder / "tokenizer.model"
+    if model.is_file() and not (folder / "tokenizer.json").is_file() and model.stat().st_size < 16:
+        raise CheckpointError(f"{model}: empty or truncated SentencePiece model; {_GET_FOLDER}")
+
+
+def _layer_count(keys: set[str], prefix: str) -> int:
+    layers = {int(k[len(prefix) + 7:].split(".", 1)[0]) for k in keys
+              if k.startswith(prefix + "layers.") and k[len(prefix) + 7:].split(".", 1)[0].isdigit()}
+    return max(layers) + 1 if layers else 0
+
+
+def check_config_against_weights(folder: Path, text: dict, files: tuple[Path, ...], prefix: str) -> None:
+    """Check config.json's text_config field by field against the weight shapes in the headers.
+
+    Why: the LTX projection only sees hidden_size x (layers + 1); a config whose product matches but
+    whose fields are wrong passes that check and then fails inside transformers with a report nobody
+    sees. Every field that shapes a weight is compared here, and the first difference is named."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    for f in files:
+        shapes.update({k: v.shape for k, v in read_header(f).tensors.items()})
+    p = prefix
+    head_dim = text.get("head_dim") or text["hidden_size"] // max(1, text.get("num_attention_heads") or 1)
+    embed = shapes.get(f"{p}embed_tokens.weight", (0, 0))
+    checks = [("hidden_size", text["hidden_size"], embed[-1], f"{p}embed_tokens.weight"),
+              ("num_hidden_layers", text["num_hidden_layers"], _layer_count(set(shapes), p), f"{p}layers.*")]
+    if text.get("vocab_size"):
+        checks.append(("vocab_size", text["vocab_size"], embed[0], f"{p}embed_tokens.weight"))
+    q, k = shapes.get(f"{p}layers.0.self_attn.q_proj.weight"), shapes.get(f"{p}layers.0.self_attn.k_proj.weight")
+    if q and text.get("num_attention_heads"):
+        checks.append(("num_attention_heads x head_dim", text["num_attention_heads"] * head_dim, q[0], "q_proj"))
+    if k and text.get("num_key_value_heads"):
+        checks.append(("num_key_value_heads x head_dim", text["num_key_value_heads"] * head_dim, k[0], "k_proj"))
+    gate = shapes.get(f"{p}layers.0.mlp.gate_proj.weight")
+    if gate and text.get("intermediate_size"):
+        checks.append(("intermediate_size", text["intermediate_size"], gate[0], "mlp.gate_proj"))
+    for name, said, found, where in checks:
+        if said != found:
+            raise CheckpointError(f"{folder}/config.json: text_config {name} is {said} but the weights ({where}) "
+                                  f"say {found}: config.json does not belong to these weights; {_GET_FOLDER}")
 
 
 @contextlib.contextmanager
@@ -172,14 +256,17 @@ def load_gemma_language_model(
                 key_mapping={"^" + folder.language_model_prefix.replace(".", r"\."): ""},
                 output_loading_info=True,
             )
-    except (OSError, ValueError, RuntimeError) as exc:
-        raise CheckpointError(f"{folder.path}: cannot load the Gemma-3 language model: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - transformers raises many types; the user gets one line
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+        raise CheckpointError(f"{folder.path}: cannot load the Gemma-3 language model ({first}); "
+                              f"{_GET_FOLDER}") from None
     if info["missing_keys"] or info["mismatched_keys"]:
         bad = sorted(map(str, [*info["missing_keys"], *info["mismatched_keys"]]))
         raise MissingKeysError(f"{folder.path}: Gemma-3 weights missing or of the wrong shape: {', '.join(bad[:12])}")
     foreign = sorted(k for k in info["unexpected_keys"] if not k.startswith(UNUSED_PREFIXES))
     if foreign:
         raise UnexpectedKeysError(f"{folder.path}: tensors the Gemma-3 language model does not use: {', '.join(foreign[:12])}")
+    check_finite_weights(folder.path, "Gemma-3", model.named_parameters())
     model = model.to(device).eval().requires_grad_(False)
     log.info("loaded Gemma-3 language model from %s (%s, %d layers, hidden %d)", folder.path, dtype,
              folder.dims.num_hidden_layers, folder.dims.hidden_size)

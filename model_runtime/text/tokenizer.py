@@ -1,4 +1,5 @@
-"""Prompt -> token ids the way LTX-2.x feeds Gemma: `<bos>` first, no `<eos>`, padded on the LEFT.
+"""Prompt -> token ids the way LTX-2.x feeds Gemma: `<bos>` first (prepended when the tokenizer does not
+add it, as Gemma-4's does not), no `<eos>`, padded on the LEFT.
 
 The padded length is fixed (1024 for 2.x) because the connectors replace the padding by learnable
 registers and need the length to be a multiple of their count; the prompt therefore sits at the end of
@@ -63,9 +64,18 @@ class PromptTokenizer:
 
         try:
             tok = AutoTokenizer.from_pretrained(str(folder), local_files_only=True, model_max_length=max_length)
-        except (OSError, ValueError, TypeError) as exc:
-            raise CheckpointError(f"{folder}: cannot load the Gemma tokenizer: {exc}") from exc
+        except Exception as exc:  # noqa: BLE001 - tokenizers raises bare Exception for garbage files
+            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else exc.__class__.__name__
+            raise CheckpointError(f"{folder}: cannot load the Gemma tokenizer ({first}): the tokenizer files are "
+                                  "damaged; download the complete google/gemma-3-12b-it folder again") from None
         return cls(tok, max_length)
+
+    @classmethod
+    def from_gemma4_file(cls, file, max_length: int = DEFAULT_TEXT_MAX_LENGTH) -> PromptTokenizer:
+        """The tokenizer packed into LTX-2.5's Gemma-4 text encoder file (`text.gemma4.Gemma4File`)."""
+        from model_runtime.text.gemma4 import load_gemma4_tokenizer
+
+        return cls(load_gemma4_tokenizer(file, max_length), max_length)
 
     @property
     def pad_token_id(self) -> int:
@@ -78,13 +88,16 @@ class PromptTokenizer:
     def __call__(self, prompt: str) -> TokenizedPrompt:
         if not isinstance(prompt, str):
             raise InvalidRequestError(f"prompt must be a string, got {type(prompt).__name__}")
-        enc = self._tok(
-            prompt.strip(),
-            padding="max_length",
-            max_length=self.max_length,
-            truncation=True,
-            return_tensors="pt",
-        )
+        # ltx-core's LTXGemmaTokenizer: truncate, make sure `<bos>` leads (Gemma-3's tokenizer adds it,
+        # Gemma-4's does not), cut to the length again, then pad on the left
+        ids_list = self._tok(prompt.strip(), padding=False, truncation=True, max_length=self.max_length)["input_ids"]
+        bos = self._tok.bos_token_id
+        if bos is None:
+            raise CheckpointError("the Gemma tokenizer has no <bos> token; the LTX text path needs one")
+        if not ids_list or ids_list[0] != bos:
+            ids_list = [bos, *ids_list][: self.max_length]
+        enc = self._tok.pad({"input_ids": [ids_list]}, padding="max_length", max_length=self.max_length,
+                            return_tensors="pt", return_attention_mask=True)
         ids = enc["input_ids"].to(torch.int64)
         mask = enc["attention_mask"].to(torch.int64)
         n = int(mask.sum().item())

@@ -45,8 +45,11 @@ class FakeRuntime:
         n = round(request.frames / request.fps * 48000)
         wave = torch.sin(torch.arange(n) / 48000 * 440 * 6.283).repeat(2, 1) * 0.2
         lat = StageLatents(torch.zeros(1, 128, 1, 2, 3), torch.zeros(1, 8, 2, 16))
+        loras = [{"name": x.path.name, "path": str(x.path), "strength": x.strength, "sha256": x.sha256 or "f" * 64}
+                 for x in getattr(request, "loras", ())]  # provenance as the real runtime reports it
         return GenerationResult(frames, wave, request.fps, 48000, {"stage1": lat},
-                                {"prompt": request.prompt, "seed": request.seed, "stage": request.stage})
+                                {"prompt": request.prompt, "seed": request.seed, "stage": request.stage,
+                                 "loras": loras})
 
 
 class FakeFactory:

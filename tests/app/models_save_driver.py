@@ -18,13 +18,18 @@ def main(profile: str) -> None:
     from tests.app.fake_runtime import FakeFactory
 
     app = QApplication(sys.argv[:1])
-    w = MainWindow(AppContext.create(AppPaths.for_root(Path(profile))), FakeFactory())
+    ctx = AppContext.create(AppPaths.for_root(Path(profile)))
+    # start off the demo so that Save switches the model to the demo (Save refuses to leave the demo
+    # without model files, so switching the other way would not be saved)
+    ctx.save_settings(ctx.settings.with_changes(use_demo_model=False))
+    w = MainWindow(ctx, FakeFactory())
     w.show()
 
     def save() -> None:
         dialog = next(d for d in app.topLevelWidgets() if isinstance(d, ModelsDialog) and d.isVisible())
-        dialog.demo.setChecked(not dialog.demo.isChecked())
+        dialog.demo.setChecked(True)
         dialog.accept()
+        assert not dialog.isVisible(), dialog.refusal.text()
 
     def open_models() -> None:
         QTimer.singleShot(300, save)

@@ -21,12 +21,12 @@ def _free_display() -> int:
     raise RuntimeError("no free X display number")
 
 
-@pytest.fixture
-def xvfb_display():
+def start_xvfb(width: int, height: int) -> tuple[subprocess.Popen, str]:
+    """An Xvfb server with one screen of width×height; (process, DISPLAY). Skips when Xvfb is missing."""
     if not shutil.which("Xvfb"):
         pytest.skip("Xvfb is not installed (./dev setup installs it: apt package xvfb)")
     n = _free_display()
-    proc = subprocess.Popen(["Xvfb", f":{n}", "-screen", "0", "1600x1000x24", "-nolisten", "tcp"],
+    proc = subprocess.Popen(["Xvfb", f":{n}", "-screen", "0", f"{width}x{height}x24", "-nolisten", "tcp"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 15
     while not Path(f"/tmp/.X11-unix/X{n}").exists():
@@ -34,7 +34,13 @@ def xvfb_display():
             proc.kill()
             pytest.fail("Xvfb did not start")
         time.sleep(0.05)
-    yield f":{n}"
+    return proc, f":{n}"
+
+
+@pytest.fixture
+def xvfb_display():
+    proc, display = start_xvfb(1600, 1000)
+    yield display
     proc.terminate()
     proc.wait(timeout=10)
 

@@ -91,8 +91,18 @@ def test_cancelled_job_emits_no_finished_and_model_stays_loaded(qtbot, make_queu
     assert nxt.state == "done" and q.factory.opened == 1  # no reload after a cancel
 
 
-def test_new_draft_supersedes_pending_draft_renders_keep_order(qtbot, make_queue):
+def test_drafts_are_variants_by_default_every_click_runs(qtbot, make_queue):
+    q = make_queue(steps=3, step_s=0.02)
+    drafts = [q.submit(_spec(seed=s)) for s in (11, 12, 13)]
+    assert not q.supersede_drafts
+    qtbot.waitUntil(lambda: not any(j.is_active for j in drafts), timeout=30_000)
+    assert [j.state for j in drafts] == ["done"] * 3  # none was superseded: three variants to compare
+    assert [r.seed for r in q.factory.requests] == [11, 12, 13]
+
+
+def test_new_draft_supersedes_pending_draft_when_asked_renders_keep_order(qtbot, make_queue):
     q = make_queue(steps=20, step_s=0.05)
+    q.supersede_drafts = True  # the explicit option (Queue tab)
     running = q.submit(_spec(seed=1))
     r1 = q.submit(_spec("render", seed=1, prompt="render one"))
     d2 = q.submit(_spec(seed=2))

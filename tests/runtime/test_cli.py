@@ -129,8 +129,8 @@ def test_generate_draft_writes_a_valid_mp4(tiny_dir, tmp_path):
     asked, ran = settings["request"], settings["runtime"]  # write_result's one metadata format (app and CLI)
     assert asked["seed"] == 3 and asked["stage"] == "draft" and asked["width"] == 64
     assert ran["seed"] == 3 and settings["generator"] == "ltx-studio-cli"
-    assert json.loads(out.with_suffix(".json").read_text()) == settings
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["draft.json", "draft.mp4"]
+    assert json.loads(out.with_name(out.name + ".json").read_text()) == settings  # the sidecar: draft.mp4.json
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["draft.mp4", "draft.mp4.json"]
 
 
 BAD_INPUTS = {

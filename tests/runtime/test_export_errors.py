@@ -75,7 +75,7 @@ def test_bad_preset_file_is_rejected(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text('name = "x"\nlabel = "X"\ndescription = ""\ncontainer = "avi"\n'
                    '[video]\ncodec = "libx264"\npix_fmt = "yuv420p"\n[audio]\ncodec = "aac"\n')
-    with pytest.raises(MediaError, match="unknown container"):
+    with pytest.raises(MediaError, match="container = 'avi' is invalid, expected one of mp4, mov"):
         load_preset(bad)
     with pytest.raises(MediaError, match="unknown export preset 'nope'"):
         get_preset("nope")

@@ -31,6 +31,12 @@ class FakeEngine:
     video_decodes: int = 0
     audio_decodes: int = 0
     on_denoise: object = None  # optional hook(call_index) to cancel from "inside" a step
+    distilled_lora: object = None
+    lora_calls: list = field(default_factory=list)  # (loras, mode, denoise calls made before)
+
+    def use_loras(self, loras, mode):
+        self.lora_calls.append((tuple(loras), mode, len(self.denoise_calls)))
+        return tuple({"name": s.path.name, "strength": s.strength} for s in loras)
 
     def encode_prompts(self, prompts):
         return tuple(PromptContexts(torch.full((1, 4, 8), len(p) / 100), torch.full((1, 4, 4), len(p) / 50))

@@ -1,0 +1,503 @@
+"""LTX-2.5's diffusion video decoder ("Sharp"): latent -> context volume -> a few Euler steps in pixel space.
+
+Stages 1-4 turn the latent into a context volume with 3-D neighbourhood-attention blocks and linear
+pixel-shuffle upsamples; stage 5 denoises patchified pixel noise, modulated (AdaLN) by the step's t and
+fed the context through a per-block `context_proj`. The decoder is itself a diffusion model: its output
+depends on the pixel noise, which is drawn from the job's generator on the canvas described below, so a
+seeded job decodes reproducibly.
+
+What ltx-core 1.2.0 does around the network, reproduced here for an untiled decode:
+* the latent is edge-padded (time: repeat last; space: symmetric edge copies) up to the smallest grid
+  every stage's attention kernel fits (`min_latent_grid`), and x_T is drawn on the padded canvas;
+* the last latent frame is replicated `(K_t // 2) * 2` times before stages 1-3 and the appendix is cropped
+  off the context after stage 4 (keeping at least the stage-5 kernel's frames): NATTEN shifts its window
+  inward at the border, and the ghost frames move that border past the kept frames;
+* the output is cropped back to the content (the padding's `before` part skipped spatially).
+
+Why not diffusers 0.42.1's `LTX2VideoDiffusionDecoder3d`: the official file stores fused `attn.qkv` and
+static `gate_*` tensors and names q/k norms `q_norm`/`k_norm`; diffusers' module has split to_q/to_k/to_v
+and no gates, so its state dict is not the file's and the strict key map would need tensor splits. Its
+smaller pieces whose names and arithmetic equal the reference's are used as they are: the SwiGLU MLP, the
+pixel-shuffle upsampler, the shared AdaLN-Zero and the 3-D absolute RoPE. Its decode also differs from
+1.2.0's (no edge padding to the minimum grid, noise drawn on the unpadded canvas, x0 / 1-step defaults),
+see the config cross-check in the issue notes.
+
+Neighbourhood attention: NATTEN semantics (each query sees a `kernel`-sized window, centred where possible
+and shifted inward at the border), computed with SDPA on query tiles and an additive window mask, like
+ltx-core's eager fallback; tiles keep the mask under `NA_SCORE_BUDGET` elements.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from model_runtime.errors import UnsupportedModelError
+from model_runtime.loading import ComponentSpec
+from model_runtime.models.video_vae import PerChannelStatistics, patchify, unpatchify
+
+log = logging.getLogger(__name__)
+
+PREFIX = "vae."
+_DECODER = "decoder."
+_STATS = "per_channel_statistics."
+GATES = ("gate_msa", "gate_mlp", "gate_ctx")
+#: which Linear each static gate is folded into at load time (ltx-core 1.2.0's loader does the same)
+GATE_TARGETS = {"gate_msa": ("attn.proj.weight", "attn.proj.bias"), "gate_mlp": ("mlp.w_down.weight",),
+                "gate_ctx": ("context_proj.weight", "context_proj.bias")}
+NA_SCORE_BUDGET = 2**25  # elements of one query tile's [Nq, Nk] mask
+#: ltx-core 1.2.0's default decode mode (CHUNKED_EAGER) runs stage-5 attention on 4 W slabs, see `w_chunked`
+STAGE5_W_CHUNKS = 4
+
+
+# --- config --------------------------------------------------------------------------------------------
+Kernel = tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class DiffusionDecoderConfig:
+    """`vae.decoder` of a `CausalDiffusionVAE` file, with ltx-core 1.2.0's class defaults for absent keys."""
+
+    in_channels: int = 128
+    out_channels: int = 3
+    patch_size: int = 4
+    head_dim: int = 64
+    stage_channels: tuple[int, ...] = (1024, 512, 256, 256, 128)
+    stage_depths: tuple[int, ...] = (4, 6, 4, 2, 8)
+    stage_kernels: tuple[Kernel, ...] = ((3, 7, 7), (3, 7, 7), (3, 5, 5), (3, 5, 5), (3, 3, 3))
+    upsamples: tuple[tuple[Kernel, int], ...] = (((1, 2, 2), 2), ((2, 1, 1), 2), ((2, 2, 2), 1), ((2, 2, 2), 2))
+    stage5_kernel: Kernel = (3, 7, 7)
+    stage5_channels: int | None = None
+    t_emb_dim: int = 384
+    num_inference_steps: int = 2
+    timestep_scale_multiplier: float = 1.0
+    model_output_type: str = "v"
+
+    @classmethod
+    def from_vae_section(cls, vae: dict) -> DiffusionDecoderConfig:
+        d = vae.get("decoder", vae)
+        kw: dict = {}
+        if "stage_channels" in d:
+            kw["stage_channels"] = tuple(int(c) for c in d["stage_channels"])
+        if "stage_depths" in d:
+            kw["stage_depths"] = tuple(int(c) for c in d["stage_depths"])
+        if "stage_kernels" in d:
+            kw["stage_kernels"] = tuple(tuple(int(k) for k in kern) for kern in d["stage_kernels"])
+        if "upsamples" in d:
+            kw["upsamples"] = tuple((tuple(int(s) for s in stride), int(red)) for stride, red in d["upsamples"])
+        if "stage5_kernel" in d:
+            kw["stage5_kernel"] = tuple(int(k) for k in d["stage5_kernel"])
+        cfg = cls(
+            in_channels=int(d.get("in_channels", vae.get("latent_channels", 128))),
+            out_channels=int(d.get("out_channels", 3)), patch_size=int(d.get("patch_size", 4)),
+            head_dim=int(d.get("head_dim", d.get("na_head_dim", 64))), stage5_channels=d.get("stage5_channels"),
+            t_emb_dim=int(d.get("t_emb_dim", 384)), num_inference_steps=int(d.get("default_num_inference_steps", 2)),
+            timestep_scale_multiplier=float(d.get("timestep_scale_multiplier", 1.0)),
+            model_output_type=str(vae.get("model_output_type", "v")), **kw)
+        cfg._check()
+        return cfg
+
+    def _check(self) -> None:
+        problems = []
+        n = len(self.stage_channels)
+        if not (len(self.stage_depths) == len(self.stage_kernels) == n and len(self.upsamples) == n - 1):
+            problems.append("stage_channels / stage_depths / stage_kernels / upsamples lengths disagree")
+        if any(c % self.head_dim for c in (*self.stage_channels, self.c5)):
+            problems.append(f"stage widths must be multiples of head_dim={self.head_dim}")
+        if self.model_output_type not in ("v", "x0"):
+            problems.append(f"model_output_type={self.model_output_type!r}")
+        if self.num_inference_steps < 1:
+            problems.append(f"default_num_inference_steps={self.num_inference_steps}")
+        if problems:
+            raise UnsupportedModelError("diffusion video decoder config not supported: " + "; ".join(problems))
+
+    @property
+    def c5(self) -> int:
+        return int(self.stage5_channels or self.stage_channels[-1])
+
+    @property
+    def trailing_pad_frames(self) -> int:
+        return (self.stage_kernels[0][0] // 2) * 2
+
+    @property
+    def time_scale(self) -> int:
+        return math.prod(s[0] for s, _ in self.upsamples)
+
+    @property
+    def space_scale(self) -> tuple[int, int]:
+        return (math.prod(s[1] for s, _ in self.upsamples) * self.patch_size,
+                math.prod(s[2] for s, _ in self.upsamples) * self.patch_size)
+
+    def canvas_shape(self, latent_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """Pixel noise shape for a latent `[B, C, F', H', W']`: the latent padded to `min_latent_grid`,
+        upscaled (what x_T is drawn on)."""
+        b, _, f, h, w = latent_shape
+        mt, mh, mw = self.min_latent_grid()
+        sh, sw = self.space_scale
+        return (b, self.out_channels, self.time_scale * (max(f, mt) - 1) + 1, max(h, mh) * sh, max(w, mw) * sw)
+
+    def min_latent_grid(self) -> tuple[int, int, int]:
+        """Smallest latent (T, H, W) on which every stage's window fits (ltx-core `all_stages_min_tile_size`)."""
+        mins, cum = [1, 1, 1], [1, 1, 1]
+        for i, (stride, _) in enumerate(self.upsamples):
+            for a in range(3):
+                mins[a] = max(mins[a], -(-self.stage_kernels[i][a] // cum[a]))
+            cum = [cum[a] * stride[a] for a in range(3)]
+        for a in range(3):
+            mins[a] = max(mins[a], -(-self.stage5_kernel[a] // cum[a]))
+        return mins[0], mins[1], mins[2]
+
+
+# --- neighbourhood attention ---------------------------------------------------------------------------
+def _windows(length: int, kernel: int) -> tuple[torch.Tensor, int]:
+    """Start of each position's window (NATTEN: centred, shifted inward at the border) and the kernel used."""
+    k = min(kernel, length)
+    starts = (torch.arange(length) - k // 2).clamp(0, length - k)
+    return starts, k
+
+
+def neighborhood_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, kernel: Kernel) -> torch.Tensor:
+    """`(B, T, H, W, NH, HD)` q/k/v (q already scaled) -> `(B, T, H, W, NH*HD)`."""
+    b, t, h, w, nh, hd = q.shape
+    dims = (t, h, w)
+    wins = [_windows(d, kk) for d, kk in zip(dims, kernel, strict=True)]
+    tiles = list(dims)
+
+    def cost(ts: list[int]) -> int:
+        return math.prod(ts) * math.prod(min(d, ti + wk[1] - 1) for ti, wk, d in zip(ts, wins, dims, strict=True))
+
+    while cost(tiles) > NA_SCORE_BUDGET and max(tiles) > 1:
+        a = max(range(3), key=lambda i: tiles[i] / wins[i][1])
+        tiles[a] = max(1, (tiles[a] + 1) // 2)
+    out = torch.empty(b, t, h, w, nh, hd, dtype=v.dtype, device=v.device)
+    for t0 in range(0, t, tiles[0]):
+        for h0 in range(0, h, tiles[1]):
+            for w0 in range(0, w, tiles[2]):
+                qs = (slice(t0, min(t0 + tiles[0], t)), slice(h0, min(h0 + tiles[1], h)), slice(w0, min(w0 + tiles[2], w)))
+                ks, visible = [], []
+                for (starts, kk), sl in zip(wins, qs, strict=True):
+                    st = starts[sl]
+                    lo, hi = int(st.min()), int(st.max()) + kk
+                    ks.append(slice(lo, hi))
+                    j = torch.arange(lo, hi)
+                    visible.append((j[None, :] >= st[:, None]) & (j[None, :] < st[:, None] + kk))
+                vis = (visible[0][:, None, None, :, None, None] & visible[1][None, :, None, None, :, None]
+                       & visible[2][None, None, :, None, None, :])
+                nq = vis.shape[0] * vis.shape[1] * vis.shape[2]
+                nk = vis.shape[3] * vis.shape[4] * vis.shape[5]
+                mask = torch.zeros(nq, nk, dtype=q.dtype, device=q.device)
+                mask.masked_fill_(~vis.reshape(nq, nk).to(q.device), torch.finfo(q.dtype).min)
+                qt = q[:, qs[0], qs[1], qs[2]].reshape(b, nq, nh, hd).transpose(1, 2)
+                kt = k[:, ks[0], ks[1], ks[2]].reshape(b, nk, nh, hd).transpose(1, 2)
+                vt = v[:, ks[0], ks[1], ks[2]].reshape(b, nk, nh, hd).transpose(1, 2)
+                o = F.scaled_dot_product_attention(qt, kt, vt, attn_mask=mask, scale=1.0)
+                shape = (b, qs[0].stop - qs[0].start, qs[1].stop - qs[1].start, qs[2].stop - qs[2].start, nh, hd)
+                out[:, qs[0], qs[1], qs[2]] = o.transpose(1, 2).reshape(shape)
+    return out.reshape(b, t, h, w, nh * hd)
+
+
+class NeighborhoodAttention(nn.Module):
+    """Fused qkv -> per-head RMS norm (q pre-scaled) -> 3-D absolute RoPE -> windowed attention -> proj."""
+
+    def __init__(self, dim: int, kernel: Kernel, head_dim: int) -> None:
+        super().__init__()
+        from diffusers.models.autoencoders.ltx2_diffusion_decoder import LTX2VideoVaeRotaryPosEmbed3D
+
+        self.heads, self.head_dim, self.kernel = dim // head_dim, head_dim, tuple(kernel)
+        self.scale = head_dim**-0.5
+        self.qkv = nn.Linear(dim, 3 * dim, bias=True)
+        self.proj = nn.Linear(dim, dim, bias=True)
+        self.q_norm = nn.RMSNorm(head_dim, eps=1e-6)
+        self.k_norm = nn.RMSNorm(head_dim, eps=1e-6)
+        self.rope = LTX2VideoVaeRotaryPosEmbed3D(head_dim)
+
+    def forward(self, x: torch.Tensor, w_offset: int = 0) -> torch.Tensor:
+        """`w_offset`: the W position of column 0 (a slab of a wider volume); RoPE uses absolute positions."""
+        b, t, h, w, _ = x.shape
+        if t < self.kernel[0] or h < self.kernel[1] or w < self.kernel[2]:
+            raise ValueError(f"neighbourhood attention needs (T, H, W) >= kernel {self.kernel}, got {(t, h, w)}")
+        shape = (b, t, h, w, self.heads, self.head_dim)
+        q, k, v = (p.reshape(shape) for p in self.qkv(x).chunk(3, dim=-1))
+        q = self._rope(self.q_norm(q) * self.scale, w_offset)
+        k = self._rope(self.k_norm(k), w_offset)
+        return self.proj(neighborhood_attention(q, k, v.contiguous(), self.kernel))
+
+    def _rope(self, x: torch.Tensor, w_offset: int) -> torch.Tensor:
+        if w_offset == 0:
+            return self.rope(x)
+        # positions 0-based on T/H, `w_offset + j` on W: rotate the W chunk of a slab padded on the left
+        d_t, d_h, _ = self.rope.rope_dim_split
+        inv = self.rope._inv_freqs(self.rope.rope_dim_split[2], x.device)
+        pos = torch.arange(x.shape[3], dtype=torch.float32, device=x.device) + w_offset
+        t_h = self.rope(x)[..., : d_t + d_h]
+        return torch.cat([t_h, self.rope._rotate_axis(x[..., d_t + d_h:], pos, inv, axis=3)], dim=-1)
+
+    def w_chunked(self, y: torch.Tensor, chunks: int) -> torch.Tensor:
+        """Attention over `chunks` W slabs of fixed extent (ltx-core 1.2.0's chunked decode path, which the
+        reference runs by default): each slab carries `K_w // 2` halo columns copied from its neighbours,
+        and at the volume's true W borders the missing halo columns are edge copies of the border column,
+        so border tokens see a centred window over replicated values (not a window shifted inward as in
+        the other axes). `y` is the already-modulated input; returns the attention output for `y`."""
+        b, t, h, w, c = y.shape
+        halo = self.kernel[2] // 2
+        chunk = (w + chunks - 1) // chunks
+        extent = chunk + 2 * halo
+        out = torch.empty_like(y)
+        for i in range(chunks):
+            start, end = i * chunk, min(w, (i + 1) * chunk)
+            if end <= start:
+                continue
+            lo, hi = max(0, start - halo), min(w, end + halo)
+            left = halo - (start - lo)  # halo columns missing on the left (only at the W origin)
+            right = extent - left - (hi - lo)
+            parts = [y[:, :, :, :1].expand(b, t, h, left, c)] if left else []
+            parts.append(y[:, :, :, lo:hi])
+            if right:
+                parts.append(y[:, :, :, hi - 1:hi].expand(b, t, h, right, c))
+            slab = torch.cat(parts, dim=3)
+            res = self(slab, w_offset=start - halo)
+            out[:, :, :, start:end] = res[:, :, :, halo: halo + end - start]
+        return out
+
+
+def _mlp(dim: int) -> nn.Module:
+    from diffusers.models.autoencoders.ltx2_diffusion_decoder import LTX2VideoVaeSwiGLU, _swiglu_hidden_dim
+
+    return LTX2VideoVaeSwiGLU(dim, _swiglu_hidden_dim(dim, 4.0))
+
+
+class NABlock(nn.Module):
+    """Deterministic stage block: `x + NA(norm1 x)`, then `x + SwiGLU(norm2 x)` (channels last)."""
+
+    def __init__(self, dim: int, kernel: Kernel, head_dim: int) -> None:
+        super().__init__()
+        self.norm1 = nn.RMSNorm(dim, eps=1e-6)
+        self.attn = NeighborhoodAttention(dim, kernel, head_dim)
+        self.norm2 = nn.RMSNorm(dim, eps=1e-6)
+        self.mlp = _mlp(dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.norm1(x))
+        return x + self.mlp(self.norm2(x))
+
+
+class DiffusionBlock(nn.Module):
+    """Stage-5 block: context injection, AdaLN-modulated NA and SwiGLU, ungated residuals.
+
+    The file's static `gate_*` vectors are folded into `attn.proj`, `mlp.w_down` and `context_proj` when
+    the weights load (`fold_gates`); the buffers stay (ones) so the module's names are the file's."""
+
+    def __init__(self, dim: int, kernel: Kernel, context_channels: int, head_dim: int) -> None:
+        super().__init__()
+        self.context_proj = nn.Linear(context_channels, dim, bias=True)
+        self.scale_shift_table = nn.Parameter(torch.zeros(7, dim))
+        self.norm1 = nn.RMSNorm(dim, eps=1e-6)
+        self.attn = NeighborhoodAttention(dim, kernel, head_dim)
+        self.norm2 = nn.RMSNorm(dim, eps=1e-6)
+        self.mlp = _mlp(dim)
+        for gate in GATES:
+            self.register_buffer(gate, torch.ones(dim))
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor, modulation: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        mod = [modulation[i] + self.scale_shift_table[i].view(1, 1, 1, 1, -1) for i in range(7)]
+        scale_msa, shift_msa, scale_mlp, shift_mlp = mod[0], mod[1], mod[3], mod[4]
+        x = x + self.context_proj(context)
+        y = self.norm1(x) * (1.0 + scale_msa) + shift_msa
+        x = x + (self.attn.w_chunked(y, STAGE5_W_CHUNKS) if STAGE5_W_CHUNKS > 1 else self.attn(y))
+        return x + self.mlp(self.norm2(x) * (1.0 + scale_mlp) + shift_mlp)
+
+
+class TimestepEmbedder(nn.Module):
+    """256-d sinusoidal (cos first) -> Linear -> SiLU -> Linear; the file's `t_embedder.mlp.{0,2}`."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Linear(256, dim), nn.SiLU(), nn.Linear(dim, dim))
+
+    def forward(self, t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        from diffusers.models.embeddings import get_timestep_embedding
+
+        return self.mlp(get_timestep_embedding(t, 256, flip_sin_to_cos=True, downscale_freq_shift=0).to(dtype))
+
+
+@dataclass
+class DecodeTrace:
+    """Filled by `decode` when given: the step times and each step's raw prediction (on the canvas)."""
+
+    timesteps: torch.Tensor | None = None
+    predictions: list[torch.Tensor] = field(default_factory=list)
+
+
+def _resize(x: torch.Tensor, dim: int, size: int, mode: str) -> tuple[torch.Tensor, int]:
+    """Pad/crop axis `dim` to `size`: "repeat_last" at the end, or "symmetric" edge copies (extra at the
+    end). Returns the tensor and how many elements were added (or removed) BEFORE the content."""
+    length = x.shape[dim]
+    if length == size:
+        return x, 0
+    if length > size:
+        before = 0 if mode == "repeat_last" else (length - size) // 2
+        return x.narrow(dim, before, size), before
+    need = size - length
+    before = 0 if mode == "repeat_last" else need // 2
+    parts = []
+    if before:
+        parts.append(x.narrow(dim, 0, 1).expand(*[before if i == dim else s for i, s in enumerate(x.shape)]))
+    parts.append(x)
+    after = need - before
+    parts.append(x.narrow(dim, length - 1, 1).expand(*[after if i == dim else s for i, s in enumerate(x.shape)]))
+    return torch.cat(parts, dim=dim), before
+
+
+class DiffusionVideoDecoder(nn.Module):
+    """Normalized latent `[B, C, F', H', W']` -> pixels `[B, 3, 8(F'-1)+1, 32H', 32W']`, float, NOT clamped."""
+
+    def __init__(self, cfg: DiffusionDecoderConfig) -> None:
+        super().__init__()
+        from diffusers.models.autoencoders.ltx2_diffusion_decoder import (
+            LTX2VideoVaeAdaLNZero,
+            LTX2VideoVaePixelShuffleUpsampler,
+        )
+
+        self.cfg = cfg
+        ch = cfg.stage_channels
+        self.per_channel_statistics = PerChannelStatistics(cfg.in_channels)
+        self.conv_in = nn.Linear(cfg.in_channels, ch[0], bias=True)
+        self.det_stages = nn.ModuleList(
+            nn.ModuleList(NABlock(ch[i], cfg.stage_kernels[i], cfg.head_dim) for _ in range(cfg.stage_depths[i]))
+            for i in range(len(cfg.upsamples)))
+        self.upsamples = nn.ModuleList(
+            LTX2VideoVaePixelShuffleUpsampler(ch[i], stride, red) for i, (stride, red) in enumerate(cfg.upsamples))
+        self.t_embedder = TimestepEmbedder(cfg.t_emb_dim)
+        pixel_channels = cfg.out_channels * cfg.patch_size**2
+        self.conv_in_x_t = nn.Linear(pixel_channels, cfg.c5, bias=True)
+        self.shared_adaln = LTX2VideoVaeAdaLNZero(cfg.c5, cfg.t_emb_dim)
+        self.diff_blocks = nn.ModuleList(DiffusionBlock(cfg.c5, cfg.stage5_kernel, ch[-1], cfg.head_dim)
+                                         for _ in range(cfg.stage_depths[-1]))
+        self.norm_out = nn.RMSNorm(cfg.c5, eps=1e-6)
+        self.conv_out = nn.Linear(cfg.c5, pixel_channels, bias=True)
+
+    # --- network -------------------------------------------------------------------------------
+    def _stage(self, x: torch.Tensor, i: int) -> torch.Tensor:
+        for block in self.det_stages[i]:
+            x = block(x)
+        return self.upsamples[i](x, drop_leading_frame=True)
+
+    def context(self, latent: torch.Tensor) -> torch.Tensor:
+        """Stages 1-4 on an (already size-padded) latent -> channels-last context `(B, T5, H5, W5, C)`."""
+        cfg = self.cfg
+        x, _ = _resize(latent, 2, latent.shape[2] + cfg.trailing_pad_frames, "repeat_last")
+        x = self.conv_in(self.per_channel_statistics.un_normalize(x).permute(0, 2, 3, 4, 1))
+        for i in range(len(self.upsamples)):
+            x = self._stage(x, i)
+        if cfg.trailing_pad_frames:  # crop the ghost frames, keeping at least the stage-5 kernel's frames
+            content = max(x.shape[1] - cfg.trailing_pad_frames * cfg.time_scale, 1)
+            x, _ = _resize(x, 1, min(x.shape[1], max(content, cfg.stage5_kernel[0])), "repeat_last")
+        return x
+
+    def predict(self, context: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """One stage-5 evaluation: the model's prediction (v or x0) in pixel space `(B, 3, F, H, W)`."""
+        x = self.conv_in_x_t(patchify(x_t, self.cfg.patch_size).permute(0, 2, 3, 4, 1))
+        modulation = self.shared_adaln(self.t_embedder(self.cfg.timestep_scale_multiplier * t, x.dtype))
+        for block in self.diff_blocks:
+            x = block(x, context, modulation)
+        x = self.conv_out(self.norm_out(x)).permute(0, 4, 1, 2, 3).contiguous()
+        return unpatchify(x, self.cfg.patch_size)
+
+    def _euler(self, x_t: torch.Tensor, out: torch.Tensor, t: torch.Tensor, t_next: torch.Tensor) -> torch.Tensor:
+        shape = (-1, *([1] * (x_t.ndim - 1)))
+        x32 = x_t.float()
+        v = out.float() if self.cfg.model_output_type == "v" else (x32 - out.float()) / t.view(shape)
+        return (x32 - (t - t_next).view(shape).float() * v).to(x_t.dtype)
+
+    # --- decode --------------------------------------------------------------------------------
+    @torch.no_grad()
+    def decode(self, latent: torch.Tensor, *, generator: torch.Generator | None = None,
+               noise: torch.Tensor | None = None, steps: int | None = None,
+               trace: DecodeTrace | None = None) -> torch.Tensor:
+        """Untiled decode. x_T is `noise` (on `canvas_shape`) or drawn from `generator` in the latent's dtype
+        on the generator's device (the reference's order: one `randn` of the whole canvas)."""
+        cfg = self.cfg
+        sh, sw = cfg.space_scale
+        b, _, f, h, w = latent.shape
+        content = (cfg.time_scale * (f - 1) + 1, h * sh, w * sw)
+        mt, mh, mw = cfg.min_latent_grid()
+        x, _ = _resize(latent, 2, max(f, mt), "repeat_last")
+        x, h_before = _resize(x, 3, max(h, mh), "symmetric")
+        x, w_before = _resize(x, 4, max(w, mw), "symmetric")
+        canvas = cfg.canvas_shape(tuple(latent.shape))
+        n = steps or cfg.num_inference_steps
+        timesteps = torch.linspace(1.0, 1.0 / n, n, device=latent.device)
+        single_x0 = n == 1 and cfg.model_output_type == "x0"
+        if noise is None:
+            device = generator.device if generator is not None else latent.device
+            noise = torch.randn(canvas, generator=generator, dtype=latent.dtype, device=device)
+        elif tuple(noise.shape) != canvas:
+            raise ValueError(f"decoder noise must be {canvas}, got {tuple(noise.shape)}")
+        context = self.context(x)
+        # stage-5 canvas: the context grid x patch; frames at least the kernel's (padded like the latent)
+        x_t, _ = _resize(noise.to(latent.device, latent.dtype), 2, context.shape[1], "repeat_last")
+        x_t, _ = _resize(x_t, 3, context.shape[2] * cfg.patch_size, "symmetric")
+        x_t, _ = _resize(x_t, 4, context.shape[3] * cfg.patch_size, "symmetric")
+        if trace is not None:
+            trace.timesteps = timesteps.detach().cpu()
+        for i in range(n):
+            t = timesteps[i].expand(b)
+            out = self.predict(context, x_t, t)
+            if trace is not None:
+                trace.predictions.append(out.detach().float().cpu())
+            if single_x0:
+                x_t = out
+                break
+            t_next = timesteps[i + 1].expand(b) if i + 1 < n else torch.zeros_like(t)
+            x_t = self._euler(x_t, out, t, t_next)
+        x_t, _ = _resize(x_t, 2, canvas[2], "repeat_last")  # the canvas (crop_pixels_to_content, tile = canvas)
+        return x_t[:, :, : content[0]].narrow(3, h_before * sh, content[1]).narrow(4, w_before * sw, content[2])
+
+    def forward(self, latent: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        return self.decode(latent, generator=generator)
+
+
+def fold_gates(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """`state` in file dtypes: multiply each block's Linear by its static gate in float32, round back to the
+    file's dtype (ltx-core 1.2.0's load-time fold), and set the gate buffers to ones."""
+    out = dict(state)
+    for key, gate in state.items():
+        block, _, name = key.rpartition(".")
+        if name not in GATES:
+            continue
+        g = gate.to(torch.float32)
+        for target in GATE_TARGETS[name]:
+            tk = f"{block}.{target}"
+            if tk in out:
+                t = out[tk]
+                folded = (g.unsqueeze(1) if t.ndim == 2 else g) * t.to(torch.float32)
+                out[tk] = folded.to(t.dtype)
+        out[key] = torch.ones_like(gate)
+    return out
+
+
+def build_diffusion_decoder(section: dict) -> DiffusionVideoDecoder:
+    if section.get("_class_name") not in (None, "CausalDiffusionVAE"):
+        raise UnsupportedModelError(f"not a diffusion video VAE: {section.get('_class_name')!r}")
+    return DiffusionVideoDecoder(DiffusionDecoderConfig.from_vae_section(section))
+
+
+def _rename(key: str) -> str | None:
+    if key.startswith(_STATS):
+        return key
+    return key[len(_DECODER):] if key.startswith(_DECODER) else None
+
+
+def _unrename(key: str) -> str:
+    return key if key.startswith(_STATS) else _DECODER + key
+
+
+VIDEO_DIFFUSION_DECODER_SPEC = ComponentSpec(
+    name="video_diffusion_decoder", prefix=PREFIX, build=build_diffusion_decoder, rename=_rename,
+    unrename=_unrename, config_key="vae", prepare=fold_gates,
+)
