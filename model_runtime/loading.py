@@ -19,7 +19,7 @@ from torch import nn
 
 from model_runtime.checkpoints import SafetensorsHeader, read_header
 from model_runtime.errors import CheckpointError, MissingKeysError, UnexpectedKeysError
-from model_runtime.memory.mapped import (
+from model_runtime.mapped import (
     MIN_MAPPED_BYTES,
     MappedFile,
     is_mapped,
@@ -184,7 +184,7 @@ def load_component(
     """Build `spec` on meta, assign its weights from the file; a missing key is always an error.
 
     `mapped` (the same file, mapped; CPU only): large floating tensors stay views of the file in its dtype
-    and are upcast to the policy's dtype one module at a time when they run (`memory.mapped`)."""
+    and are upcast to the policy's dtype one module at a time when they run (`mapped`)."""
     header = path_or_header if isinstance(path_or_header, SafetensorsHeader) else read_header(path_or_header)
     policy = dtype if callable(dtype) else cast_floats_to(dtype)
     module = build_on_meta(spec, config)

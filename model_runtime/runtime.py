@@ -166,7 +166,7 @@ class ModelEngine:
             return None
         header = header or self.files.main.header
         if header.path not in self._mapped_files:
-            from model_runtime.memory.mapped import MappedFile
+            from model_runtime.mapped import MappedFile
 
             self._mapped_files[header.path] = MappedFile(header)
         return self._mapped_files[header.path]

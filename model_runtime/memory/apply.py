@@ -57,7 +57,7 @@ def apply_plan(module: nn.Module, plan: MemoryPlan, device: torch.device | str, 
         quantize_fp8_(module)
     with contextlib.ExitStack() as stack:
         if s.placement is Placement.MAPPED:
-            pass  # the weights stay in the mapped file and upcast per layer (loaded that way: memory.mapped)
+            pass  # the weights stay in the mapped file and upcast per layer (loaded that way: model_runtime.mapped)
         elif s.placement is Placement.STREAM:
             blocks = find_blocks(module)
             stack.enter_context(non_block_resident(module, blocks, device, budget, storage))

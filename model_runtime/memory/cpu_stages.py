@@ -7,22 +7,22 @@ it), so each stage holds the weights of every component used so far plus its own
 
 Two placements:
 * RESIDENT: weights loaded whole in float32 (4 bytes per parameter).
-* MAPPED (`memory.mapped`): large weights stay bf16 in the mapped file (page cache, not counted) and each
+* MAPPED (`mapped`): large weights stay bf16 in the mapped file (page cache, not counted) and each
   module upcasts its own for its forward: a component holds its small tensors in float32 (norms, biases,
   tables: the non-linear parameters of transformer, connectors and Gemma; for the conv-only VAE and
   upsampler these are convs, also mapped, so only the working unit counts) plus one upcast unit of at most
-  `mapped.UNIT_BYTES`. Every forward pays one bf16 -> float32 pass over the weights it uses
+  `mapped_units.UNIT_BYTES`. Every forward pays one bf16 -> float32 pass over the weights it uses
   (`UPCAST_GBPS`), and a re-read from disk when the files do not fit the RAM the job leaves to the page cache.
 """
 
 from __future__ import annotations
 
+from model_runtime.mapped_units import UNIT_BYTES
 from model_runtime.memory import estimates as est
 from model_runtime.memory.estimates import LatentShape, TileSpec
 from model_runtime.memory.layout import ModelLayout, TensorStats
 from model_runtime.memory.plan import (
     GB,
-    UNIT_BYTES,
     Machine,
     Placement,
     RequestShape,

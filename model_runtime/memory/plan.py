@@ -13,8 +13,6 @@ from model_runtime.memory.estimates import LatentShape, TileSpec, gb
 GB = 1e9
 #: fraction of the card the plan may fill: the caching allocator fragments, and the display needs some
 VRAM_HEADROOM = 0.92
-#: mapped weights (CPU): the most an upcast copy of one Linear weight may take; larger ones run in row chunks
-UNIT_BYTES = 256 << 20
 #: fraction of RAM the plan may fill: the OS, the desktop and the page cache need the rest
 RAM_HEADROOM = 0.90
 

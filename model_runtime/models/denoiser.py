@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from model_runtime.errors import InvalidRequestError
-from model_runtime.memory.mapped import compute_dtype
+from model_runtime.mapped import compute_dtype
 
 
 @dataclass(frozen=True)

@@ -61,8 +61,8 @@ def load_upsampler(
     strict: bool = True, mapped: bool = False, min_mapped_bytes: int | None = None,
 ) -> tuple[nn.Module, CheckpointInfo, LoadReport]:
     """Validate an upsampler file (refuses checkpoints and temporal-only upsamplers) and load it strictly.
-    `mapped` (CPU): large weights stay in the mapped file, upcast per layer (`memory.mapped`)."""
-    from model_runtime.memory.mapped import MappedFile
+    `mapped` (CPU): large weights stay in the mapped file, upcast per layer (`mapped`)."""
+    from model_runtime.mapped import MappedFile
 
     info = inspect_upsampler(path)
     module, report = load_component(info.header, UPSAMPLER_SPEC, info.config, dtype=dtype, device=device,

@@ -23,7 +23,7 @@ from torch import nn
 from model_runtime.checkpoints import SafetensorsHeader, inspect_checkpoint, read_header
 from model_runtime.errors import CheckpointError
 from model_runtime.loading import load_component
-from model_runtime.memory.mapped import MappedFile, compute_dtype
+from model_runtime.mapped import MappedFile, compute_dtype
 from model_runtime.memory.plan import TextPlacement
 from model_runtime.text.connectors import (
     AUDIO_CONNECTOR_SPEC,
@@ -117,7 +117,7 @@ class TextEncoder:
         GPU / GPU_FP8 (fp8 storage, see `memory.executors`) on `device`, STREAM (layers kept in RAM and
         streamed through `device` one at a time), CPU (on the CPU, its weights left in the mapped shards).
         `mapped`: keep large weights in the model files (a CPU plan whose weights exceed RAM): the
-        projection and connectors keep theirs in the file and upcast per layer (`memory.mapped`), and the
+        projection and connectors keep theirs in the file and upcast per layer (`mapped`), and the
         Gemma-3 folder's language model is mapped too."""
         header = checkpoint if isinstance(checkpoint, SafetensorsHeader) else read_header(checkpoint)
         config = config if config is not None else inspect_checkpoint(header.path).config

@@ -275,13 +275,13 @@ def load_gemma_language_model(
 
 def load_gemma_mapped(folder: GemmaFolder, *, dtype: torch.dtype = torch.float32,
                       min_mapped_bytes: int | None = None) -> nn.Module:
-    """The language model with its large weights left in the memory-mapped shards (CPU; `memory.mapped`):
+    """The language model with its large weights left in the memory-mapped shards (CPU; `mapped`):
     built on the meta device from the folder's text config, every language-model tensor assigned strictly
     (a view of the file when large, a `dtype` copy when small), the non-persistent buffers (embedding
     scale, RoPE frequencies) computed as transformers computes them in a normal load."""
     from transformers import AutoConfig, Gemma3TextModel
 
-    from model_runtime.memory.mapped import (
+    from model_runtime.mapped import (
         MIN_MAPPED_BYTES,
         MappedFile,
         keep_mapped,

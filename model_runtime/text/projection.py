@@ -21,7 +21,7 @@ from torch import nn
 from model_runtime.checkpoints import SafetensorsHeader
 from model_runtime.errors import CheckpointError, UnsupportedModelError
 from model_runtime.loading import ComponentSpec
-from model_runtime.memory.mapped import compute_dtype
+from model_runtime.mapped import compute_dtype
 from model_runtime.text.gemma import GemmaDims
 
 #: config section `with_gemma_dims` adds to a copy of the embedded config

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from model_runtime.memory.mapped import MappedFile, is_mapped, mark_mapped, upcast_on_use
+from model_runtime.mapped import MappedFile, is_mapped, mark_mapped, upcast_on_use
 from model_runtime.memory.plan import (
     Cache,
     Machine,

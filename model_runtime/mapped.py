@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from model_runtime.checkpoints import SafetensorsHeader, read_header
-from model_runtime.memory.plan import UNIT_BYTES
+from model_runtime.mapped_units import UNIT_BYTES
 
 #: safetensors dtype names -> torch dtypes
 TORCH_DTYPES = {
