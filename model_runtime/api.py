@@ -201,8 +201,7 @@ def plan_line(paths: ModelPaths, width: int, height: int, frames: int, fps: floa
     from model_runtime.memory.job_plan import plan_line as line
     from model_runtime.memory.plan import RequestShape
 
-    return line(paths.checkpoint, paths.upsampler, paths.text_encoder_dir,
-                RequestShape(width, height, frames, fps, stage=str(stage)), machine)
+    return line(paths, RequestShape(width, height, frames, fps, stage=str(stage)), machine)
 
 
 def pick_device() -> tuple[Device, Any]:

@@ -7,26 +7,24 @@ is read from the safetensors headers once per set of files and the planner is ar
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from model_runtime.memory.estimates import gb
-from model_runtime.memory.layout import ModelLayout, TextEncoderDims
+from model_runtime.memory.layout import ModelLayout
 from model_runtime.memory.plan import Machine, MemoryPlan, RequestShape
 from model_runtime.memory.planner import choose_plan, nearest_fitting
 
+if TYPE_CHECKING:
+    from model_runtime.spec import ModelPaths
+
 
 @lru_cache(maxsize=4)
-def layout_for(checkpoint: Path, upsampler: Path | None, text_encoder_dir: Path | None) -> ModelLayout:
-    """The planner's view of the user's files: headers only (no weight is read), the text encoder's sizes
-    from its `config.json` when the folder has one (else the published Gemma-3-12B sizes)."""
-    te = None
-    cfg = text_encoder_dir / "config.json" if text_encoder_dir is not None else None
-    if cfg is not None and cfg.is_file():
-        te = TextEncoderDims.from_hf_config(json.loads(cfg.read_text()))
-    return ModelLayout.from_checkpoint(checkpoint, upsampler, te)
+def layout_for(paths: ModelPaths) -> ModelLayout:
+    """The planner's view of the user's files (either family): headers only, no weight is read (as
+    `Runtime.plans` sees them, `ModelLayout.from_model_files`); cached per set of files."""
+    return ModelLayout.from_model_files(paths.model_files())
 
 
 @dataclass(frozen=True)
@@ -60,7 +58,6 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 60:.0f} min"
 
 
-def plan_line(checkpoint: Path, upsampler: Path | None, text_encoder_dir: Path | None, shape: RequestShape,
-              machine: Machine) -> str:
+def plan_line(paths: ModelPaths, shape: RequestShape, machine: Machine) -> str:
     """The one-line plan of a job for these files on this machine (headers only; cached per set of files)."""
-    return plan_job(layout_for(checkpoint, upsampler, text_encoder_dir), shape, machine).line
+    return plan_job(layout_for(paths), shape, machine).line

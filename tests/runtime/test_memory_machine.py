@@ -56,11 +56,10 @@ def test_nearest_fitting_format_is_smaller_and_fits(full):
 def test_plan_line_from_headers_says_strategy_memory_time_and_what_would_fit(tiny_paths):
     from model_runtime.memory.job_plan import plan_line
 
-    files = (tiny_paths.checkpoint, tiny_paths.upsampler, tiny_paths.text_encoder_dir)
-    line = plan_line(*files, RequestShape(64, 64, 9, 24.0, stage="draft"), Machine(0, 8, "cpu"))
+    line = plan_line(tiny_paths, RequestShape(64, 64, 9, 24.0, stage="draft"), Machine(0, 8, "cpu"))
     assert line.startswith("bf16") and "GB RAM" in line and "VRAM" not in line and line.endswith(" s")
-    gpu = plan_line(*files, RequestShape(64, 64, 9, 24.0, stage="render"), Machine(8, 16, "cuda"))
+    gpu = plan_line(tiny_paths, RequestShape(64, 64, 9, 24.0, stage="render"), Machine(8, 16, "cuda"))
     assert "GB VRAM" in gpu and "GB RAM" in gpu and "mapped" not in gpu
-    refused = plan_line(*files, RequestShape(1920, 1088, 121, 24.0, stage="render"), Machine(0, 1.6, "cpu"))
+    refused = plan_line(tiny_paths, RequestShape(1920, 1088, 121, 24.0, stage="render"), Machine(0, 1.6, "cpu"))
     assert refused.startswith("does not fit this machine")
     assert "would fit" in refused
