@@ -4,6 +4,9 @@ per-unit executors (chunked Linear, bf16 embedding lookup, per-module upcast) ma
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
@@ -108,3 +111,28 @@ def test_text_encoder_carries_out_its_placement_with_the_plain_result(tiny_paths
     assert torch.equal(got.video_context, plain.video_context)
     assert torch.equal(got.audio_context, plain.audio_context)
     assert is_mapped(placed.gemma.model.embed_tokens.weight) == (placement is TextPlacement.CPU)
+
+
+def test_mapped_plan_on_ltx25_split_files_maps_each_file_and_gives_the_plain_frames(tiny25_dir):
+    """LTX-2.5: the transformer and the connectors map their own file, the projection the Gemma-4 file;
+    Gemma-4 itself has no mapped loader yet and loads plainly on the CPU (same frames either way)."""
+    from model_runtime.spec import ModelPaths
+
+    def one(sub: str) -> Path:
+        return next((tiny25_dir / sub).glob("*.safetensors"))
+
+    vae = tiny25_dir / "vae"
+    paths = ModelPaths(upsampler=one("latent_upscale_models"), transformer=one("diffusion_models"),
+                       text_encoder=one("text_encoders"), video_vae=next(vae.glob("*video-vae-bf16*")),
+                       video_vae_conv=next(vae.glob("*video-vae-conv*")), audio_vae=next(vae.glob("*audio-vae*")))
+    request = replace(REQUEST, decoder="conv")
+    plain = collect(Runtime.open(paths, "cpu", torch.float32).generate(request))
+    runtime = Runtime.open(paths, "cpu", torch.float32, memory=(_mapped_plan(),), min_mapped_bytes=0)
+    result = collect(runtime.generate(request))
+    assert torch.equal(result.frames, plain.frames) and torch.equal(result.waveform, plain.waveform)
+    transformer = runtime.engine._modules["transformer"].transformer
+    assert all(is_mapped(p) for p in transformer.parameters() if p.dim() >= 2)
+    encoder = runtime.engine._modules["text_encoder"]
+    assert any(is_mapped(p) for p in encoder.heads[0].parameters())  # the projection, from the Gemma-4 file
+    assert set(runtime.engine._mapped_files) == {paths.transformer, paths.video_vae_conv}
+    assert set(encoder._mapped_files) == {paths.text_encoder, paths.transformer}  # projection, connectors
