@@ -46,6 +46,15 @@ class ModelChoice:
 RuntimeFactory = Callable[[ModelChoice, Path], GenerationRuntime]
 
 
+def model_paths(choice: ModelChoice, cache_dir: Path) -> api.ModelPaths:
+    """The files of a model choice (the demo's live in the cache folder once built)."""
+    if choice.demo:
+        return api.demo_model_paths(cache_dir / "demo-model")
+    return api.ModelPaths(Path(choice.checkpoint), Path(choice.upsampler) if choice.upsampler else None,
+                          Path(choice.text_encoder),
+                          api.LoraSpec(Path(choice.distilled_lora)) if choice.distilled_lora else None)
+
+
 class RuntimeOpener:
     """The production RuntimeFactory: `opener(choice, cache_dir)` opens the runtime; `prepare` warms it.
 
@@ -57,15 +66,12 @@ class RuntimeOpener:
 
     def __call__(self, choice: ModelChoice, cache_dir: Path) -> GenerationRuntime:
         if choice.demo:
-            demo = api.ensure_demo_model(cache_dir / "demo-model")
-            paths = api.ModelPaths(demo.checkpoint, demo.upsampler, demo.text_encoder_dir)
-        else:
-            paths = api.ModelPaths(Path(choice.checkpoint), Path(choice.upsampler) if choice.upsampler else None,
-                                   Path(choice.text_encoder),
-                                   api.LoraSpec(Path(choice.distilled_lora)) if choice.distilled_lora else None)
+            api.ensure_demo_model(cache_dir / "demo-model")
+        paths = model_paths(choice, cache_dir)
         device, dtype = api.pick_device()
-        log.info("opening runtime %s on %s (%s)", choice.describe(), device, dtype)
-        return api.Runtime.open(paths, str(device), dtype)
+        machine = api.plan_machine(str(device))  # every job is planned for it and runs under the OOM ladder
+        log.info("opening runtime %s on %s (%s), planning for %s", choice.describe(), device, dtype, machine)
+        return api.Runtime.open(paths, str(device), dtype, memory=machine)
 
     def prepare(self, choice: ModelChoice, cache_dir: Path, stop: Callable[[], bool] = lambda: False) -> None:
         """The warm-up; `stop()` is polled between import groups (the app is closing: end early)."""

@@ -18,6 +18,7 @@ statements in the loaders below, which the import linter and PyInstaller both se
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from model_runtime.conditioning.items import (
@@ -89,7 +90,7 @@ __all__ = [
     "GenerationCancelled", "GenerationRequest", "GenerationResult", "InvalidRequestError", "LoraError", "MediaError",
     "ModelPaths", "NoticeEvent", "Pipeline", "PreviewEvent", "ProgressEvent", "RequestSpec", "Runtime",
     "RuntimeErrorBase", "Stage", "StageLatents", "UnsupportedModelError", "atomic_write", "ensure_demo_model",
-    "export", "inspect_checkpoint", "inspect_upsampler", "list_presets", "pick_device", "probe",
+    "export", "inspect_checkpoint", "inspect_upsampler", "list_presets", "pick_device", "demo_model_paths", "plan_line", "plan_machine", "probe",
     "read_metadata", "read_request", "thumbnails", "warm_up", "waveform_peaks", "write_latents", "write_result",
     # model downloads (model_runtime.hub)
     "Catalogue", "DownloadCancelled", "DownloadControl", "DownloadPaused", "FileProgress", "FileState", "ItemDownload",
@@ -188,6 +189,32 @@ def __getattr__(name: str) -> Any:
     names = loader()
     globals().update(names)  # later lookups are plain module attributes
     return names[name]
+
+
+def plan_machine(device: str = "auto", vram_gb: float | None = None, ram_gb: float | None = None):
+    """The machine jobs are planned for (`memory.Machine`): the device's free VRAM and the available RAM,
+    each replaced by an override when given. Torch is imported only to ask an accelerator."""
+    from model_runtime.memory.machine import detect, machine_for
+
+    return machine_for(detect(device), vram_gb, ram_gb)
+
+
+def demo_model_paths(root: Path) -> ModelPaths:
+    """The demo model's files under `root` (built there by `ensure_demo_model`)."""
+    from model_runtime.demo import demo_paths
+
+    d = demo_paths(Path(root))
+    return ModelPaths(d.checkpoint, d.upsampler, d.text_encoder_dir)
+
+
+def plan_line(paths: ModelPaths, width: int, height: int, frames: int, fps: float, stage: str, machine) -> str:
+    """One line for a job before it runs: memory strategy, predicted peak VRAM and RAM, predicted time, or
+    why it does not fit with the nearest format that would. Headers only, no torch: cheap enough to call
+    on every format change from the GUI thread."""
+    from model_runtime.memory.job_plan import plan_line as line
+    from model_runtime.memory.plan import RequestShape
+
+    return line(paths, RequestShape(width, height, frames, fps, stage=str(stage)), machine)
 
 
 def pick_device() -> tuple[Device, Any]:

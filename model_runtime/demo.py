@@ -112,35 +112,43 @@ class DemoModel:
     text_encoder_dir: Path
 
 
-def _paths(root: Path) -> DemoModel:
+def demo_paths(root: Path) -> DemoModel:
+    """Where the demo files are (or will be, once `ensure_demo_model` built them) under `root`."""
     return DemoModel(root / "ltx-2.3-demo-random.safetensors", root / "ltx-2.3-demo-upscaler-x2.safetensors",
                      root / "text_encoder")
 
 
 def ensure_demo_model(root: str | Path) -> DemoModel:
-    """The demo files under `root`, built once (a few seconds) and reused; an incomplete copy is rebuilt.
-
-    Built in a temporary sibling folder and renamed into place, so a crash mid-build leaves nothing half made.
-    """
-    root = Path(root)
-    stamp = root / "DEMO_VERSION"
-    if stamp.is_file() and stamp.read_text().strip() == DEMO_VERSION:
-        return _paths(root)
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".demo-build-", dir=root.parent))
-    try:
+    """The demo files under `root`, built once (a few seconds) and reused; an incomplete copy is rebuilt."""
+    def build(tmp: Path) -> None:
         log.info("building the demo model in %s", root)
-        paths = _paths(tmp)
+        paths = demo_paths(tmp)
         _write_checkpoint(paths.checkpoint)
         _write_upsampler(paths.upsampler)
         _write_gemma(paths.text_encoder_dir)
-        (tmp / "DEMO_VERSION").write_text(DEMO_VERSION)
+
+    build_folder_once(Path(root), "DEMO_VERSION", DEMO_VERSION, build)
+    return demo_paths(Path(root))
+
+
+def build_folder_once(root: Path, stamp_name: str, stamp: str, build) -> None:
+    """Make `root` with `build(folder)` unless `root/stamp_name` already reads `stamp`.
+
+    Built in a temporary sibling folder and renamed into place, so a crash mid-build leaves nothing half
+    made (a half-written copy has no stamp and is rebuilt)."""
+    marker = root / stamp_name
+    if marker.is_file() and marker.read_text().strip() == stamp:
+        return
+    root.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=root.parent))
+    try:
+        build(tmp)
+        (tmp / stamp_name).write_text(stamp)
         if root.exists():
             shutil.rmtree(root)
         os.replace(tmp, root)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return _paths(root)
 
 
 def _randomise(module, seed: int) -> dict:

@@ -19,6 +19,14 @@ from torch import nn
 
 from model_runtime.checkpoints import SafetensorsHeader, read_header
 from model_runtime.errors import CheckpointError, MissingKeysError, UnexpectedKeysError
+from model_runtime.mapped import (
+    MIN_MAPPED_BYTES,
+    MappedFile,
+    is_mapped,
+    keep_mapped,
+    mark_mapped,
+    upcast_on_use,
+)
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +158,18 @@ def _names(keys: Iterable[str], limit: int = 12) -> str:
     return head + (f", ... ({len(keys) - limit} more)" if len(keys) > limit else "")
 
 
+def _compute_dtype(policy: DtypePolicy) -> torch.dtype:
+    """The dtype a policy gives floating weights (what mapped weights are upcast to)."""
+    return policy("", torch.bfloat16)
+
+
+def _remark_mapped(module: nn.Module, pointers: set[int]) -> None:
+    """`load_state_dict(assign=True)` wraps tensors in new Parameters: carry the mapped mark over."""
+    for t in [*module.parameters(), *module.buffers()]:
+        if t.data_ptr() in pointers:
+            mark_mapped(t)
+
+
 def load_component(
     path_or_header: str | Path | SafetensorsHeader,
     spec: ComponentSpec,
@@ -158,8 +178,13 @@ def load_component(
     dtype: torch.dtype | DtypePolicy | None = torch.float32,
     device: torch.device | str = "cpu",
     strict: bool = False,
+    mapped: MappedFile | None = None,
+    min_mapped_bytes: int | None = None,
 ) -> tuple[nn.Module, LoadReport]:
-    """Build `spec` on meta, assign its weights from the file; a missing key is always an error."""
+    """Build `spec` on meta, assign its weights from the file; a missing key is always an error.
+
+    `mapped` (the same file, mapped; CPU only): large floating tensors stay views of the file in its dtype
+    and are upcast to the policy's dtype one module at a time when they run (`mapped`)."""
     header = path_or_header if isinstance(path_or_header, SafetensorsHeader) else read_header(path_or_header)
     policy = dtype if callable(dtype) else cast_floats_to(dtype)
     module = build_on_meta(spec, config)
@@ -187,20 +212,33 @@ def load_component(
         log.warning(msg)
     state: dict[str, torch.Tensor] = {}
     dtypes: dict[str, int] = {}
+    min_bytes = MIN_MAPPED_BYTES if min_mapped_bytes is None else min_mapped_bytes
+    if spec.prepare is not None:  # prepare rewrites the read tensors (new ones, not file views): load them
+        mapped = None
     try:
         with safe_open(str(header.path), framework="pt", device="cpu") as fh:
             for fk, mk in mapping.items():
-                t = fh.get_tensor(fk)
                 dtypes[header.tensors[fk].dtype] = dtypes.get(header.tensors[fk].dtype, 0) + 1
+                if mapped is not None:
+                    view = mapped.tensor(fk)
+                    if keep_mapped(view, min_bytes):
+                        state[mk] = mark_mapped(view)
+                        continue
+                t = fh.get_tensor(fk)
                 state[mk] = t if spec.prepare is not None else t.to(device=device, dtype=policy(mk, t.dtype))
     except Exception as exc:  # noqa: BLE001 - safetensors raises OSError, RuntimeError or its own SafetensorError
         raise CheckpointError(f"{header.path}: cannot read {spec.name} weights ({exc}): check the file's "
                               "permissions and the disk, or download it again") from None
     if spec.prepare is not None:
         state = {mk: t.to(device=device, dtype=policy(mk, t.dtype)) for mk, t in spec.prepare(state).items()}
+    # mapped views are checked too: the strided sample reads a few file-backed pages, no anonymous memory
     check_finite_weights(header.path, spec.name, state.items())
+    pointers = {t.data_ptr() for t in state.values() if is_mapped(t)}
     module.load_state_dict(state, strict=True, assign=True)
     del state
+    if mapped is not None:
+        _remark_mapped(module, pointers)
+        upcast_on_use(module, _compute_dtype(policy))
     if spec.finish is not None:
         spec.finish(module)
     still_meta = [n for n, t in [*module.named_parameters(), *module.named_buffers()] if t.is_meta]

@@ -28,7 +28,8 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import replace
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -51,9 +52,20 @@ from model_runtime.pipelines.types import Event, GenerationRequest, GenerationRe
 from model_runtime.sampling.control import CancelToken
 from model_runtime.spec import ModelPaths, Pipeline, RequestSpec
 
+if TYPE_CHECKING:
+    from model_runtime.checkpoints import SafetensorsHeader
+
 log = logging.getLogger(__name__)
 
 PROMPT_CACHE_SIZE = 8  # recent prompt encodings: promoting a draft re-uses its prompt's encoding
+
+
+class DoesNotFitError(InvalidRequestError):
+    """No memory plan fits this job on this machine; `nearest` is the largest smaller request that fits."""
+
+    def __init__(self, message: str, nearest: GenerationRequest | None) -> None:
+        super().__init__(message)
+        self.nearest = nearest
 
 
 class ModelEngine:
@@ -61,10 +73,12 @@ class ModelEngine:
 
     def __init__(self, paths: ModelPaths, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
                  *, strict: bool = True, planned: bool = False, budget: Any = None,
-                 acceleration: Acceleration = DEFAULT_ACCELERATION) -> None:
+                 acceleration: Acceleration = DEFAULT_ACCELERATION, min_mapped_bytes: int | None = None) -> None:
         """`planned`: the transformer is loaded to host storage and placed per job by a memory plan
         (`memory_plan`); `budget`: a `memory.VramBudget` the plan's executors charge (a simulated VRAM
-        ceiling for tests, None in production); `acceleration`: SDPA kernels and torch.compile policy."""
+        ceiling for tests, None in production); `acceleration`: SDPA kernels and torch.compile policy;
+        `min_mapped_bytes`: under a MAPPED plan, tensors smaller than this are loaded rather than left in
+        the file (tests map everything with 0)."""
         self.paths = paths
         self.acceleration = acceleration
         self.planned = planned
@@ -72,6 +86,8 @@ class ModelEngine:
         self._plan: MemoryPlan | None = None
         self._placement: contextlib.ExitStack | None = None  # the running job's apply_plan, once entered
         self._placed = False
+        self.min_mapped_bytes = min_mapped_bytes
+        self._mapped_files: dict[Path, Any] = {}  # per model file, mapped once a MAPPED plan needs it
         self.files = paths.model_files()
         self._device = torch.device(device)
         self.dtype = dtype
@@ -135,11 +151,31 @@ class ModelEngine:
             if hasattr(module, "release"):  # the text encoder frees Gemma and its heads
                 module.release()
 
-    def _load(self, spec: ComponentSpec, device: torch.device | str | None = None) -> torch.nn.Module:
+    def _load(self, spec: ComponentSpec, device: torch.device | str | None = None, *,
+              mappable: bool = False) -> torch.nn.Module:
+        """Load one component from the file that holds it; `mappable` ones keep their large weights in the
+        mapped file under a MAPPED plan (CPU), so a model bigger than RAM runs."""
         source = self.files.file_for(spec.name)
+        on_cpu = torch.device(device or self._device).type == "cpu"
+        mapped = self._mapped(source.header) if mappable and on_cpu else None
         module, _ = load_component(source.header, spec, self.files.config_for(spec.name), dtype=self.dtype,
-                                   device=device or self._device, strict=self.strict)
+                                   device=device or self._device, strict=self.strict, mapped=mapped,
+                                   min_mapped_bytes=self.min_mapped_bytes)
         return module
+
+    def _mapped(self, header: SafetensorsHeader | None = None):
+        """`header`'s file (default: the one holding the transformer) mapped, when the running plan keeps
+        weights in the file (else None)."""
+        from model_runtime.memory.plan import Placement
+
+        if self._plan is None or self._plan.strategy.placement is not Placement.MAPPED:
+            return None
+        header = header or self.files.main.header
+        if header.path not in self._mapped_files:
+            from model_runtime.mapped import MappedFile
+
+            self._mapped_files[header.path] = MappedFile(header)
+        return self._mapped_files[header.path]
 
     @contextlib.contextmanager
     def memory_plan(self, plan: MemoryPlan) -> Iterator[MemoryPlan]:
@@ -169,7 +205,7 @@ class ModelEngine:
         return denoiser
 
     def _loaded_transformer(self, storage: str | None) -> torch.nn.Module:
-        transformer = self._load(_spec("transformer"), storage)
+        transformer = self._load(_spec("transformer"), storage, mappable=True)
         if self.acceleration.compile:
             from model_runtime.models.acceleration import compile_blocks
 
@@ -216,7 +252,10 @@ class ModelEngine:
             what = ("the Gemma-3 text encoder folder" if not self.files.is_split
                     else "the Gemma-4 text encoder file (text_encoders/gemma4-12b-with-proj-ltx-2.5-*.safetensors)")
             raise InvalidRequestError(f"encoding a prompt needs {what}; none was given")
-        return TextEncoder.for_model(self.files, dtype=self.dtype, device=self._device, strict=self.strict)
+        placement = None if self._plan is None else self._plan.strategy.text_encoder
+        return TextEncoder.for_model(self.files, dtype=self.dtype, device=self._device, strict=self.strict,
+                                     placement=placement, mapped=self._mapped() is not None,
+                                     min_mapped_bytes=self.min_mapped_bytes)
 
     def denoise(self, video: torch.Tensor, audio: torch.Tensor, sigma: torch.Tensor, geometry: Geometry,
                 contexts: PromptContexts, perturbation: Perturbation = NO_PERTURBATION,
@@ -254,7 +293,9 @@ class ModelEngine:
         if self.paths.upsampler is None:
             raise InvalidRequestError("a render needs the x2 spatial upscaler file; none was given")
         upsampler = self.component("upsampler", lambda: load_upsampler(
-            self.paths.upsampler, dtype=self.dtype, device=self._device, strict=self.strict)[0])
+            self.paths.upsampler, dtype=self.dtype, device=self._device, strict=self.strict,
+            mapped=self._mapped() is not None and self._device.type == "cpu",
+            min_mapped_bytes=self.min_mapped_bytes)[0])
         with torch.inference_mode():
             latent = video_latent.to(self._device, self.dtype)
             return upsample_video_latent(latent, upsampler, self._latent_statistics()).float()
@@ -307,7 +348,7 @@ class ModelEngine:
 
     # --- helpers -----------------------------------------------------------------------------------
     def _video_decoder(self) -> torch.nn.Module:
-        return self.component("video_decoder", lambda: self._load(_spec("video_decoder")))
+        return self.component("video_decoder", lambda: self._load(_spec("video_decoder"), mappable=True))
 
     def _diffusion_decoder(self) -> torch.nn.Module:
         return self.component("video_diffusion_decoder", lambda: self._load(_spec("video_diffusion_decoder")))
@@ -392,16 +433,19 @@ class Runtime:
         self.memory = memory
         self._busy = threading.Lock()
         self._layout = None
+        self.last_plan: MemoryPlan | None = None  # the plan the last job ran under (after any OOM retry)
 
     @classmethod
     def open(cls, paths: ModelPaths, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
              *, strict: bool = True, memory: Machine | Sequence[MemoryPlan] | None = None,
-             budget: Any = None, acceleration: Acceleration = DEFAULT_ACCELERATION) -> Runtime:
+             budget: Any = None, acceleration: Acceleration = DEFAULT_ACCELERATION,
+             min_mapped_bytes: int | None = None) -> Runtime:
         """Validate the files (headers only) and return a runtime that loads components on first use.
         `memory`: plan each job for this machine, or use these plans as the fallback ladder (see above);
-        `acceleration`: the device's attention kernels (`auto` by default) and optional torch.compile."""
+        `acceleration`: the device's attention kernels (`auto` by default) and optional torch.compile;
+        `min_mapped_bytes`: see `ModelEngine`."""
         engine = ModelEngine(paths, device, dtype, strict=strict, planned=memory is not None, budget=budget,
-                             acceleration=acceleration)
+                             acceleration=acceleration, min_mapped_bytes=min_mapped_bytes)
         return cls(engine, memory)
 
     def predict_duration(self, prompt: str, fps: float, bounds=None):
@@ -432,6 +476,25 @@ class Runtime:
                              per_token_timestep=cond is not None and not cond.empty,
                              guide_frames=len(cond.keyframes) if cond is not None else 0)
         return plan_ladder(self._layout, shape, self.memory)
+
+    def refuse_if_nothing_fits(self, request: GenerationRequest, plans: Sequence[MemoryPlan]) -> None:
+        """Raise `DoesNotFitError` (before anything loads) when the best plan does not fit the machine,
+        with the figures and the largest smaller format that would fit."""
+        if not plans or plans[0].fits or not isinstance(self.memory, Machine):
+            return
+        from model_runtime.memory.planner import nearest_fitting
+
+        plan, m = plans[0], self.memory
+        nearest = nearest_fitting(self._layout, plans[0].request, m)
+        hint = (f"; {nearest.width}x{nearest.height}, {nearest.frames} frames would fit" if nearest is not None
+                else "; no smaller format fits either")
+        gpu = m.device != "cpu"
+        where = f"{m.vram_gb:g} GB VRAM + {m.ram_gb:g} GB RAM" if gpu else f"{m.ram_gb:g} GB RAM"
+        needs = (f"~{plan.peak_vram_bytes / 1e9:.1f} GB VRAM and " if gpu else "") + f"~{plan.peak_ram_bytes / 1e9:.1f} GB RAM"
+        raise DoesNotFitError(
+            f"{request.width}x{request.height}, {request.frames} frames does not fit this {m.device} machine "
+            f"({where}): the smallest plan ({plan.strategy.label}) needs {needs}{hint}",
+            replace(request, width=nearest.width, height=nearest.height, frames=nearest.frames) if nearest else None)
 
     def request(self, spec: RequestSpec) -> GenerationRequest:
         """The runnable request for `spec`: the loaded model's defaults (`pipelines.dev.defaults_for`) with
@@ -476,6 +539,7 @@ class Runtime:
             if isinstance(request, RequestSpec):
                 request = self.request(request)
             plans = self.plans(request)
+            self.refuse_if_nothing_fits(request, plans)
             if plans:
                 return (yield from iter_with_oom_retry(lambda p: self._planned(p, request, cancel), plans,
                                                        NoticeEvent))
@@ -488,6 +552,7 @@ class Runtime:
         from model_runtime.pipelines import run
 
         log.info("memory plan: %s", plan.summary)
+        self.last_plan = plan
         if request.decoder == "auto" and "diffusion" in getattr(self.engine, "decoders", ()):
             request = replace(request, decoder=plan.video_decoder)  # the sharp decoder only when it fits
         with self.engine.memory_plan(plan):

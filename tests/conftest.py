@@ -32,6 +32,15 @@ def tiny_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_paths(tiny_dir: Path):
+    """The tiny fixture's three model files as the runtime takes them."""
+    from model_runtime.runtime import ModelPaths
+
+    return ModelPaths(tiny_dir / "checkpoint.safetensors", tiny_dir / "spatial_upscaler_x2.safetensors",
+                      tiny_dir / "text_encoder")
+
+
+@pytest.fixture(scope="session")
 def layout_full() -> Path:
     if not LAYOUT_FULL.is_file():
         _missing(f"full-size layout not found at {LAYOUT_FULL}")

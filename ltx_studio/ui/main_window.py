@@ -342,6 +342,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Model: {message}")
         if message.endswith(("loaded", "ready")):  # the demo's tokenizer exists once the demo model was built
             self._use_tokenizer(model_choice(self.ctx))
+            self.presets_panel.set_planner(self._planner(model_choice(self.ctx)))  # the files are there now
 
     def _use_tokenizer(self, choice: ModelChoice) -> None:
         folder = self.ctx.paths.cache / "demo-model" / "text_encoder" if choice.demo else choice.text_encoder
@@ -365,7 +366,23 @@ class MainWindow(QMainWindow):
 
         ram = psutil.virtual_memory().total / 2**30  # total, not free: the advice must not flicker with load
         self.presets_panel.set_machine(Machine(Device.CPU, ram, choice.demo))
+        self.presets_panel.set_planner(self._planner(choice))
         self._use_tokenizer(choice)
+
+    def _planner(self, choice: ModelChoice):
+        """The memory plan of a job of a given format for these files on this machine, as one line (headers
+        and the planner's arithmetic only: no torch on the GUI thread, so the machine is read from RAM;
+        the worker plans the job itself for the device it really runs on)."""
+        from ltx_studio.runtime_api import model_paths
+        from model_runtime import api
+
+        paths = model_paths(choice, self.ctx.paths.cache)
+        machine = api.plan_machine("cpu")
+
+        def plan(fmt) -> str:
+            return api.plan_line(paths, fmt.width, fmt.height, fmt.frames, fmt.fps, fmt.stage, machine)
+
+        return plan
 
     def _after_first_paint(self) -> None:
         if self._shut:
@@ -698,7 +715,11 @@ class MainWindow(QMainWindow):
 
     # --- job events ------------------------------------------------------------------------------------
     def _on_job_added(self, job: GenerationJob) -> None:
-        self.queue_panel.add_job(job)
+        from ltx_studio.formats import ResolvedFormat
+
+        r = job.spec.request
+        fmt = ResolvedFormat(r.width, r.height, r.frames, r.fps, str(r.stage), self.presets_panel.choice())
+        self.queue_panel.add_job(job, plan=self.presets_panel.plan_text(fmt))  # the card keeps its plan
         job.started.connect(lambda j=job: self.preview.follow(j))
         job.notice.connect(self.statusBar().showMessage)  # e.g. an out-of-memory retry on a smaller plan
 

@@ -7,6 +7,8 @@ undo sticks while the user keeps typing).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QComboBox,
@@ -30,6 +32,8 @@ from ltx_studio.formats import (
     render_target,
     resolve,
 )
+
+Planner = Callable[[ResolvedFormat], str]
 
 
 class PresetsPanel(QGroupBox):
@@ -67,7 +71,12 @@ class PresetsPanel(QGroupBox):
         self.fit.setObjectName("fitAdvice")
         self.fit.setWordWrap(True)
         self.fit.setStyleSheet("color:#d35400;")
+        self.plan = QLabel("Plan: reading the model files…")
+        self.plan.setObjectName("planLine")
+        self.plan.setWordWrap(True)
+        self._planner: Planner | None = None
         form.addRow(self.exact)
+        form.addRow(self.plan)
         form.addRow(self.fit)
         form.addRow(self._banner())
         for combo in (self.aspect, self.tier, self.fps):
@@ -118,9 +127,25 @@ class PresetsPanel(QGroupBox):
         self.machine = machine
         self._changed()
 
+    def set_planner(self, planner: Planner | None) -> None:
+        """`planner(fmt)` -> the memory plan line of a job of that format on this machine (see
+        `plan_text`); shown for the draft and the render, refreshed on every format change."""
+        self._planner = planner
+        self._changed()
+
+    def plan_text(self, fmt: ResolvedFormat) -> str:
+        """The plan line for one format, or why there is none yet (the model files are not there)."""
+        if self._planner is None:
+            return "reading the model files…"
+        try:
+            return self._planner(fmt)
+        except Exception as exc:  # noqa: BLE001 - a missing/unreadable file: say so, the job will too
+            return f"not available yet ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+
     def _changed(self, *_) -> None:
         d, r = self.draft_format(), self.render_format()
         self.exact.setText(f"Draft: {d.describe()}\nRender: {r.describe()}")
+        self.plan.setText(f"Draft plan: {self.plan_text(d)}\nRender plan: {self.plan_text(r)}")
         advice = fit_advice(r, self.machine, self.presets)
         self.fit.setText(f"Render may not fit: {advice}" if advice else "")
         self.fit.setVisible(bool(advice))

@@ -70,6 +70,8 @@ class QueuePanel(QTabWidget):
         self.addTab(self._queue_tab(), "Queue")
         self.addTab(self._history_tab(), "History")
         self._queue_items: dict[int, QListWidgetItem] = {}
+        self._card_notes: dict[int, list[str]] = {}  # per queued job: its plan line, then any notices
+        self._card_status: dict[int, str] = {}  # per queued job: its state or progress text
         self._icons: dict[str, QIcon] = {}  # thumbnail path -> decoded icon (see show_history)
 
     def _queue_tab(self) -> QWidget:
@@ -160,20 +162,35 @@ class QueuePanel(QTabWidget):
         self.paused_label.setVisible(paused)
         self.resume_button.setVisible(paused)
 
-    def add_job(self, job: GenerationJob) -> None:
-        item = QListWidgetItem(f"#{job.id} {job.spec.summary()} — {job.state}")
+    def add_job(self, job: GenerationJob, plan: str = "") -> None:
+        """A card for a queued job: its summary, state or progress, the memory plan it was queued with and
+        any notice while it runs (an out-of-memory retry on a smaller plan)."""
+        self._card_notes[job.id] = [f"plan: {plan}"] if plan else []
+        item = QListWidgetItem()
         item.setData(ROLE_ID, job.id)
         item.setToolTip(job.spec.request.prompt)
         self.queue.addItem(item)
         self._queue_items[job.id] = item
+        self._set_item(job, str(job.state))
         self._update_empty()
         job.stateChanged.connect(lambda st, j=job: self._job_state(j, st))
         job.progress.connect(lambda p, j=job: self._set_item(j, p.describe()))
+        job.notice.connect(lambda message, j=job: self._notice(j, message))
+
+    def _notice(self, job: GenerationJob, message: str) -> None:
+        self._card_notes.setdefault(job.id, []).append(message)
+        self._set_item(job, self._card_status.get(job.id, str(job.state)))
+
+    def card_text(self, job_id: int) -> str:
+        item = self._queue_items.get(job_id)
+        return item.text() if item is not None else ""
 
     def _set_item(self, job: GenerationJob, text: str) -> None:
         item = self._queue_items.get(job.id)
         if item is not None:
-            item.setText(f"#{job.id} {job.spec.summary()} — {text}")
+            self._card_status[job.id] = text
+            notes = "".join(f"\n{n}" for n in self._card_notes.get(job.id, []))
+            item.setText(f"#{job.id} {job.spec.summary()} — {text}{notes}")
 
     def _job_state(self, job: GenerationJob, state: str) -> None:
         if state in ("queued", "running"):

@@ -62,7 +62,11 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--stage", choices=("draft", "render"), default="draft")
     p.add_argument("--pipeline", choices=("distilled", "dev"), default="distilled")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps (default: cpu)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps (default: auto = CUDA, then MPS, "
+                   "then the CPU)")
+    p.add_argument("--vram-gb", type=float, default=None, help="plan for this much VRAM (default: what is free)")
+    p.add_argument("--ram-gb", type=float, default=None, help="plan for this much RAM (default: what is available)")
+    p.add_argument("--print-plan", action="store_true", help="print the memory plan for this job and exit")
     p.add_argument("--dtype", choices=("float32", "bfloat16"), default=None,
                    help="compute dtype (default: float32 on cpu, bfloat16 elsewhere)")
     p.add_argument("--tiled-decode", action="store_true", help="decode in tiles (less memory for large sizes)")
@@ -335,10 +339,10 @@ class ProgressLine:
             self.stage = None
 
 
-def _dtype(args: argparse.Namespace):
+def _dtype(args: argparse.Namespace, device: str):
     import torch
 
-    name = args.dtype or ("float32" if str(args.device).startswith("cpu") else "bfloat16")
+    name = args.dtype or ("float32" if device.startswith("cpu") else "bfloat16")
     return getattr(torch, name)
 
 
@@ -348,40 +352,98 @@ _CHECKED = ("prompt", "width", "height", "frames", "fps", "seed", "negative_prom
 
 
 def run(args: argparse.Namespace) -> int:
-    from model_runtime.api import GenerationResult, ProgressEvent, Runtime, write_result
+    from model_runtime.api import GenerationResult, NoticeEvent, ProgressEvent, Runtime, write_result
+    from model_runtime.cli.plan import plan_table
+    from model_runtime.memory.machine import detect, machine_for
+    from model_runtime.memory.measure import RssAnonPeak
     from model_runtime.models.acceleration import Acceleration
 
     inputs = validate(args)
     started = time.monotonic()
-    runtime = Runtime.open(inputs.paths, device=args.device, dtype=_dtype(args),
+    info = detect(args.device)
+    machine = machine_for(info, args.vram_gb, args.ram_gb)
+    runtime = Runtime.open(inputs.paths, device=info.device, dtype=_dtype(args, info.device), memory=machine,
                            acceleration=Acceleration(args.attention, args.compile))
-    request = inputs.request
+    spec = inputs.request
     if inputs.auto_duration is not None:
         from model_runtime.models.duration_head import DurationBounds
 
-        predicted = runtime.predict_duration(request.prompt, request.fps, DurationBounds(*inputs.auto_duration))
-        request = replace(request, frames=predicted.frames)
+        predicted = runtime.predict_duration(spec.prompt, spec.fps, DurationBounds(*inputs.auto_duration))
+        spec = replace(spec, frames=predicted.frames)
         sys.stderr.write(f"auto duration: {predicted.seconds:.2f} s predicted -> {predicted.frames} frames "
-                         f"({predicted.frames / request.fps:.2f} s at {request.fps:g} fps)\n")
+                         f"({predicted.frames / spec.fps:.2f} s at {spec.fps:g} fps)\n")
+    request = runtime.request(spec)
+    plans = runtime.plans(request)  # headers only: nothing is loaded yet
+    if args.print_plan:
+        sys.stdout.write(f"machine: {info.line()}\n{plan_table(plans[0])}\n")
+        return 0
+    runtime.refuse_if_nothing_fits(request, plans)
+    sys.stderr.write(f"machine: {info.line()}\n")
+    sys.stderr.write(f"plan: {plans[0].summary}, ~{plans[0].seconds:.0f} s\n")
     bar = ProgressLine(sys.stderr)
+    step_times: dict[str, list[float]] = {}
     gen = runtime.generate(request)
-    try:
-        while True:
-            try:
-                event = next(gen)
-            except StopIteration as stop:  # the generator returns the result after its last event
-                result: GenerationResult = stop.value
-                break
-            if isinstance(event, ProgressEvent):
-                bar.update(event.stage, event.step, event.total, event.elapsed_s, event.eta_s)
-    finally:
-        bar.close()
+    with _DevicePeak(info.kind) as vram, RssAnonPeak() as rss:
+        try:
+            while True:
+                try:
+                    event = next(gen)
+                except StopIteration as stop:  # the generator returns the result after its last event
+                    result: GenerationResult = stop.value
+                    break
+                if isinstance(event, ProgressEvent):
+                    bar.update(event.stage, event.step, event.total, event.elapsed_s, event.eta_s)
+                    step_times.setdefault(event.stage, []).append(event.elapsed_s)
+                elif isinstance(event, NoticeEvent):  # an out-of-memory retry on the next plan down
+                    bar.close()
+                    sys.stderr.write(f"{event.message}\n")
+        finally:
+            bar.close()
+    ran = runtime.last_plan or plans[0]
+    sys.stderr.write(f"ran: {ran.summary}\n"
+                     f"measured: peak RssAnon {rss.peak_bytes / 1e9:.2f} GB (predicted {ran.peak_ram_bytes / 1e9:.2f} GB, "
+                     f"RAM plan {machine.ram_gb:g} GB){vram.text(ran)}{_per_step(step_times)}\n")
     main = inputs.paths.checkpoint or inputs.paths.transformer
     extra: dict = {"checkpoint": main.name if main else "", "generator": "ltx-studio-cli"}
     if inputs.auto_duration is not None:
         extra["auto_duration"] = {"min_s": inputs.auto_duration[0], "max_s": inputs.auto_duration[1],
-                                  "frames": request.frames}
-    written = write_result(result, inputs.out, request, extra=extra, crf=args.crf)
+                                  "frames": spec.frames}
+    written = write_result(result, inputs.out, spec, extra=extra, crf=args.crf)
     sys.stderr.write(f"wrote {written.path} ({written.frames} frames, {written.duration_s:.2f} s, "
                      f"{result.frames.shape[2]}x{result.frames.shape[1]}) in {time.monotonic() - started:.1f} s\n")
     return 0
+
+
+def _per_step(step_times: dict[str, list[float]]) -> str:
+    """Mean seconds per denoising step of each sampling stage, from the progress events' elapsed times."""
+    parts = []
+    for stage, times in step_times.items():
+        if stage.startswith("stage") and len(times) > 1:
+            parts.append(f"{stage} {(times[-1] - times[0]) / (len(times) - 1):.2f} s/step")
+    return ("; " + ", ".join(parts)) if parts else ""
+
+
+class _DevicePeak:
+    """Peak allocated VRAM on CUDA over the job (torch's own counter); nothing on other devices."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.peak_bytes = 0
+
+    def __enter__(self) -> _DevicePeak:
+        if self.kind == "cuda":
+            import torch
+
+            torch.cuda.reset_peak_memory_stats()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.kind == "cuda":
+            import torch
+
+            self.peak_bytes = torch.cuda.max_memory_allocated()
+
+    def text(self, plan) -> str:
+        if self.kind != "cuda":
+            return ""
+        return f", peak VRAM {self.peak_bytes / 1e9:.2f} GB allocated (predicted {plan.peak_vram_bytes / 1e9:.2f} GB)"

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the planner imports torch: `ltx-studio-cli --help` must not wait for it
     from model_runtime.memory.layout import ModelLayout
+    from model_runtime.memory.plan import MemoryPlan
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -44,7 +45,6 @@ def _layout(args: argparse.Namespace) -> ModelLayout:
 
 
 def run(args: argparse.Namespace) -> int:
-    from model_runtime.memory.estimates import gb
     from model_runtime.memory.plan import Machine, RequestShape
     from model_runtime.memory.planner import choose_plan
 
@@ -56,9 +56,20 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(json.dumps(plan.to_dict(), indent=2) + "\n")
         return 0
-    out = [f"plan: {plan.summary}", f"model: LTX-{layout.family} ({layout.source}); fits: {'yes' if plan.fits else 'NO'}", f"estimated time: ~{plan.seconds:.0f} s",
-           f"{'stage':<14}{'VRAM GB':>9}{'RAM GB':>9}{'seconds':>9}  detail"]
+    sys.stdout.write(plan_table(plan, layout) + "\n")
+    return 0
+
+
+def plan_table(plan: MemoryPlan, layout: ModelLayout | None = None) -> str:
+    """The plan as a few lines of text: summary, model family (when the layout is given), time, one row per
+    stage (also `generate --print-plan`)."""
+    from model_runtime.memory.estimates import gb
+
+    out = [f"plan: {plan.summary}"]
+    if layout is not None:
+        out.append(f"model: LTX-{layout.family} ({layout.source}); fits: {'yes' if plan.fits else 'NO'}")
+    out += [f"estimated time: ~{plan.seconds:.0f} s",
+            f"{'stage':<14}{'VRAM GB':>9}{'RAM GB':>9}{'seconds':>9}  detail"]
     for s in plan.stages:
         out.append(f"{s.name:<14}{gb(s.vram_bytes):>9.2f}{gb(s.ram_bytes):>9.2f}{s.seconds:>9.1f}  {s.detail}")
-    sys.stdout.write("\n".join(out) + "\n")
-    return 0
+    return "\n".join(out)

@@ -66,6 +66,7 @@ class GoldenContext:
     root: Path
     strict: bool = True
     dtype: torch.dtype = torch.float32
+    device: str = "cpu"  # the end-to-end section runs its engine here (benchmarks/gpu_acceptance.py: cuda)
     _tensors: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
     _modules: dict[str, torch.nn.Module] = field(default_factory=dict, repr=False)
     metadata: dict[str, str] = field(default_factory=dict)

@@ -133,7 +133,7 @@ def golden_engine(ctx: GoldenContext):
                            audio_vae=f.get("audio_vae"), duration_head=f.get("duration_head"))
     else:
         paths = ModelPaths(ctx.checkpoint_path, ctx.upsampler_path, ctx.text_encoder_dir)
-    return ctx.cached("runtime.engine", lambda: ModelEngine(paths, "cpu", ctx.dtype, strict=ctx.strict))
+    return ctx.cached("runtime.engine", lambda: ModelEngine(paths, ctx.device, ctx.dtype, strict=ctx.strict))
 
 
 def golden_noise(ctx: GoldenContext, prefix: str = "e2e") -> dict[str, torch.Tensor]:

@@ -56,7 +56,9 @@ def apply_plan(module: nn.Module, plan: MemoryPlan, device: torch.device | str, 
     if s.weights is Weights.FP8:
         quantize_fp8_(module)
     with contextlib.ExitStack() as stack:
-        if s.placement is Placement.STREAM:
+        if s.placement is Placement.MAPPED:
+            pass  # the weights stay in the mapped file and upcast per layer (loaded that way: model_runtime.mapped)
+        elif s.placement is Placement.STREAM:
             blocks = find_blocks(module)
             stack.enter_context(non_block_resident(module, blocks, device, budget, storage))
             stack.enter_context(stream_blocks(blocks, device, storage=storage,

@@ -12,6 +12,8 @@ skipped.
 
 from __future__ import annotations
 
+import os
+import threading
 import weakref
 from dataclasses import dataclass
 
@@ -74,3 +76,62 @@ class PeakTracker(TorchDispatchMode):
 
     def reading(self) -> PeakReading:
         return PeakReading(self._peak, self._current)
+
+
+def rss_anon_bytes(pid: int | str = "self") -> int:
+    """Anonymous resident memory of one process (what the OS cannot drop or re-read from a file), from
+    /proc/<pid>/status; 0 where there is no /proc."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and all its descendants (Linux /proc/<pid>/task/*/children)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children", encoding="ascii") as fh:
+                    todo.extend(int(c) for c in fh.read().split())
+        except OSError:
+            continue
+    return out
+
+
+class RssAnonPeak:
+    """`with RssAnonPeak() as r: ...; r.peak_bytes`: the highest RssAnon of a process tree, sampled by a
+    background thread every `interval` seconds (a sampled peak: spikes shorter than that can be missed)."""
+
+    def __init__(self, pid: int | None = None, interval: float = 0.05) -> None:
+        self.pid = pid or os.getpid()
+        self.interval = interval
+        self.peak_bytes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-anon-peak", daemon=True)
+
+    def sample(self) -> int:
+        now = sum(rss_anon_bytes(p) for p in process_tree(self.pid))
+        self.peak_bytes = max(self.peak_bytes, now)
+        return now
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.sample()
+
+    def __enter__(self) -> RssAnonPeak:
+        self.sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sample()

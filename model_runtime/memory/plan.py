@@ -25,6 +25,7 @@ class Weights(StrEnum):
 class Placement(StrEnum):
     RESIDENT = "resident"  # every transformer block in VRAM
     STREAM = "stream"  # blocks live in pinned RAM; a few at a time are copied in, with prefetch
+    MAPPED = "mapped"  # CPU: weights stay bf16 in the memory-mapped file, each layer upcast as it runs
 
 
 class TextPlacement(StrEnum):
@@ -55,6 +56,8 @@ class Strategy:
         parts = [self.weights.value]
         if self.placement is Placement.STREAM:
             parts.append("block streaming")
+        elif self.placement is Placement.MAPPED:
+            parts.append("weights mapped from the file, upcast per layer")
         if self.attn_chunk_tokens:
             parts.append("chunked attention")
         elif self.ffn_chunk_tokens:

@@ -36,9 +36,15 @@ ACTIVATIONS = ((None, None), (FFN_CHUNK_TOKENS, None), (FFN_CHUNK_TOKENS, ATTN_C
 
 
 def strategies(machine: Machine) -> list[Strategy]:
-    """Every combination worth predicting on this machine (streaming only where VRAM is a separate pool)."""
+    """Every combination worth predicting on this machine (streaming only where VRAM is a separate pool).
+    On the CPU: every component computes in float32 on the CPU, either loaded whole or left in the mapped
+    file (bf16) and upcast per layer; fp8 is not offered there (no fp8 matmul to gain from), and components
+    stay loaded between stages as the engine keeps them."""
+    if machine.device == "cpu":
+        return [Strategy(Weights.BF16, p, TextPlacement.CPU, Cache.ALL, f, attn_chunk_tokens=a)
+                for p, (f, a) in itertools.product((Placement.RESIDENT, Placement.MAPPED), ACTIVATIONS)]
     unified = machine.profile.unified
-    placements = [Placement.RESIDENT] if unified else list(Placement)
+    placements = [Placement.RESIDENT] if unified else [Placement.RESIDENT, Placement.STREAM]
     texts = [TextPlacement.GPU, TextPlacement.GPU_FP8] if unified else list(TextPlacement)
     return [Strategy(w, p, t, c, f, attn_chunk_tokens=a)
             for w, p, t, c, (f, a) in itertools.product(Weights, placements, texts, Cache, ACTIVATIONS)]
@@ -72,8 +78,9 @@ def choose_plan(layout: ModelLayout, request: RequestShape, machine: Machine) ->
     best = plans[0]
     if not best.fits:
         best = min(plans, key=lambda p: (p.peak_vram_bytes, p.peak_ram_bytes))
-        log.warning("no plan fits %.0f GB VRAM + %.0f GB RAM; smallest: %s", machine.vram_gb, machine.ram_gb,
-                    best.summary)
+        # info, not warning: the caller tells the user (generate and the app refuse the job with the numbers)
+        log.info("no plan fits %.1f GB VRAM + %.1f GB RAM; smallest: %s", machine.vram_gb, machine.ram_gb,
+                 best.summary)
     log.info("memory plan: %s", best.summary)
     return best
 
@@ -96,3 +103,20 @@ def plan_ladder(layout: ModelLayout, request: RequestShape, machine: Machine, de
             break
         ladder.append(replace(fitting[0], machine=machine))
     return tuple(ladder)
+
+
+def nearest_fitting(layout: ModelLayout, request: RequestShape, machine: Machine) -> RequestShape | None:
+    """The largest smaller format that fits when `request` does not: the same aspect ratio scaled down in
+    steps of 1/8 (sides kept multiples of 64), then fewer frames (8k+1). None when not even the smallest does."""
+    def fits(r: RequestShape) -> bool:
+        return any(p.fits for p in candidate_plans(layout, r, machine))
+
+    frames_options = sorted({f for f in (request.frames, 121, 97, 65, 33, 17, 9) if f <= request.frames}, reverse=True)
+    for frames in frames_options:
+        for eighths in range(8, 0, -1):
+            w = max(64, round(request.width * eighths / 8 / 64) * 64)
+            h = max(64, round(request.height * eighths / 8 / 64) * 64)
+            cand = replace(request, width=w, height=h, frames=frames)
+            if cand != request and fits(cand):
+                return cand
+    return None

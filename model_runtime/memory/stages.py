@@ -181,6 +181,10 @@ def _decode_stages(layout: ModelLayout, req: RequestShape, m: Machine, s: Strate
 
 def predict_stages(layout: ModelLayout, req: RequestShape, m: Machine,
                    s: Strategy) -> tuple[tuple[StagePrediction, ...], TileSpec | None]:
+    if m.device == "cpu":
+        from model_runtime.memory.cpu_stages import predict_cpu_stages
+
+        return predict_cpu_stages(layout, req, m, s)
     z = _Sizes(layout, m, s)
     full = req.latent()
     stages = [_text_stage(layout, req, m, s, z)]

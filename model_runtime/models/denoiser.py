@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from model_runtime.errors import InvalidRequestError
+from model_runtime.mapped import compute_dtype
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ class AVDenoiser:
 
     @property
     def dtype(self) -> torch.dtype:
-        return self.transformer.proj_in.weight.dtype
+        return compute_dtype(self.transformer, self.transformer.proj_in.weight)
 
     @property
     def device(self) -> torch.device:

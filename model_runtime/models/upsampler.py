@@ -58,12 +58,16 @@ UPSAMPLER_SPEC = ComponentSpec(name="spatial_upsampler", prefix="", build=build_
 
 def load_upsampler(
     path: str | Path, *, dtype: torch.dtype | None = torch.float32, device: torch.device | str = "cpu",
-    strict: bool = True,
+    strict: bool = True, mapped: bool = False, min_mapped_bytes: int | None = None,
 ) -> tuple[nn.Module, CheckpointInfo, LoadReport]:
-    """Validate an upsampler file (refuses checkpoints and temporal-only upsamplers) and load it strictly."""
+    """Validate an upsampler file (refuses checkpoints and temporal-only upsamplers) and load it strictly.
+    `mapped` (CPU): large weights stay in the mapped file, upcast per layer (`mapped`)."""
+    from model_runtime.mapped import MappedFile
+
     info = inspect_upsampler(path)
     module, report = load_component(info.header, UPSAMPLER_SPEC, info.config, dtype=dtype, device=device,
-                                    strict=strict)
+                                    strict=strict, mapped=MappedFile(info.header) if mapped else None,
+                                    min_mapped_bytes=min_mapped_bytes)
     return module, info, report
 
 

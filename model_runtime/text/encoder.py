@@ -10,8 +10,10 @@ frees it; the projection/connectors (about 6 GB for 2.3) go with `release()`.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,13 +23,20 @@ from torch import nn
 from model_runtime.checkpoints import SafetensorsHeader, inspect_checkpoint, read_header
 from model_runtime.errors import CheckpointError
 from model_runtime.loading import load_component
+from model_runtime.mapped import MappedFile, compute_dtype
+from model_runtime.memory.plan import TextPlacement
 from model_runtime.text.connectors import (
     AUDIO_CONNECTOR_SPEC,
     VIDEO_CONNECTOR_SPEC,
     ConnectorOutput,
     run_connectors,
 )
-from model_runtime.text.gemma import GemmaEncoder, inspect_gemma_folder, load_gemma_language_model
+from model_runtime.text.gemma import (
+    GemmaEncoder,
+    inspect_gemma_folder,
+    load_gemma_language_model,
+    load_gemma_mapped,
+)
 from model_runtime.text.projection import (
     TEXT_PROJECTION_SPEC,
     TextProjection,
@@ -71,7 +80,7 @@ def project_and_connect(projection: TextProjection, video_connector: nn.Module, 
     """Stacked Gemma states `[B, T, D, L+1]` + binary mask -> features -> connector contexts."""
     weight = projection.video_aggregate_embed.weight
     with torch.inference_mode():
-        hidden = hidden_states.to(device=weight.device, dtype=weight.dtype)
+        hidden = hidden_states.to(device=weight.device, dtype=compute_dtype(projection, weight))
         mask = attention_mask.to(weight.device)
         video, audio = projection(hidden, mask)
     return TextFeatures(video, audio, run_connectors(video_connector, audio_connector, video, audio, mask))
@@ -100,7 +109,16 @@ class TextEncoder:
         gemma_device: torch.device | str | None = None,
         max_length: int = DEFAULT_TEXT_MAX_LENGTH,
         strict: bool = True,
+        placement: TextPlacement | None = None,
+        mapped: bool = False,
+        min_mapped_bytes: int | None = None,
     ):
+        """`placement`: where Gemma runs, as a memory plan says (None: plainly on `gemma_device`):
+        GPU / GPU_FP8 (fp8 storage, see `memory.executors`) on `device`, STREAM (layers kept in RAM and
+        streamed through `device` one at a time), CPU (on the CPU, its weights left in the mapped shards).
+        `mapped`: keep large weights in the model files (a CPU plan whose weights exceed RAM): the
+        projection and connectors keep theirs in the file and upcast per layer (`mapped`), and the
+        Gemma-3 folder's language model is mapped too."""
         header = checkpoint if isinstance(checkpoint, SafetensorsHeader) else read_header(checkpoint)
         config = config if config is not None else inspect_checkpoint(header.path).config
         check_v2_text_config(config["transformer"])
@@ -109,18 +127,22 @@ class TextEncoder:
         self._setup(folder, PromptTokenizer.from_folder(folder.path, max_length),
                     lambda dt, dev: load_gemma_language_model(folder, dtype=dt, device=dev),
                     (header, with_gemma_dims(config, folder.dims)), (header, config),
-                    dtype=dtype, device=device, gemma_device=gemma_device, strict=strict)
+                    dtype=dtype, device=device, gemma_device=gemma_device, strict=strict, placement=placement,
+                    mapped=mapped, min_mapped_bytes=min_mapped_bytes,
+                    load_gemma_mapped=lambda dt, floor: load_gemma_mapped(folder, dtype=dt, min_mapped_bytes=floor))
 
     @classmethod
     def for_model(cls, files, *, dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu",
                   gemma_device: torch.device | str | None = None, max_length: int = DEFAULT_TEXT_MAX_LENGTH,
-                  strict: bool = True) -> TextEncoder:
-        """The text path of a `families.ModelFiles` (either family)."""
+                  strict: bool = True, placement: TextPlacement | None = None, mapped: bool = False,
+                  min_mapped_bytes: int | None = None) -> TextEncoder:
+        """The text path of a `families.ModelFiles` (either family), placed as `__init__` describes."""
         if not files.is_split:
             if files.gemma3_dir is None:
                 raise CheckpointError("encoding a prompt needs the Gemma-3 text encoder folder; none was given")
             return cls(files.gemma3_dir, files.main.header, files.config, dtype=dtype, device=device,
-                       gemma_device=gemma_device, max_length=max_length, strict=strict)
+                       gemma_device=gemma_device, max_length=max_length, strict=strict, placement=placement,
+                       mapped=mapped, min_mapped_bytes=min_mapped_bytes)
         from model_runtime.text.gemma4 import inspect_gemma4_file, load_gemma4_language_model
 
         te = files.file_for("text_projection")
@@ -131,15 +153,22 @@ class TextEncoder:
         self._setup(gemma, PromptTokenizer.from_gemma4_file(gemma, max_length),
                     lambda dt, dev: load_gemma4_language_model(gemma, dtype=dt, device=dev, strict=strict),
                     (te.header, files.config_for("text_projection")), (files.main.header, files.config),
-                    dtype=dtype, device=device, gemma_device=gemma_device, strict=strict)
+                    dtype=dtype, device=device, gemma_device=gemma_device, strict=strict, placement=placement,
+                    mapped=mapped, min_mapped_bytes=min_mapped_bytes,
+                    load_gemma_mapped=None)  # no mapped Gemma-4 loader yet: a CPU plan loads it plainly
         return self
 
     def _setup(self, folder, tokenizer: PromptTokenizer, load_gemma, projection_source: tuple[SafetensorsHeader, dict],
                connector_source: tuple[SafetensorsHeader, dict], *, dtype: torch.dtype, device: torch.device | str,
-               gemma_device: torch.device | str | None, strict: bool) -> None:
+               gemma_device: torch.device | str | None, strict: bool, placement: TextPlacement | None,
+               mapped: bool, min_mapped_bytes: int | None,
+               load_gemma_mapped: Callable[[torch.dtype, int | None], nn.Module] | None) -> None:
+        """`load_gemma`(dtype, device) loads the language model; `load_gemma_mapped`(dtype, floor) loads it
+        with its large weights left in the mapped file (None: this format has no mapped loader)."""
         self.folder = folder  # GemmaFolder (2.3) or Gemma4File (2.5): both carry `.dims` and `.path`
         self.tokenizer = tokenizer
-        self._load_gemma = load_gemma
+        self._load_gemma_plain = load_gemma
+        self._load_gemma_mapped = load_gemma_mapped
         self._projection_source = projection_source
         self._connector_source = connector_source
         self.header, self.config = connector_source
@@ -147,6 +176,12 @@ class TextEncoder:
         self.device = torch.device(device)
         self.gemma_device = torch.device(gemma_device) if gemma_device is not None else self.device
         self.strict = strict
+        self.placement = placement
+        self.mapped = mapped
+        self.min_mapped_bytes = min_mapped_bytes
+        self._mapped_files: dict[Path, MappedFile] = {}
+        if placement is TextPlacement.CPU or (mapped and self.device.type == "cpu"):
+            self.gemma_device = torch.device("cpu")
         self._gemma: GemmaEncoder | None = None
         self._heads: tuple[TextProjection, nn.Module, nn.Module] | None = None
 
@@ -154,8 +189,47 @@ class TextEncoder:
     @property
     def gemma(self) -> GemmaEncoder:
         if self._gemma is None:
-            self._gemma = GemmaEncoder(self.folder, self._load_gemma(self.dtype, self.gemma_device))
+            self._gemma = GemmaEncoder(self.folder, self._load_gemma())
         return self._gemma
+
+    def _load_gemma(self) -> nn.Module:
+        p = self.placement
+        cpu_mapped = self.gemma_device.type == "cpu" and (p is TextPlacement.CPU or self.mapped)
+        if cpu_mapped and self._load_gemma_mapped is not None:
+            return self._load_gemma_mapped(self.dtype, self.min_mapped_bytes)
+        # the Gemma-4 file (LTX-2.5) has no mapped loader yet: a CPU plan loads it plainly into RAM
+        if p is TextPlacement.GPU_FP8:
+            from model_runtime.memory.executors import quantize_fp8_
+
+            model = self._load_gemma_plain(self.dtype, torch.device("cpu"))
+            quantize_fp8_(model)
+            return model.to(self.gemma_device)
+        if p is TextPlacement.STREAM:  # stays in RAM; `_placed` streams its layers through the device
+            return self._load_gemma_plain(self.dtype, torch.device("cpu"))
+        return self._load_gemma_plain(self.dtype, self.gemma_device)
+
+    def _mapped_file(self, header: SafetensorsHeader) -> MappedFile | None:
+        """`header`'s file mapped when weights stay in the files on this (CPU) device, else None."""
+        if not self.mapped or self.device.type != "cpu":
+            return None
+        if header.path not in self._mapped_files:
+            self._mapped_files[header.path] = MappedFile(header)
+        return self._mapped_files[header.path]
+
+    @contextlib.contextmanager
+    def _placed(self) -> Iterator[GemmaEncoder]:
+        """Gemma ready to run: as loaded, or (STREAM) its layers streamed through `gemma_device`."""
+        gemma = self.gemma
+        if self.placement is not TextPlacement.STREAM:
+            yield gemma
+            return
+        from model_runtime.memory.apply import non_block_resident
+        from model_runtime.memory.streaming import stream_blocks
+
+        layers = gemma.model.layers
+        with non_block_resident(gemma.model, layers, self.gemma_device), \
+                stream_blocks(layers, self.gemma_device, blocks_in_flight=2):
+            yield gemma
 
     @property
     def heads(self) -> tuple[TextProjection, nn.Module, nn.Module]:
@@ -163,7 +237,8 @@ class TextEncoder:
         if self._heads is None:
             sources = (self._projection_source, self._connector_source, self._connector_source)
             loaded = [
-                load_component(header, spec, config, dtype=self.dtype, device=self.device, strict=self.strict)[0]
+                load_component(header, spec, config, dtype=self.dtype, device=self.device, strict=self.strict,
+                               mapped=self._mapped_file(header), min_mapped_bytes=self.min_mapped_bytes)[0]
                 for spec, (header, config) in zip((TEXT_PROJECTION_SPEC, VIDEO_CONNECTOR_SPEC, AUDIO_CONNECTOR_SPEC),
                                                   sources, strict=True)
             ]
@@ -197,7 +272,8 @@ class TextEncoder:
     # --- encoding ----------------------------------------------------------------------------
     def encode(self, prompt: str) -> TextEncoding:
         tokens = self.tokenizer(prompt)
-        hidden = self.gemma.hidden_states(tokens.input_ids, tokens.attention_mask)
+        with self._placed() as gemma:
+            hidden = gemma.hidden_states(tokens.input_ids, tokens.attention_mask)
         out = project_and_connect(*self.heads, hidden, tokens.attention_mask).output
         return TextEncoding(prompt, out.video_context, out.audio_context, out.context_mask,
                             tokens.input_ids, tokens.attention_mask)

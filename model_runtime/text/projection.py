@@ -21,6 +21,7 @@ from torch import nn
 from model_runtime.checkpoints import SafetensorsHeader
 from model_runtime.errors import CheckpointError, UnsupportedModelError
 from model_runtime.loading import ComponentSpec
+from model_runtime.mapped import compute_dtype
 from model_runtime.text.gemma import GemmaDims
 
 #: config section `with_gemma_dims` adds to a copy of the embedded config
@@ -97,7 +98,7 @@ class TextProjection(nn.Module):
         """hidden states `[B, T, D, L+1]` + binary mask `[B, T]` -> (video `[B, T, Dv]`, audio `[B, T, Da]`)."""
         if hidden_states.shape[2] != self.gemma_hidden:
             raise ValueError(f"hidden size {hidden_states.shape[2]} != the projection's Gemma hidden {self.gemma_hidden}")
-        x = per_token_rms_features(hidden_states, attention_mask).to(self.video_aggregate_embed.weight.dtype)
+        x = per_token_rms_features(hidden_states, attention_mask).to(compute_dtype(self, self.video_aggregate_embed.weight))
         video = self.video_aggregate_embed(x * self._scale(self.video_aggregate_embed))
         audio = self.audio_aggregate_embed(x * self._scale(self.audio_aggregate_embed))
         return video, audio

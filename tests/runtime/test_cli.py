@@ -165,3 +165,20 @@ def test_generate_bad_input_is_one_line(tiny_dir, tmp_path, case):
     line = one_line_error(proc)  # a single line: nothing was loaded, no progress was drawn
     assert message in line
     assert list(tmp_path.iterdir()) == []
+
+
+def test_generate_print_plan_prints_the_plan_and_loads_nothing(tiny_dir, tmp_path):
+    proc = cli(*_gen_args(tiny_dir, tmp_path / "x.mp4"), "--print-plan", "--ram-gb", "6", timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.startswith("machine: CPU (cpu)") and "plan: " in proc.stdout
+    assert "text encoding" in proc.stdout and "stage 1" in proc.stdout and "VAE decode" in proc.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_generate_refuses_a_job_that_fits_nowhere_in_one_line(tiny_dir, tmp_path):
+    proc = cli(*_gen_args(tiny_dir, tmp_path / "x.mp4"), "--ram-gb", "0.5", timeout=120)
+    assert proc.returncode != 0
+    line = one_line_error(proc)  # refused before anything loaded: no progress, no plan line
+    assert "does not fit this cpu machine (0.5 GB RAM)" in line and "GB RAM" in line
+    assert "would fit" in line or "no smaller format fits either" in line
+    assert list(tmp_path.iterdir()) == []
