@@ -43,11 +43,37 @@ def main(argv: list[str] | None = None, runtime_factory=None) -> int:
 
     Ctrl-C or SIGTERM at any moment (start-up included) closes the app the normal way: one line on
     stderr, the window's shutdown (queue state saved, worker joined), exit 130 / 143."""
+    original = _leave_on_signals_during_start_up()
     try:
         return _main(argv, runtime_factory)
     except KeyboardInterrupt:
-        sys.stderr.write("ltx-studio: interrupted during start-up; nothing was changed\n")
+        sys.stderr.write(START_UP_INTERRUPTED)
         return 130
+    finally:
+        for sig, handler in original.items():
+            signal.signal(sig, handler)
+
+
+START_UP_INTERRUPTED = "ltx-studio: interrupted during start-up; nothing was changed\n"
+
+
+def _leave_on_signals_during_start_up() -> dict:
+    """Until the event loop's own handlers are in place (`_quit_on_signals`), SIGINT/SIGTERM end the
+    process at once with one line. Why not Python's KeyboardInterrupt: raised inside PySide6's module
+    initialisation it left a half-built extension behind, and the interpreter's exit then crashed (-11,
+    seen 1 run in ~15 of test_app_ctrl_c_during_start_up). Nothing is written before the window exists
+    except through atomic renames, so leaving at once loses nothing. Returns the previous handlers."""
+    import os
+
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+
+    def leave(signum, _frame) -> None:
+        sys.stderr.write(START_UP_INTERRUPTED)
+        sys.stderr.flush()
+        os._exit(128 + signum)
+
+    return {sig: signal.signal(sig, leave) for sig in (signal.SIGINT, signal.SIGTERM)}
 
 
 def _quit_on_signals(app, status: dict) -> dict:
