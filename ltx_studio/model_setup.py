@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from model_runtime import api
+import model_runtime.api as api
 
 log = logging.getLogger(__name__)
 

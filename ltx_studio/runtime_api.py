@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from model_runtime import api
+import model_runtime.api as api
 
 log = logging.getLogger(__name__)
 

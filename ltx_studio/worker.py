@@ -20,10 +20,10 @@ from typing import Any
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 from PySide6.QtGui import QImage
 
+import model_runtime.api as api
 from ltx_studio.jobs import JobOutput, JobSpec, Progress
 from ltx_studio.runtime_api import ModelChoice, RuntimeFactory, describe_error
 from ltx_studio.threads import drive
-from model_runtime import api
 
 log = logging.getLogger(__name__)
 

@@ -27,10 +27,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+import model_runtime.api as api
 from ltx_studio.export_choice import default_preset, framing_note, placement, same_aspect
 from ltx_studio.threads import TaskWorker
 from ltx_studio.ui.theme import current_colours
-from model_runtime import api
 
 log = logging.getLogger(__name__)
 FRAMING_BOX = 120  # px: the framing preview's longer side

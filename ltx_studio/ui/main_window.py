@@ -373,8 +373,8 @@ class MainWindow(QMainWindow):
         """The memory plan of a job of a given format for these files on this machine, as one line (headers
         and the planner's arithmetic only: no torch on the GUI thread, so the machine is read from RAM;
         the worker plans the job itself for the device it really runs on)."""
+        import model_runtime.api as api
         from ltx_studio.runtime_api import model_paths
-        from model_runtime import api
 
         paths = model_paths(choice, self.ctx.paths.cache)
         machine = api.plan_machine("cpu")

@@ -55,7 +55,7 @@ def test_render_from_a_draft_skips_stage_one():
 
 # --- export choice -------------------------------------------------------------------------------------
 def test_default_export_preset_follows_the_clip_aspect():
-    from model_runtime import api
+    import model_runtime.api as api
 
     presets = api.list_presets()
     assert default_preset(352, 640, presets) == "shorts"          # a snapped 9:16 draft
@@ -68,7 +68,7 @@ def test_default_export_preset_follows_the_clip_aspect():
 
 
 def test_outputs_get_the_users_file_mode(tmp_path):
-    from model_runtime import api
+    import model_runtime.api as api
 
     out = api.atomic_write(tmp_path / "x.bin", lambda p: p.write_bytes(b"1"))
     mask = os.umask(0o022)
