@@ -31,6 +31,10 @@ log = logging.getLogger(__name__)
 
 MAX_PROMPT_TOKENS = 1024  # the text encoder pads/truncates to 1024 tokens
 MODEL_DEFAULT = "model default"
+#: LTX-2.5's video decoders (label, RequestSpec.decoder); "auto" is the runtime's rule: Fast (conv) for
+#: drafts, Sharp (diffusion) for renders when its untiled decode fits the machine
+DECODERS = (("Default: Fast for drafts, Sharp for renders", "auto"), ("Fast (conv decoder)", "conv"),
+            ("Sharp (diffusion decoder, slower)", "diffusion"))
 VARIANTS = 4  # the "4 variants" button
 
 
@@ -200,9 +204,41 @@ class PromptPanel(QGroupBox):
         form.addRow("Audio guidance", self.audio_cfg)
         form.addRow("STG", self.stg)
         form.addRow("Modality guidance", self.modality)
+        self.decoder = QComboBox()
+        self.decoder.setObjectName("decoderChoice")
+        for label, value in DECODERS:
+            self.decoder.addItem(label, value)
+        self.decoder.setToolTip("LTX-2.5 decodes video with a diffusion decoder (Sharp, slower) or a conv "
+                                "decoder (Fast)")
+        self.decoder_cost = QLabel()
+        self.decoder_cost.setObjectName("decoderCost")
+        self.decoder_cost.setWordWrap(True)
+        form.addRow("Video decoder", self.decoder)
+        form.addRow(self.decoder_cost)
+        self._decoder_form = form
+        self.set_decoder_choice(False)
         self.pipeline.currentTextChanged.connect(self.apply_defaults)
         self.apply_defaults(self.pipeline.currentText())
         return box
+
+    def set_decoder_choice(self, offered: bool) -> None:
+        """Offer Sharp / Fast only when the model files provide both decoders (LTX-2.5 with both VAEs)."""
+        for w in (self.decoder, self.decoder_cost):
+            self._decoder_form.setRowVisible(w, offered)
+        if not offered:
+            self.decoder.setCurrentIndex(0)
+
+    @property
+    def decoder_offered(self) -> bool:
+        return self._decoder_form.isRowVisible(self.decoder)
+
+    def set_decoder_costs(self, text: str) -> None:
+        """The decoders' predicted decode time for the current draft and render formats."""
+        self.decoder_cost.setText(text)
+
+    def decoder_value(self) -> str:
+        """The RequestSpec.decoder of the next job: the choice, or "auto" when there is none to make."""
+        return self.decoder.currentData() if self.decoder_offered else "auto"
 
     def _knobs(self) -> tuple[QSpinBox | QDoubleSpinBox, ...]:
         return self.steps, self.video_cfg, self.audio_cfg, self.stg, self.modality
@@ -236,10 +272,12 @@ class PromptPanel(QGroupBox):
         return self.seed.value()
 
     def advanced_values(self) -> dict:
-        """The pipeline and the user's overrides only (a knob left at "model default" is not sent)."""
+        """The pipeline, the video decoder and the user's overrides only (a knob left at "model default" is
+        not sent)."""
         pipeline = Pipeline(self.pipeline.currentText())
+        base = {"pipeline": pipeline, "decoder": self.decoder_value()}
         if pipeline != Pipeline.DEV:
-            return {"pipeline": pipeline}
+            return base
         names = ("steps", "video_cfg", "audio_cfg", "stg", "modality")
-        return {"pipeline": pipeline} | {name: knob.value() for name, knob in zip(names, self._knobs(), strict=True)
+        return base | {name: knob.value() for name, knob in zip(names, self._knobs(), strict=True)
                                          if knob.value() != knob.minimum()}
