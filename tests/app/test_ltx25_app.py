@@ -130,6 +130,8 @@ def test_ltx25_auto_draft_then_sharp_render_play(window25, qtbot, tiny25_dir):
     panel.prompt.setPlainText(prompt)
     pp.auto.setChecked(True)
     assert pp.auto_on() and not pp.seconds.isEnabled() and "s predicted" not in pp.auto_label.text()
+    assert w.draft() is None  # clicked before the length is known: it waits for the prediction
+    assert "predicting the clip length" in w.statusBar().currentMessage() and not w.queue.jobs
     qtbot.waitUntil(lambda: "s predicted →" in pp.auto_label.text(), timeout=120_000)
     assert f"→ {golden_frames} frames" in pp.auto_label.text()  # the reference's DurationPredictor, 24 fps
     assert pp.draft_format().frames == pp.render_format().frames == golden_frames
@@ -138,8 +140,9 @@ def test_ltx25_auto_draft_then_sharp_render_play(window25, qtbot, tiny25_dir):
     assert cost.startswith("Decode time on this machine: draft: Fast ~") and "render: Fast ~" in cost
     assert cost.count("Sharp ~") == 2
 
-    draft = w.draft()
-    assert draft is not None and draft.spec.request.frames == golden_frames
+    qtbot.waitUntil(lambda: len(w.queue.jobs) == 1, timeout=5_000)  # the waiting draft, queued now
+    (draft,) = w.queue.jobs.values()
+    assert draft.spec.kind == "draft" and draft.spec.request.frames == golden_frames
     qtbot.waitUntil(lambda: not draft.is_active, timeout=240_000)
     assert draft.state == "done", draft.message
     assert draft.output.settings["runtime"]["decoder"] == "conv"
