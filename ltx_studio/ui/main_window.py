@@ -355,7 +355,8 @@ class MainWindow(QMainWindow):
             self.presets_panel.set_planner(self._planner(model_choice(self.ctx)))  # the files are there now
 
     def _use_tokenizer(self, choice: ModelChoice) -> None:
-        folder = self.ctx.paths.cache / "demo-model" / "text_encoder" if choice.demo else choice.text_encoder
+        folder = (self.ctx.paths.cache / "demo-model" / "text_encoder" if choice.demo
+                  else dict(choice.split).get("text_encoder") if choice.family == "2.5" else choice.text_encoder)
         self.prompt_panel.counter.use_folder(folder)
         self.prompt_panel.refresh_count()
 

@@ -36,6 +36,7 @@ MODEL_DEFAULT = "model default"
 DECODERS = (("Default: Fast for drafts, Sharp for renders", "auto"), ("Fast (conv decoder)", "conv"),
             ("Sharp (diffusion decoder, slower)", "diffusion"))
 VARIANTS = 4  # the "4 variants" button
+PACKED_TOKENIZER_KEY = "tokenizer_json"  # LTX-2.5's packed text encoder file stores its tokenizer.json here
 
 
 class TokenCounter:
@@ -46,8 +47,12 @@ class TokenCounter:
         self._path: Path | None = None
 
     def use_folder(self, folder: str | Path | None) -> None:
-        """Parse the folder's tokenizer.json (GUI thread: a real one is ~30 MB), once per folder."""
-        path = Path(folder) / "tokenizer.json" if folder else None
+        """Parse the tokenizer (GUI thread: a real one is ~30 MB), once per source: a Gemma-3 folder's
+        tokenizer.json, or LTX-2.5's packed Gemma-4 file, which carries it as the uint8 tensor
+        `tokenizer_json` (read with safetensors' numpy backend: no torch on the GUI thread)."""
+        source = Path(folder) if folder else None
+        path = source if source is not None and source.suffix == ".safetensors" else (
+            source / "tokenizer.json" if source is not None else None)
         if self._tok is not None and path == self._path:
             return
         self._tok, self._path = None, path
@@ -55,7 +60,13 @@ class TokenCounter:
             try:
                 from tokenizers import Tokenizer
 
-                self._tok = Tokenizer.from_file(str(path))
+                if path.suffix == ".safetensors":
+                    from safetensors import safe_open
+
+                    with safe_open(str(path), framework="numpy") as fh:
+                        self._tok = Tokenizer.from_buffer(fh.get_tensor(PACKED_TOKENIZER_KEY).tobytes())
+                else:
+                    self._tok = Tokenizer.from_file(str(path))
             except Exception as exc:  # noqa: BLE001 - a broken tokenizer file only costs the exact count
                 log.warning("tokenizer %s unusable for counting: %s", path, exc)
 

@@ -112,6 +112,7 @@ def window25(qtbot, tmp_path, tiny25_dir, small_tiers):
     w.shutdown()
 
 
+@pytest.mark.slow
 def test_ltx25_auto_draft_then_sharp_render_play(window25, qtbot, tiny25_dir):
     """Auto predicts the golden length before any job; the draft decodes Fast, its promotion Sharp; both MP4s
     have the predicted length and load in the player."""
@@ -127,7 +128,12 @@ def test_ltx25_auto_draft_then_sharp_render_play(window25, qtbot, tiny25_dir):
     with safe_open(str(tiny25_dir / "golden.safetensors"), "pt") as g:
         prompt = g.metadata()["prompt"]
         golden_frames = int(g.get_tensor("duration.num_frames"))
+        g_tokens = int(g.get_tensor("text.attention_mask").sum())  # the reference's count, <bos> included
     panel.prompt.setPlainText(prompt)
+    qtbot.waitUntil(lambda: w._settled, timeout=10_000)  # the exact token counter comes after the first paint
+    panel.refresh_count()
+    assert "/ 1024 tokens" in panel.count_label.text() and "~" not in panel.count_label.text()
+    assert f" {g_tokens} / 1024" in panel.count_label.text()  # the packed Gemma-4 tokenizer, + <bos>
     pp.auto.setChecked(True)
     assert pp.auto_on() and not pp.seconds.isEnabled() and "s predicted" not in pp.auto_label.text()
     assert w.draft() is None  # clicked before the length is known: it waits for the prediction
