@@ -91,10 +91,14 @@ def check_split(paths: dict[str, str]) -> list[ItemStatus]:
         if field == "transformer":
             continue
         path = paths.get(field, "")
-        other_vae = {"video_vae": "video_vae_conv", "video_vae_conv": "video_vae"}.get(field)
-        required = field not in OPTIONAL_25 and not (other_vae and paths.get(other_vae))
+        # one video VAE is enough (either decodes; the diffusion one's encoder is the conv one's): the diffusion
+        # VAE is asked for when neither is given, the conv VAE is never required on its own
+        required = field not in OPTIONAL_25 and not (field == "video_vae" and paths.get("video_vae_conv")) \
+            and field != "video_vae_conv"
         if not path:
-            cost = OPTIONAL_25.get(field) or ("the other video VAE does the decoding" if not required else "")
+            cost = OPTIONAL_25.get(field) or {
+                "video_vae": "or give the conv video VAE instead" if required else "the conv video VAE decodes",
+                "video_vae_conv": "without it Sharp is the only decoder"}.get(field, "")
             out.append(ItemStatus(field, "", False, f"missing: {PURPOSE[field]}" + (f" ({cost})" if cost else ""),
                                   required))
             continue

@@ -169,3 +169,20 @@ def test_ltx25_auto_draft_then_sharp_render_play(window25, qtbot, tiny25_dir):
     w.play(draft.id)
     assert player.path == draft.output.video
     qtbot.waitUntil(lambda: player.player.duration() > 0, timeout=15_000)
+
+
+def test_incomplete_split_files_are_not_saved_and_a_bad_family_heals(tiny25_dir, tmp_path):
+    import json
+
+    from ltx_studio.model_setup import check_split, save_refusal
+    from ltx_studio.settings import Settings
+
+    only = check_split({"transformer": str(next((tiny25_dir / "diffusion_models").glob("*.safetensors")))})
+    reason = save_refusal(only, use_demo=False)
+    assert reason == ("the real model needs the text encoder and the video VAE (Sharp) and the audio VAE: set them, "
+                      "or keep the demo model on")  # one video VAE is enough; duration head, upscaler optional
+    assert save_refusal(only, use_demo=True) is None
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps({"family": "3.0", "transformer": "/m/t.safetensors"}), "utf-8")
+    settings, notice = Settings.load_or_heal(path)
+    assert settings.family == "2.3" and settings.transformer == "/m/t.safetensors" and "family" in notice
