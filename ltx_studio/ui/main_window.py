@@ -408,23 +408,22 @@ class MainWindow(QMainWindow):
         return model_paths(choice, self.ctx.paths.cache), api.plan_machine("cpu")
 
     def _refresh_decoder_costs(self, *_) -> None:
-        """The Sharp / Fast decode times for the current draft and render formats (Advanced): the planner's
-        estimates from the file headers (no torch), like the plan line."""
+        """The Sharp / Fast decode times for the current draft and render formats, in the Advanced choice's
+        labels: the planner's estimates from the file headers (no torch), like the plan line."""
         if self._shut or not self.prompt_panel.decoder_offered:
             return
         import model_runtime.api as api
 
         paths, machine = self._plan_inputs(model_choice(self.ctx))
-        parts = []
+        costs = []
         try:
-            for name, fmt in (("draft", self.presets_panel.draft_format()), ("render", self.presets_panel.render_format())):
+            for fmt in (self.presets_panel.draft_format(), self.presets_panel.render_format()):
                 secs = api.decoder_seconds(paths, fmt.width, fmt.height, fmt.frames, fmt.fps, fmt.stage, machine)
-                parts.append(f"{name}: " + ", ".join(f"{label} ~{_short_time(secs[d])}" for label, d in
-                                                     (("Fast", "conv"), ("Sharp", "diffusion")) if d in secs))
-        except Exception as exc:  # noqa: BLE001 - a file that went away: say so, the job will too
-            self.prompt_panel.set_decoder_costs(f"Decode time: not available ({exc})")
-            return
-        self.prompt_panel.set_decoder_costs(f"Decode time on this machine: {'; '.join(parts)}")
+                costs.append({d: _short_time(s) for d, s in secs.items()})
+        except Exception as exc:  # noqa: BLE001 - a file that went away: no estimate, the job will say why
+            log.info("decoder time estimate unavailable: %s", exc)
+            costs = [{}, {}]
+        self.prompt_panel.set_decoder_costs(*costs)
 
     def _after_first_paint(self) -> None:
         if self._shut:
@@ -836,4 +835,4 @@ class MainWindow(QMainWindow):
 def _short_time(seconds: float) -> str:
     if seconds < 1:
         return "<1 s"
-    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+    return f"~{seconds:.0f} s" if seconds < 90 else f"~{seconds / 60:.0f} min"

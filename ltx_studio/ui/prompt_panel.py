@@ -35,6 +35,8 @@ MODEL_DEFAULT = "model default"
 #: drafts, Sharp (diffusion) for renders when its untiled decode fits the machine
 DECODERS = (("Default: Fast for drafts, Sharp for renders", "auto"), ("Fast (conv decoder)", "conv"),
             ("Sharp (diffusion decoder, slower)", "diffusion"))
+DECODER_TIP = ("LTX-2.5 decodes video with a diffusion decoder (Sharp, slower) or a conv decoder (Fast); the "
+               "times are the memory planner's estimates for the current draft and render formats")
 VARIANTS = 4  # the "4 variants" button
 PACKED_TOKENIZER_KEY = "tokenizer_json"  # LTX-2.5's packed text encoder file stores its tokenizer.json here
 
@@ -219,13 +221,8 @@ class PromptPanel(QGroupBox):
         self.decoder.setObjectName("decoderChoice")
         for label, value in DECODERS:
             self.decoder.addItem(label, value)
-        self.decoder.setToolTip("LTX-2.5 decodes video with a diffusion decoder (Sharp, slower) or a conv "
-                                "decoder (Fast)")
-        self.decoder_cost = QLabel()
-        self.decoder_cost.setObjectName("decoderCost")
-        self.decoder_cost.setWordWrap(True)
+        self.decoder.setToolTip(DECODER_TIP)
         form.addRow("Video decoder", self.decoder)
-        form.addRow(self.decoder_cost)
         self._decoder_form = form
         self.set_decoder_choice(False)
         self.pipeline.currentTextChanged.connect(self.apply_defaults)
@@ -234,8 +231,7 @@ class PromptPanel(QGroupBox):
 
     def set_decoder_choice(self, offered: bool) -> None:
         """Offer Sharp / Fast only when the model files provide both decoders (LTX-2.5 with both VAEs)."""
-        for w in (self.decoder, self.decoder_cost):
-            self._decoder_form.setRowVisible(w, offered)
+        self._decoder_form.setRowVisible(self.decoder, offered)
         if not offered:
             self.decoder.setCurrentIndex(0)
 
@@ -243,9 +239,17 @@ class PromptPanel(QGroupBox):
     def decoder_offered(self) -> bool:
         return self._decoder_form.isRowVisible(self.decoder)
 
-    def set_decoder_costs(self, text: str) -> None:
-        """The decoders' predicted decode time for the current draft and render formats."""
-        self.decoder_cost.setText(text)
+    def set_decoder_costs(self, draft: dict[str, str], render: dict[str, str]) -> None:
+        """Each choice with its predicted decode time ("conv" / "diffusion" -> text such as "~40 s") for the
+        current draft and render formats; empty dicts: the plain labels (no estimate)."""
+        if not draft or not render:
+            labels = [label for label, _ in DECODERS]
+        else:
+            labels = [f"Default: Fast for drafts ({draft['conv']}), Sharp for renders ({render['diffusion']})",
+                      f"Fast (conv decoder): draft {draft['conv']}, render {render['conv']}",
+                      f"Sharp (diffusion decoder): draft {draft['diffusion']}, render {render['diffusion']}"]
+        for i, label in enumerate(labels):
+            self.decoder.setItemText(i, label)
 
     def decoder_value(self) -> str:
         """The RequestSpec.decoder of the next job: the choice, or "auto" when there is none to make."""

@@ -4,6 +4,7 @@ by the real runtime on the tiny 2.5 files, both played in the player."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict
 
 import pytest
@@ -142,9 +143,10 @@ def test_ltx25_auto_draft_then_sharp_render_play(window25, qtbot, tiny25_dir):
     assert f"→ {golden_frames} frames" in pp.auto_label.text()  # the reference's DurationPredictor, 24 fps
     assert pp.draft_format().frames == pp.render_format().frames == golden_frames
     assert f"{golden_frames} frames" in pp.exact.text()  # shown before the job runs
-    cost = panel.decoder_cost.text()
-    assert cost.startswith("Decode time on this machine: draft: Fast ~") and "render: Fast ~" in cost
-    assert cost.count("Sharp ~") == 2
+    labels = [panel.decoder.itemText(i) for i in range(panel.decoder.count())]  # each choice with its time
+    assert re.fullmatch(r"Default: Fast for drafts \((<1|~\d+) s\), Sharp for renders \((<1|~\d+) s\)", labels[0])
+    assert re.fullmatch(r"Fast \(conv decoder\): draft (<1|~\d+) s, render (<1|~\d+) s", labels[1])
+    assert re.fullmatch(r"Sharp \(diffusion decoder\): draft (<1|~\d+) s, render (<1|~\d+) s", labels[2])
 
     qtbot.waitUntil(lambda: len(w.queue.jobs) == 1, timeout=5_000)  # the waiting draft, queued now
     (draft,) = w.queue.jobs.values()
