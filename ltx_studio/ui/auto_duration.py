@@ -50,9 +50,11 @@ class AutoDuration(QObject):
         prediction itself waits for the window's prompt timer (`refresh`)."""
         if not self.panel.auto_on():
             return
-        known = self._known.get(self.key())
-        if known is not None:
-            self._show(known)
+        key = self.key()
+        if key in self._known:
+            self._show(self._known[key])
+        elif key == self._asked:  # the text came back to what is being predicted (or did not change)
+            self.panel.show_auto("Auto: predicting the clip length…", None)
         else:
             self.panel.show_auto("Auto: the length follows when you stop typing…", None)
 

@@ -188,3 +188,69 @@ def test_incomplete_split_files_are_not_saved_and_a_bad_family_heals(tiny25_dir,
     path.write_text(json.dumps({"family": "3.0", "transformer": "/m/t.safetensors"}), "utf-8")
     settings, notice = Settings.load_or_heal(path)
     assert settings.family == "2.3" and settings.transformer == "/m/t.safetensors" and "family" in notice
+
+
+@pytest.fixture
+def window25_fake(qtbot, tmp_path, tiny25_dir):
+    """The app with the tiny LTX-2.5 files chosen (so Auto and the decoder choice are offered, from their
+    headers) and the fake runtime (instant jobs and predictions)."""
+    from ltx_studio.context import AppContext
+    from ltx_studio.model_setup import scan_folder
+    from ltx_studio.paths import AppPaths
+    from ltx_studio.ui.main_window import MainWindow
+    from tests.app.fake_runtime import FakeFactory
+
+    ctx = AppContext.create(AppPaths.for_root(tmp_path))
+    found = {k: v for k, v in asdict(scan_folder(tiny25_dir)).items() if k != "upsampler" and v}
+    ctx.save_settings(ctx.settings.with_changes(family="2.5", use_demo_model=False, **found))
+    factory = FakeFactory(steps=1, step_s=0.0)
+    w = MainWindow(ctx, factory)
+    w.factory = factory
+    qtbot.addWidget(w)
+    w.show()
+    yield w
+    w.shutdown()
+
+
+def test_auto_follows_the_prompt_and_every_job_waits_for_its_length(window25_fake, qtbot):
+    w = window25_fake
+    pp, panel = w.presets_panel, w.prompt_panel
+    pp.auto.setChecked(True)
+    assert "write a prompt" in pp.auto_label.text()
+    panel.prompt.setPlainText("one two three four")  # would be 1 s, but the user types on before a pause
+    panel.prompt.setPlainText("one two three four five six seven eight")  # typed on: 2 s = 48 -> 41 frames
+    assert "stop typing" in pp.auto_label.text()
+    jobs = w.draft_variants(2)
+    assert jobs == [] and "predicting" in pp.auto_label.text()
+    qtbot.waitUntil(lambda: len(w.queue.jobs) == 2, timeout=10_000)
+    assert "2.00 s predicted → 41 frames" in pp.auto_label.text()  # the pipeline floors to the 8k+1 grid
+    assert {j.spec.request.frames for j in w.queue.jobs.values()} == {41}
+    asked = [r for r in w.factory.requests if isinstance(r, tuple)]
+    assert asked == [("predict_duration", "one two three four five six seven eight", 24.0)]  # one prediction
+    render = w.render_prompt()  # known now: queued at once, with the same length
+    assert render is not None and render.spec.request.frames == 41 and render.spec.seconds == 41 / 24
+    pp.fps.setCurrentIndex(pp.fps.findData(30.0))  # another frame rate: predicted again
+    qtbot.waitUntil(lambda: "at 30 fps" in pp.auto_label.text(), timeout=10_000)
+    assert pp.draft_format().frames == 57 and pp.draft_format().fps == 30.0  # round(2 s x 30) -> 8k+1 floor
+    pp.auto.setChecked(False)  # back to the duration box
+    from ltx_studio.formats import snap_frames
+
+    assert pp.seconds.isEnabled() and pp.draft_format().frames == snap_frames(pp.seconds.value(), 30.0)
+
+
+def test_decoder_default_and_promotion_uses_sharp(window25_fake, qtbot):
+    w = window25_fake
+    panel = w.prompt_panel
+    assert panel.decoder_offered and panel.decoder_value() == "auto"  # the runtime: Fast drafts, Sharp renders
+    panel.decoder.setCurrentIndex(panel.decoder.findData("conv"))  # a Fast draft ...
+    panel.prompt.setPlainText("A lighthouse in a storm")
+    draft = w.draft()
+    assert draft.spec.request.decoder == "conv"
+    qtbot.waitUntil(lambda: not draft.is_active, timeout=20_000)
+    panel.decoder.setCurrentIndex(panel.decoder.findData("auto"))
+    render = w.render_draft(draft.id)  # ... promoted with the render default: Sharp
+    assert render.spec.request.decoder == "auto" and render.spec.request.draft_latents
+    from model_runtime.memory.plan import RequestShape
+
+    r = render.spec.request
+    assert RequestShape(r.width, r.height, r.frames, r.fps, stage="render").decoder_for(True) == "diffusion"
