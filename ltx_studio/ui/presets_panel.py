@@ -171,6 +171,11 @@ class PresetsPanel(QGroupBox):
         frames = self._auto_frames  # already on the 8k+1 grid (the runtime snaps the prediction)
         return replace(fmt, frames=frames, choice=replace(fmt.choice, seconds=frames / fmt.fps))
 
+    def _describe(self, fmt: ResolvedFormat) -> str:
+        if self.auto_on() and self._auto_frames is None:  # the length is not known yet: do not show the box's
+            return f"{fmt.width}×{fmt.height} · length from the prompt (Auto) @ {fmt.fps:g} fps"
+        return fmt.describe()
+
     def _auto_toggled(self, on: bool) -> None:
         self.seconds.setEnabled(not on)
         self.auto_label.setVisible(on)
@@ -201,7 +206,7 @@ class PresetsPanel(QGroupBox):
 
     def _changed(self, *_) -> None:
         d, r = self.draft_format(), self.render_format()
-        self.exact.setText(f"Draft: {d.describe()}\nRender: {r.describe()}")
+        self.exact.setText(f"Draft: {self._describe(d)}\nRender: {self._describe(r)}")
         self.plan.setText(f"Draft plan: {self.plan_text(d)}\nRender plan: {self.plan_text(r)}")
         advice = fit_advice(r, self.machine, self.presets)
         self.fit.setText(f"Render may not fit: {advice}" if advice else "")

@@ -219,7 +219,7 @@ def test_auto_follows_the_prompt_and_every_job_waits_for_its_length(window25_fak
     assert "write a prompt" in pp.auto_label.text()
     panel.prompt.setPlainText("one two three four")  # would be 1 s, but the user types on before a pause
     panel.prompt.setPlainText("one two three four five six seven eight")  # typed on: 2 s = 48 -> 41 frames
-    assert "stop typing" in pp.auto_label.text()
+    assert "stop typing" in pp.auto_label.text() and "length from the prompt (Auto)" in pp.exact.text()
     jobs = w.draft_variants(2)
     assert jobs == [] and "predicting" in pp.auto_label.text()
     qtbot.waitUntil(lambda: len(w.queue.jobs) == 2, timeout=10_000)
