@@ -32,7 +32,9 @@ PURPOSE = {
     "duration_head": "the duration head: \"Auto\" duration predicts the clip length from the prompt",
     "upsampler_25": "the LTX-2.5 x2 spatial latent upscaler: needed to render (promote a draft to 720p/1080p/4K)",
 }
-#: what a missing optional LTX-2.5 file costs (the rest are required)
+#: LTX-2.5 files a real model cannot do without (besides the transformer and one of the two video VAEs)
+REQUIRED_25 = ("text_encoder_file", "audio_vae")
+#: what a missing optional LTX-2.5 file costs
 OPTIONAL_25 = {"duration_head": "the duration is set by hand", "upsampler_25": "drafts still work"}
 LABELS = {"text_encoder": "text encoder", "text_encoder_file": "text encoder", "video_vae": "video VAE (Sharp)",
           "video_vae_conv": "video VAE (Fast)", "audio_vae": "audio VAE", "upsampler_25": "upsampler"}
@@ -91,10 +93,9 @@ def check_split(paths: dict[str, str]) -> list[ItemStatus]:
         if field == "transformer":
             continue
         path = paths.get(field, "")
-        # one video VAE is enough (either decodes; the diffusion one's encoder is the conv one's): the diffusion
-        # VAE is asked for when neither is given, the conv VAE is never required on its own
-        required = field not in OPTIONAL_25 and not (field == "video_vae" and paths.get("video_vae_conv")) \
-            and field != "video_vae_conv"
+        # one video VAE is enough (either decodes; both carry the same encoder): the diffusion VAE is asked
+        # for when neither is given, the conv VAE is never required on its own
+        required = field in REQUIRED_25 or (field == "video_vae" and not paths.get("video_vae_conv"))
         if not path:
             cost = OPTIONAL_25.get(field) or {
                 "video_vae": "or give the conv video VAE instead" if required else "the conv video VAE decodes",
