@@ -359,13 +359,10 @@ class MainWindow(QMainWindow):
     def _check_machine_and_tokenizer(self, choice: ModelChoice) -> None:
         """The fit check's RAM reading and the exact token counter (a real Gemma tokenizer.json is
         ~30 MB to parse): neither is needed to show the window, so start-up defers them."""
-        import psutil
+        import model_runtime.api as api
 
-        from ltx_studio.formats import Machine
-        from model_runtime.api import Device
-
-        ram = psutil.virtual_memory().total / 2**30  # total, not free: the advice must not flicker with load
-        self.presets_panel.set_machine(Machine(Device.CPU, ram, choice.demo))
+        # totals, not free memory: the advice must not flicker with load; no torch on the GUI thread
+        self.presets_panel.set_machine(api.detect_machine().capacity(), choice.demo)
         self.presets_panel.set_planner(self._planner(choice))
         self._use_tokenizer(choice)
 

@@ -34,23 +34,14 @@ class MachineSummary:
 
 
 def describe_machine(weights_gb: float) -> MachineSummary:
-    """The device the runtime would pick, without importing torch (start-up must stay light): NVIDIA's
-    driver is probed through `nvidia-smi` when present, otherwise it is the CPU and its RAM."""
-    import shutil
-    import subprocess
+    """The device the runtime would pick, read by the runtime's one detection without torch (start-up
+    must stay light: `nvidia-smi` answers for NVIDIA cards), otherwise it is the CPU and its RAM."""
+    import model_runtime.api as api
 
-    import psutil
-
-    smi = shutil.which("nvidia-smi")
-    if smi:
-        try:
-            out = subprocess.run([smi, "--query-gpu=name,memory.total", "--format=csv,noheader,nounits"],
-                                 capture_output=True, text=True, timeout=3, check=True).stdout.splitlines()
-            name, mib = out[0].rsplit(",", 1)
-            return MachineSummary(f"CUDA ({name.strip()})", float(mib) / 1024, weights_gb)
-        except (OSError, subprocess.SubprocessError, ValueError, IndexError):
-            pass
-    return MachineSummary("CPU", psutil.virtual_memory().total / 2**30, weights_gb)
+    info = api.detect_machine()
+    if info.kind == "cpu":
+        return MachineSummary("CPU", info.ram_total_gb, weights_gb)
+    return MachineSummary(f"{info.kind.upper()} ({info.name})", info.vram_total_gb, weights_gb)
 
 
 class WelcomeCard(QFrame):
