@@ -42,7 +42,7 @@ from model_runtime.errors import (
     UnsupportedModelError,
 )
 from model_runtime.loras.spec import STRENGTH_RANGE, LoraSpec
-from model_runtime.sampling.control import CancelToken
+from model_runtime.sampling.control import CancelToken, ProgressEvent
 from model_runtime.spec import (
     SIZE_MULTIPLE,
     TEMPORAL_STRIDE,
@@ -78,7 +78,6 @@ if TYPE_CHECKING:
         GenerationResult,
         NoticeEvent,
         PreviewEvent,
-        ProgressEvent,
         StageLatents,
     )
     from model_runtime.runtime import Runtime
@@ -106,14 +105,12 @@ def _generation() -> dict[str, Any]:
         GenerationResult,
         NoticeEvent,
         PreviewEvent,
-        ProgressEvent,
         StageLatents,
     )
     from model_runtime.runtime import Runtime
 
     return {"Runtime": Runtime, "GenerationRequest": GenerationRequest, "GenerationResult": GenerationResult,
-            "NoticeEvent": NoticeEvent, "PreviewEvent": PreviewEvent, "ProgressEvent": ProgressEvent,
-            "StageLatents": StageLatents}
+            "NoticeEvent": NoticeEvent, "PreviewEvent": PreviewEvent, "StageLatents": StageLatents}
 
 
 def _files() -> dict[str, Any]:
@@ -179,7 +176,7 @@ _HUB_NAMES = ("adopt", "scan_everywhere", "find_token", "store_token", "Catalogu
 #: lazily imported name -> the loader that imports it (with the names that come along)
 _LOADERS: dict[str, Callable[[], dict[str, Any]]] = {
     **dict.fromkeys(("Runtime", "GenerationRequest", "GenerationResult", "NoticeEvent", "PreviewEvent",
-                     "ProgressEvent", "StageLatents"), _generation),
+                     "StageLatents"), _generation),
     **dict.fromkeys(("inspect_checkpoint", "inspect_upsampler", "ensure_demo_model", "read_metadata",
                      "atomic_write", "read_request", "write_latents", "write_result"), _files),
     **dict.fromkeys(("Machine", "MachineInfo"), _machine),
