@@ -684,14 +684,17 @@ class MainWindow(QMainWindow):
         dialog.show()
         return dialog
 
-    def open_models_page(self):
+    def open_models_page(self) -> bool:
+        """Settings → Models (modal); True when the user saved new model settings."""
         from ltx_studio.ui.models_page import ModelsDialog
 
         dlg = ModelsDialog(self.ctx.settings, self)
-        if dlg.exec():
+        saved = bool(dlg.exec())
+        if saved:
             self.ctx.save_settings(dlg.result_settings())
             self._apply_model_choice()
-        return dlg
+        dlg.deleteLater()  # closed for good: its catalogue panel and connections go now, not at exit
+        return saved
 
     def open_export(self):
         """The export dialog (ltx_studio.ui.export_dialog) on the clip in the player, with its trim points."""
