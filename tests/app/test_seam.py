@@ -81,21 +81,12 @@ def test_dev_pipeline_from_the_app_runs_with_the_models_defaults(qtbot, tmp_path
         w.shutdown()
 
 
-class NoticeRuntime(FakeRuntime):
-    """The fake runtime, plus the NoticeEvent the real one yields when it retries on a smaller memory plan."""
-
-    def generate(self, request, cancel=None):
-        from model_runtime.api import NoticeEvent
-
-        yield NoticeEvent("Ran out of GPU memory: retrying once with a smaller memory plan")
-        return (yield from super().generate(request, cancel))
-
-
 def test_notice_event_goes_through_the_worker_to_the_job(qtbot, tmp_path):
     from ltx_studio.job_queue import JobQueue
 
     store = JobStore(tmp_path / "jobs.sqlite3")
-    q = JobQueue(store, lambda choice, cache: NoticeRuntime(steps=1), ModelChoice(demo=True), tmp_path / "cache",
+    q = JobQueue(store, lambda choice, cache: FakeRuntime(
+        steps=1, notice="Ran out of GPU memory: retrying once with a smaller memory plan"), ModelChoice(demo=True), tmp_path / "cache",
                  tmp_path / "out", threads=1)
     try:
         q.set_paused(True)

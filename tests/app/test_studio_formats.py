@@ -15,7 +15,6 @@ from ltx_studio.formats import (
     snap_frames,
     snap_size,
 )
-
 from model_runtime.api import Machine
 
 P = load_presets()
