@@ -16,6 +16,7 @@ and the runtime's modules, so that no job imports them while the UI waits on the
 from __future__ import annotations
 
 import logging
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from ltx_studio.context import AppContext
     from ltx_studio.jobs import GenerationJob, JobSpec
     from ltx_studio.runtime_api import ModelChoice, RuntimeFactory
+    from model_runtime.api import MachineInfo
 
 log = logging.getLogger(__name__)
 #: the placeholders' minimum widths (left, centre, right), about the built panels' own minimums, which
@@ -359,12 +361,19 @@ class MainWindow(QMainWindow):
     def _check_machine_and_tokenizer(self, choice: ModelChoice) -> None:
         """The fit check's RAM reading and the exact token counter (a real Gemma tokenizer.json is
         ~30 MB to parse): neither is needed to show the window, so start-up defers them."""
-        import model_runtime.api as api
-
-        # totals, not free memory: the advice must not flicker with load; no torch on the GUI thread
-        self.presets_panel.set_machine(api.detect_machine().capacity(), choice.demo)
+        # totals, not free memory: the advice must not flicker with load
+        self.presets_panel.set_machine(self.machine.capacity(), choice.demo)
         self.presets_panel.set_planner(self._planner(choice))
         self._use_tokenizer(choice)
+
+    @cached_property
+    def machine(self) -> MachineInfo:
+        """This machine, read once by the runtime's detection without torch (`nvidia-smi` answers for NVIDIA
+        cards): the welcome card and the fit advice describe the same hardware, and the GUI thread asks
+        the driver once, not on every model change."""
+        import model_runtime.api as api
+
+        return api.detect_machine()
 
     def _planner(self, choice: ModelChoice):
         """The memory plan of a job of a given format for these files on this machine, as one line (headers
@@ -634,7 +643,7 @@ class MainWindow(QMainWindow):
             return None
         from ltx_studio.ui.welcome import WelcomeCard, describe_machine
 
-        card = self.welcome = WelcomeCard(describe_machine(self.presets.capacity.real_weights_gb))
+        card = self.welcome = WelcomeCard(describe_machine(self.machine, self.presets.capacity.real_weights_gb))
         card.getModelRequested.connect(self.open_models_page)
         card.haveFilesRequested.connect(self.open_models_page)
         card.dismissed.connect(self.dismiss_welcome)
