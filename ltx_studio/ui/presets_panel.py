@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
@@ -30,7 +31,6 @@ from PySide6.QtWidgets import (
 
 from ltx_studio.formats import (
     FormatChoice,
-    Machine,
     Presets,
     ResolvedFormat,
     detect_format,
@@ -38,6 +38,9 @@ from ltx_studio.formats import (
     render_target,
     resolve,
 )
+
+if TYPE_CHECKING:
+    from model_runtime.api import Machine
 
 Planner = Callable[[ResolvedFormat], str]
 AUTO_UNAVAILABLE = ("Auto duration needs an LTX-2.5 model with its duration head file "
@@ -53,7 +56,8 @@ class PresetsPanel(QGroupBox):
         super().__init__("Format", parent)
         self.setObjectName("presetsPanel")
         self.presets = presets
-        self.machine = Machine("cpu", 8.0, True)
+        self.machine: Machine | None = None  # no fit advice until the machine is read (after the first paint)
+        self.demo = True
         self._undo: FormatChoice | None = None
         self._applied_words: dict = {}
         form = QFormLayout(self)
@@ -185,8 +189,9 @@ class PresetsPanel(QGroupBox):
         self._changed()
         self.autoChanged.emit(on)
 
-    def set_machine(self, machine: Machine) -> None:
-        self.machine = machine
+    def set_machine(self, machine: Machine, demo: bool) -> None:
+        """The machine as built (`MachineInfo.capacity()`) and whether the model is the demo (no advice)."""
+        self.machine, self.demo = machine, demo
         self._changed()
 
     def set_planner(self, planner: Planner | None) -> None:
@@ -208,7 +213,7 @@ class PresetsPanel(QGroupBox):
         d, r = self.draft_format(), self.render_format()
         self.exact.setText(f"Draft: {self._describe(d)}\nRender: {self._describe(r)}")
         self.plan.setText(f"Draft plan: {self.plan_text(d)}\nRender plan: {self.plan_text(r)}")
-        advice = fit_advice(r, self.machine, self.presets)
+        advice = None if self.machine is None else fit_advice(r, self.machine, self.demo, self.presets)
         self.fit.setText(f"Render may not fit: {advice}" if advice else "")
         self.fit.setVisible(bool(advice))
         self.formatChanged.emit(self.choice())
