@@ -30,7 +30,6 @@ ltx-core's eager fallback; tiles keep the mask under `NA_SCORE_BUDGET` elements.
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass, field
 
 import torch
@@ -51,6 +50,12 @@ GATES = ("gate_msa", "gate_mlp", "gate_ctx")
 #: which Linear each static gate is folded into at load time (ltx-core 1.2.0's loader does the same)
 GATE_TARGETS = {"gate_msa": ("attn.proj.weight", "attn.proj.bias"), "gate_mlp": ("mlp.w_down.weight",),
                 "gate_ctx": ("context_proj.weight", "context_proj.bias")}
+#: query tile (T, H, W) of the batched neighbourhood attention. A tile of `b` positions on an axis with kernel
+#: `k` scores `b + k - 1` keys per query where the window has `k` (waste), and gathers each key block once per
+#: tile (copies): small tiles waste fewer scores, large ones copy less. 2 x 4 x 4 scores 1.3-2.7x the window
+#: for the 3x3x3-3x7x7 kernels; on the tiny decoder (CPU) it ran within noise of the fastest of 1x1x1 - 3x8x8,
+#: where the old whole-volume tiles scored up to ~100x the window and built a mask as large.
+NA_TILE = (2, 4, 4)
 NA_SCORE_BUDGET = 2**25  # elements of one batch of tiles' scores, mask and gathered K/V
 #: ltx-core 1.2.0's default decode mode (CHUNKED_EAGER) runs stage-5 attention on 4 W slabs, see `w_chunked`
 STAGE5_W_CHUNKS = 4
@@ -90,15 +95,6 @@ def axis_tiles(length: int, kernel: int, tile: int) -> AxisTiles:
     return AxisTiles(count, size, keys, q, kidx, (kidx[:, None, :] >= s) & (kidx[:, None, :] < s + k))
 
 
-def na_tile(kernel: Kernel) -> Kernel:
-    """Query tile per axis of the batched neighbourhood attention. Every score a tile computes outside a
-    query's window is waste: a tile of `b` positions on an axis with kernel `k` scores `b + k - 1` keys per
-    query where the window has `k`, while each key block is gathered once per tile. A tile of 1 on the
-    (short) time axis and 2-4 on the spatial ones keeps the waste near 1.3-2x the window (measured best on
-    CPU for the 3x5x5 / 3x7x7 kernels; the old whole-volume tiles scored up to 100x the window)."""
-    return (1, *(2 if k <= 5 else 4 for k in kernel[1:]))
-
-
 def neighborhood_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, kernel: Kernel) -> torch.Tensor:
     """`(B, T, H, W, NH, HD)` q/k/v (q already scaled) -> `(B, T, H, W, NH*HD)`.
 
@@ -106,7 +102,7 @@ def neighborhood_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, ke
     windows span and a mask of the windows (`axis_tiles`): the scores computed per query are the block's
     `prod(keys)`, a small multiple of the window, not the whole volume's."""
     b, t, h, w, nh, hd = q.shape
-    at, ah, aw = (axis_tiles(d, kk, tt) for d, kk, tt in zip((t, h, w), kernel, na_tile(kernel), strict=True))
+    at, ah, aw = (axis_tiles(d, kk, tt) for d, kk, tt in zip((t, h, w), kernel, NA_TILE, strict=True))
     nq, nk = at.size * ah.size * aw.size, at.keys * ah.keys * aw.keys
     per_t_tile = ah.count * aw.count * nk * (nh * nq + nq + 2 * nh * hd)  # scores, mask, K and V per time tile
     step = max(1, NA_SCORE_BUDGET // per_t_tile)
@@ -115,15 +111,16 @@ def neighborhood_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, ke
     kh, kw = ah.key_index.to(dev), aw.key_index.to(dev)
     vis_hw = (ah.visible[:, None, :, None, :, None] & aw.visible[None, :, None, :, None, :]).to(dev)
     out = torch.empty(b, at.count * at.size, h, w, nh * hd, dtype=v.dtype, device=dev)
+
+    def gather(x: torch.Tensor, it: torch.Tensor, ih: torch.Tensor, iw: torch.Tensor) -> torch.Tensor:
+        """`[B*tiles, NH, positions, HD]`: the tiles' query (or key-block) positions of `x`."""
+        g = x[:, it[:, None, None, :, None, None], ih[None, :, None, None, :, None], iw[None, None, :, None, None, :]]
+        return g.flatten(0, 3).flatten(1, 3).transpose(1, 2)
+
     for c0 in range(0, at.count, step):
         c1 = min(at.count, c0 + step)
         qt, kt = at.query_index[c0:c1].to(dev), at.key_index[c0:c1].to(dev)
         n = c1 - c0
-
-        def gather(x: torch.Tensor, it: torch.Tensor, ih: torch.Tensor, iw: torch.Tensor) -> torch.Tensor:
-            g = x[:, it[:, None, None, :, None, None], ih[None, :, None, None, :, None], iw[None, None, :, None, None, :]]
-            return g.reshape(b * n * ah.count * aw.count, -1, nh, hd).transpose(1, 2)
-
         vis = (at.visible[c0:c1].to(dev)[:, None, None, :, None, None, :, None, None]
                & vis_hw[None, :, :, None, :, :, None, :, :])  # [n, th, tw, bt, bh, bw, kt, kh, kw]
         mask = torch.zeros(vis.shape, dtype=q.dtype, device=dev).masked_fill_(~vis, torch.finfo(q.dtype).min)
