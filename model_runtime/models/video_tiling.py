@@ -20,7 +20,7 @@ encoder instead of holding the whole video.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -87,15 +87,21 @@ def trapezoid(length: int, ramp_left: int, ramp_right: int, left_from_zero: bool
     return mask.clamp_(0, 1)
 
 
-def _intervals(length: int, size: int, overlap: int) -> list[tuple[int, int, int, int]]:
-    """(start, end, left ramp, right ramp) of symmetric overlapping tiles; one tile if it fits."""
-    if length <= size:
+def split_intervals(length: int, size: int, overlap: int, min_size: int = 1) -> list[tuple[int, int, int, int]]:
+    """(start, end, left ramp, right ramp) of symmetric overlapping tiles; one tile if it fits. A last tile
+    shorter than `min_size` starts earlier (its overlap with the one before, and both ramps, grow)."""
+    if length <= size or length < min_size:
         return [(0, length, 0, 0)]
     count = (length + size - 2 * overlap - 1) // (size - overlap)
     starts = [i * (size - overlap) for i in range(count)]
     ends = [s + size for s in starts[:-1]] + [length]
-    return [(s, e, overlap if i else 0, overlap if i < count - 1 else 0)
-            for i, (s, e) in enumerate(zip(starts, ends, strict=True))]
+    out = [(s, e, overlap if i else 0, overlap if i < count - 1 else 0)
+           for i, (s, e) in enumerate(zip(starts, ends, strict=True))]
+    if len(out) > 1 and length - out[-1][0] < min_size:
+        start = length - min_size
+        grown = out[-2][1] - start
+        out[-2:] = [(*out[-2][:3], grown), (start, length, grown, 0)]
+    return out
 
 
 def spatial_spans(length: int, long_side: int, tile_px: int | None, overlap_px: int, scale: int) -> list[Span]:
@@ -104,7 +110,7 @@ def spatial_spans(length: int, long_side: int, tile_px: int | None, overlap_px: 
     size, overlap = tile_px // scale, overlap_px // scale
     size = max(max(2, overlap + 1), round(size * length / long_side))
     return [Span(slice(s, e), slice(s * scale, e * scale), trapezoid((e - s) * scale, lr * scale, rr * scale, False))
-            for s, e, lr, rr in _intervals(length, size, overlap)]
+            for s, e, lr, rr in split_intervals(length, size, overlap)]
 
 
 def temporal_spans(length: int, tile_frames: int | None, overlap_frames: int, scale: int) -> list[Span]:
@@ -112,7 +118,7 @@ def temporal_spans(length: int, tile_frames: int | None, overlap_frames: int, sc
         return [Span(slice(0, length), slice(0, 1 + (length - 1) * scale), torch.ones(1))]
     size, overlap = tile_frames // scale, overlap_frames // scale
     spans = []
-    for i, (s, e, lr, rr) in enumerate(_intervals(length, size, overlap)):
+    for i, (s, e, lr, rr) in enumerate(split_intervals(length, size, overlap)):
         if i and length > size:  # causal shift: start one latent frame earlier, ramp one longer
             s, lr = s - 1, lr + 1
         start, stop = s * scale, 1 + (e - 1) * scale
@@ -121,15 +127,19 @@ def temporal_spans(length: int, tile_frames: int | None, overlap_frames: int, sc
     return spans
 
 
-def _accumulate(decode, latent, t: Span, rows: list[Span], cols: list[Span], out_hw, buffer_dtype):
+TileDecoder = Callable[[Span, Span, Span], torch.Tensor]
+"""Decodes the tile at (temporal, row, column) spans to pixels `[B, C, f, h, w]` (f may exceed the span)."""
+
+
+def _accumulate(decode_tile: TileDecoder, t: Span, rows: Sequence[Span], cols: Sequence[Span], out_hw, buffer_dtype):
     """Decode every spatial tile of one temporal slice into a weighted sum and its weights."""
     frames = t.dst.stop - t.dst.start
     buffer = weights = None
     for r, c in itertools.product(rows, cols):
-        tile = decode(latent[:, :, t.src, r.src, c.src])
+        tile = decode_tile(t, r, c)
         if buffer is None:
             shape = (tile.shape[0], tile.shape[1], frames, *out_hw)
-            buffer = torch.zeros(shape, device=latent.device, dtype=buffer_dtype)
+            buffer = torch.zeros(shape, device=tile.device, dtype=buffer_dtype or tile.dtype)
             weights = torch.zeros_like(buffer)
         mask = (t.weights.view(-1, 1, 1) * r.weights.view(1, -1, 1)) * c.weights.view(1, 1, -1)
         mask = mask.to(device=buffer.device, dtype=buffer.dtype)
@@ -138,6 +148,33 @@ def _accumulate(decode, latent, t: Span, rows: list[Span], cols: list[Span], out
         buffer[:, :, :n, r.dst, c.dst] += tile[:, :, :n] * mask
         weights[:, :, :n, r.dst, c.dst] += mask
     return buffer, weights
+
+
+def blend_tiles(decode_tile: TileDecoder, temporal: Sequence[Span], rows: Sequence[Span], cols: Sequence[Span],
+                out_hw: tuple[int, int], buffer_dtype: torch.dtype | None = None) -> Iterator[torch.Tensor]:
+    """Decode tiles slice by slice and yield the blended frames in order (shared by the conv and the
+    diffusion decoder: only how a tile decodes and where the spans lie differ).
+
+    Tiles of one temporal slice are summed with their weights; consecutive slices merge over their
+    overlap; everything before the next slice's start is emitted normalized by the summed weights.
+    """
+    prev = prev_w = prev_t = None
+    for t in temporal:
+        buffer, weights = _accumulate(decode_tile, t, rows, cols, out_hw, buffer_dtype)
+        if prev is not None:
+            overlap = prev_t.stop - t.dst.start
+            if overlap > 0:  # merge the overlap into the earlier buffer, then carry it forward
+                tail = slice(t.dst.start - prev_t.start, None)
+                prev[:, :, tail] += buffer[:, :, :overlap]
+                prev_w[:, :, tail] += weights[:, :, :overlap]
+                buffer[:, :, :overlap] = prev[:, :, tail]
+                weights[:, :, :overlap] = prev_w[:, :, tail]
+            done = t.dst.start - prev_t.start  # frames no later tile touches
+            if done > 0:  # the reference also yields empty chunks when two slices start together; we skip them
+                yield (prev / prev_w.clamp(min=1e-8))[:, :, :done]
+        prev, prev_w, prev_t = buffer, weights, t.dst
+    if prev is not None:
+        yield prev / prev_w.clamp(min=1e-8)
 
 
 def tiled_decode(
@@ -157,23 +194,9 @@ def tiled_decode(
     rows = spatial_spans(height, long_side, tiling.spatial_tile_px, tiling.spatial_overlap_px, spatial_scale)
     cols = spatial_spans(width, long_side, tiling.spatial_tile_px, tiling.spatial_overlap_px, spatial_scale)
     out_hw = (height * spatial_scale, width * spatial_scale)
-    prev = prev_w = prev_t = None
-    for t in temporal_spans(frames, tiling.temporal_tile_frames, tiling.temporal_overlap_frames, temporal_scale):
-        buffer, weights = _accumulate(decode, latent, t, rows, cols, out_hw, latent.dtype)
-        if prev is not None:
-            overlap = prev_t.stop - t.dst.start
-            if overlap > 0:  # merge the overlap into the earlier buffer, then carry it forward
-                tail = slice(t.dst.start - prev_t.start, None)
-                prev[:, :, tail] += buffer[:, :, :overlap]
-                prev_w[:, :, tail] += weights[:, :, :overlap]
-                buffer[:, :, :overlap] = prev[:, :, tail]
-                weights[:, :, :overlap] = prev_w[:, :, tail]
-            done = t.dst.start - prev_t.start  # frames no later tile touches
-            if done > 0:  # the reference also yields empty chunks when two slices start together; we skip them
-                yield (prev / prev_w.clamp(min=1e-8))[:, :, :done]
-        prev, prev_w, prev_t = buffer, weights, t.dst
-    if prev is not None:
-        yield prev / prev_w.clamp(min=1e-8)
+    temporal = temporal_spans(frames, tiling.temporal_tile_frames, tiling.temporal_overlap_frames, temporal_scale)
+    yield from blend_tiles(lambda t, r, c: decode(latent[:, :, t.src, r.src, c.src]), temporal, rows, cols, out_hw,
+                           latent.dtype)
 
 
 def count_chunks(latent_frames: int, tiling: TilingConfig | None, temporal_scale: int) -> int:
