@@ -148,9 +148,15 @@ def test_generate_from_split_files_with_auto_duration(tiny25_dir, tmp_path, deco
     from model_runtime.media.probe import probe
 
     out = tmp_path / f"draft_{decoder}.mp4"
+    extra = []
+    if tiled:  # the same run also takes a LoRA made for the 2.5 transformer
+        from tests.runtime.test_lora_ltx25 import make_lora
+
+        lora = make_lora(f25(tiny25_dir, "transformer"), tmp_path / "style25.safetensors", "2.5.0")
+        extra = ["--tiled-decode", "--lora", f"{lora}:0.8"]
     proc = _cli("-v", "generate", *_split_args(tiny25_dir), "--prompt", "a red fox in the snow", "--width", "64",
                 "--height", "64", "--frames", "auto", "--auto-duration", "0.3", "0.4", "--decoder", decoder,
-                "--out", str(out), *(["--tiled-decode"] if tiled else []))
+                "--out", str(out), *extra)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert ("diffusion decode in" in proc.stderr) == (decoder == "diffusion" and tiled)
     assert "auto duration:" in proc.stderr and "-> 9 frames" in proc.stderr
@@ -163,6 +169,9 @@ def test_generate_from_split_files_with_auto_duration(tiny25_dir, tmp_path, deco
     sidecar = json.loads(sidecar_path(out).read_text())
     assert sidecar["runtime"]["decoder"] == decoder and sidecar["runtime"]["model_version"] == "2.5.0"
     assert sidecar["request"]["decoder"] == decoder and sidecar["auto_duration"]["frames"] == 9
+    if tiled:
+        (applied,) = sidecar["loras"] if "loras" in sidecar else sidecar["runtime"]["loras"]
+        assert applied["name"] == "style25.safetensors" and applied["strength"] == 0.8 and applied["modules"] > 0
 
 
 def test_generate_refuses_mixed_families_in_one_sentence(tiny_dir, tiny25_dir, tmp_path):
