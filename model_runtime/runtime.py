@@ -313,7 +313,8 @@ class ModelEngine:
                 if tiling is None:
                     yield module.decode(latent, noise=noise).float().cpu()
                     return
-                for chunk in module.decode_tiled(latent, tiling, noise=noise):
+                store = None if self._device.type == "cpu" else torch.device("cpu")  # features + blend in RAM
+                for chunk in module.decode_tiled(latent, tiling, noise=noise, store=store):
                     yield chunk.float().cpu()
             return
         conv = self._video_decoder()

@@ -199,38 +199,49 @@ def _diffusion_grids(cfg: Mapping, shape: LatentShape) -> list[tuple[int, int, i
 
 
 def diffusion_decode_bytes(cfg: Mapping, shape: LatentShape, act_bytes: int, tile: TileSpec | None = None) -> int:
-    """Peak activations of a diffusion decode: the largest stage's live tensors, stage 5 also holding the
-    context and the pixel canvas (x_t and the prediction). Tiled (`models.diffusion_tiling`): stages 1-3 on
-    the whole volume, then the stage-4 input features stay while one tile at a time runs the last two
-    stages, its pixels blended into full-frame buffers (sum and weights, two temporal slices alive)."""
+    """Peak activations on the compute device of a diffusion decode: the largest stage's live tensors,
+    stage 5 also holding the context and the pixel canvas (x_t and the prediction). Tiled
+    (`models.diffusion_tiling`, a GPU decode): stages 1-3 on the whole volume, their output made in slabs
+    straight into RAM, then one tile at a time through the last two stages (`diffusion_host_bytes`: RAM)."""
     grids = _diffusion_grids(cfg, shape)
     if tile is None:
         return _stage5_peak(grids[:-1], grids[-1], act_bytes)
-    from model_runtime.models.diffusion_decoder import DiffusionDecoderConfig
-    from model_runtime.models.diffusion_tiling import TileGrid
-
-    c = DiffusionDecoderConfig.from_vae_section(cfg)
-    schedule = diffusion_schedule(cfg, shape, tile)
-    tokens4, width4, _ = grids[-2]  # stage-4 input, ghost frames included
-    features = tokens4 * width4 * act_bytes
-    early = max(tokens * width * DIFF_BLOCK_LIVE for tokens, width, _ in grids[:-2]) * act_bytes + features
+    c, schedule = _diffusion_config(cfg), diffusion_schedule(cfg, shape, tile)
+    early = max(tokens * width * DIFF_BLOCK_LIVE for tokens, width, _ in grids[:-2]) * act_bytes
     ghost = c.trailing_pad_frames * math.prod(st[0] for st, _ in c.upsamples[:-1])  # the end tile carries them
     tt, th, tw = schedule.largest_tile()
     stride = c.upsamples[-1][0]
-    tile4 = ((tt + ghost) * th * tw, width4, 0)
+    tile4 = ((tt + ghost) * th * tw, grids[-2][1], 0)
     tile5 = (tt * stride[0] * th * stride[1] * tw * stride[2], c.c5, 0)
+    return int(max(early, _stage5_peak([tile4], tile5, act_bytes)))
+
+
+def diffusion_host_bytes(cfg: Mapping, shape: LatentShape, act_bytes: int, tile: TileSpec | None) -> int:
+    """RAM a tiled diffusion decode adds (0 untiled): the stage-4 input features of the whole clip and the
+    full-frame blend buffers (sum and weights, two temporal slices alive)."""
+    if tile is None:
+        return 0
+    from model_runtime.models.diffusion_tiling import TileGrid
+
+    c, schedule = _diffusion_config(cfg), diffusion_schedule(cfg, shape, tile)
+    tokens4, width4, _ = _diffusion_grids(cfg, shape)[-2]  # ghost frames included
     scale = TileGrid.of(c).scale
+    tt = schedule.largest_tile()[0]
     accum = 4 * 3 * tt * scale[0] * schedule.grid[1] * scale[1] * schedule.grid[2] * scale[2] * act_bytes
-    return int(max(early, features + _stage5_peak([tile4], tile5, act_bytes) + accum))
+    return int(tokens4 * width4 * act_bytes + accum)
+
+
+def _diffusion_config(cfg: Mapping):
+    from model_runtime.models.diffusion_decoder import DiffusionDecoderConfig
+
+    return DiffusionDecoderConfig.from_vae_section(cfg)
 
 
 def diffusion_schedule(cfg: Mapping, shape: LatentShape, tile: TileSpec):
     """The diffusion decoder's own tiles for a planner `tile` (`models.diffusion_tiling.TileSchedule`)."""
-    from model_runtime.models.diffusion_decoder import DiffusionDecoderConfig
     from model_runtime.models.diffusion_tiling import TileSchedule
 
-    c = DiffusionDecoderConfig.from_vae_section(cfg)
-    return TileSchedule.plan(c, (shape.frames, shape.height, shape.width), tile.tiling())
+    return TileSchedule.plan(_diffusion_config(cfg), (shape.frames, shape.height, shape.width), tile.tiling())
 
 
 def _stage5_peak(before: list[tuple[int, int, int]], stage5: tuple[int, int, int], act_bytes: int) -> int:

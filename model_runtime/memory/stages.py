@@ -185,8 +185,9 @@ class _Decode:
 
 
 def _diffusion_decode(layout: ModelLayout, full: LatentShape, m: Machine, z: _Sizes, ram: int) -> _Decode:
-    """The sharp decoder's stage: untiled when it fits, else the fastest tile that fits (its peak is one
-    tile's plus the whole-volume stages 1-3 features), else the smallest tile (the fit check flags it)."""
+    """The sharp decoder's stage: untiled when it fits, else the fastest tile that fits (on the GPU the
+    larger of the whole-volume stages 1-3 and one tile; in RAM their features and the blend buffers),
+    else the smallest tile (the fit check flags it)."""
     cfg = layout.diffusion_decoder
     options = []
     for cand in TILE_CANDIDATES:
@@ -194,10 +195,11 @@ def _diffusion_decode(layout: ModelLayout, full: LatentShape, m: Machine, z: _Si
         if tile is not None and tile.size >= max(full.height, full.width) and tile.frames >= full.frames:
             continue
         vram = VRAM_BASE + z.diff_vae + est.diffusion_decode_bytes(cfg, full, ACT, tile)
+        host = ram + est.diffusion_host_bytes(cfg, full, ACT, tile)
         secs = est.diffusion_decode_flops(cfg, full, tile) / (m.profile.tflops * 1e12)
-        options.append((tile, vram, secs))
-    fitting = [o for o in options if o[1] <= m.vram_budget]
-    tile, vram, secs = min(fitting, key=lambda o: o[2]) if fitting else options[-1]
+        options.append((tile, vram, host, secs))
+    fitting = [o for o in options if o[1] <= m.vram_budget and o[2] <= m.ram_budget]
+    tile, vram, ram, secs = min(fitting, key=lambda o: o[3]) if fitting else options[-1]
     detail = "diffusion decoder (sharp), untiled"
     if tile is not None:
         schedule = est.diffusion_schedule(cfg, full, tile)

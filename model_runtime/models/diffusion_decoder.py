@@ -53,6 +53,8 @@ GATES = ("gate_msa", "gate_mlp", "gate_ctx")
 GATE_TARGETS = {"gate_msa": ("attn.proj.weight", "attn.proj.bias"), "gate_mlp": ("mlp.w_down.weight",),
                 "gate_ctx": ("context_proj.weight", "context_proj.bias")}
 NA_SCORE_BUDGET = 2**25  # elements of one query tile's [Nq, Nk] mask
+#: input frames per slab of the last whole-volume upsample when its output is kept off the compute device
+FEATURE_SLAB_FRAMES = 8
 #: ltx-core 1.2.0's default decode mode (CHUNKED_EAGER) runs stage-5 attention on 4 W slabs, see `w_chunked`
 STAGE5_W_CHUNKS = 4
 
@@ -406,14 +408,33 @@ class DiffusionVideoDecoder(nn.Module):
             x = block(x)
         return self.upsamples[i](x, drop_leading_frame=drop_leading_frame)
 
-    def features(self, latent: torch.Tensor) -> torch.Tensor:
+    def features(self, latent: torch.Tensor, store: torch.device | None = None) -> torch.Tensor:
         """Every deterministic stage but the last on an (already size-padded) latent, with the trailing ghost
-        frames: channels-last `(B, T4, H4, W4, C)`. A tiled decode runs this once on the whole volume."""
+        frames: channels-last `(B, T4, H4, W4, C)`. A tiled decode runs this once on the whole volume.
+
+        `store`: where the result is kept. Given, the last upsample (the largest tensor of the decode: 16 GB
+        in bf16 for 4K 20 s) runs in slabs of `FEATURE_SLAB_FRAMES` input frames, each copied to `store`
+        as it is made, so the compute device never holds the whole volume."""
         x, _ = _resize(latent, 2, latent.shape[2] + self.cfg.trailing_pad_frames, "repeat_last")
         x = self.conv_in(self.per_channel_statistics.un_normalize(x).permute(0, 2, 3, 4, 1))
-        for i in range(len(self.upsamples) - 1):
+        last = len(self.upsamples) - 2
+        for i in range(last):
             x = self._stage(x, i)
-        return x
+        if store is None:
+            return self._stage(x, last)
+        for block in self.det_stages[last]:
+            x = block(x)
+        up, t = self.upsamples[last], x.shape[1]
+        st = up.stride[0]
+        frames = 2 * t - 1 if st == 2 else t * st
+        out = torch.empty(x.shape[0], frames, x.shape[2] * up.stride[1], x.shape[3] * up.stride[2], up.out_channels,
+                          dtype=x.dtype, device=store)
+        done = 0
+        for start in range(0, t, FEATURE_SLAB_FRAMES):
+            slab = up(x[:, start:start + FEATURE_SLAB_FRAMES], drop_leading_frame=start == 0)
+            out[:, done:done + slab.shape[1]] = slab.to(store)
+            done += slab.shape[1]
+        return out
 
     def last_stage(self, x: torch.Tensor, *, drop_leading_frame: bool = True, crop_ghost: bool = True) -> torch.Tensor:
         """The last deterministic stage -> stage-5 context `(B, T5, H5, W5, C)`. A temporal tile that does not
@@ -513,11 +534,12 @@ class DiffusionVideoDecoder(nn.Module):
 
     @torch.no_grad()
     def decode_tiled(self, latent: torch.Tensor, tiling: TilingConfig, *, generator: torch.Generator | None = None,
-                     noise: torch.Tensor | None = None, steps: int | None = None) -> Iterator[torch.Tensor]:
+                     noise: torch.Tensor | None = None, steps: int | None = None,
+                     store: torch.device | None = None) -> Iterator[torch.Tensor]:
         """Tiled decode (`models.diffusion_tiling`): pixel chunks in frame order, the same x_T canvas as `decode`."""
         from model_runtime.models.diffusion_tiling import tiled_decode
 
-        yield from tiled_decode(self, latent, tiling, generator=generator, noise=noise, steps=steps)
+        yield from tiled_decode(self, latent, tiling, generator=generator, noise=noise, steps=steps, store=store)
 
     def forward(self, latent: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         return self.decode(latent, generator=generator)

@@ -144,25 +144,31 @@ class TileSchedule:
 
 def tiled_decode(decoder: DiffusionVideoDecoder, latent: torch.Tensor, tiling: TilingConfig, *,
                  generator: torch.Generator | None = None, noise: torch.Tensor | None = None,
-                 steps: int | None = None) -> Iterator[torch.Tensor]:
-    """Pixel chunks `[B, 3, f, H, W]` of the content in frame order (concatenated: the video)."""
+                 steps: int | None = None, store: torch.device | None = None) -> Iterator[torch.Tensor]:
+    """Pixel chunks `[B, 3, f, H, W]` of the content in frame order (concatenated: the video).
+
+    `store` (host RAM for a GPU decode): where the stage-4 features, the blend buffers and the chunks live;
+    each tile's slice of them goes to the compute device and back. x_T stays where it was drawn (4K 20 s
+    is 48 GB of float32 noise) and each tile's cut of it moves alone."""
     cfg = decoder.cfg
     plan = TileSchedule.plan(cfg, tuple(latent.shape[2:]), tiling)
     padded = decoder.pad(latent)
-    noise = decoder.canvas_noise(padded.canvas, latent, generator, noise).to(latent.device, latent.dtype)
+    noise = decoder.canvas_noise(padded.canvas, latent, generator, noise)
+    device, dtype = latent.device, latent.dtype
     n = steps or cfg.num_inference_steps
     t4 = plan.grid[0]
     temporal, rows, cols = plan.temporal, plan.rows, plan.cols
     log.info("diffusion decode in %d x %d x %d tiles", len(temporal), len(rows), len(cols))
-    features = decoder.features(padded.latent)
+    features = decoder.features(padded.latent, store)
 
     def decode_tile(t: Span, r: Span, c: Span) -> torch.Tensor:
         origin, trailing = t.src.start == 0, t.src.stop == t4
         stop = features.shape[1] if trailing else t.src.stop  # the tile holding the end takes the ghosts
-        context = decoder.last_stage(features[:, t.src.start:stop, r.src, c.src], drop_leading_frame=origin,
-                                     crop_ghost=trailing)
-        x_t = decoder.stage5_noise(noise[:, :, t.dst, r.dst, c.dst], context)
-        return decoder.denoise(context, x_t, n)[:, :, : t.dst.stop - t.dst.start]
+        context = decoder.last_stage(features[:, t.src.start:stop, r.src, c.src].to(device),
+                                     drop_leading_frame=origin, crop_ghost=trailing)
+        x_t = decoder.stage5_noise(noise[:, :, t.dst, r.dst, c.dst].to(device, dtype), context)
+        pixels = decoder.denoise(context, x_t, n)[:, :, : t.dst.stop - t.dst.start]
+        return pixels if store is None else pixels.to(store)
 
     accum = torch.float16 if latent.dtype == torch.bfloat16 else latent.dtype
     first = 0
