@@ -33,7 +33,7 @@ def child(latent_thw: list[int], tiling: list[int | None] | None, out: Path) -> 
 
     from model_runtime.goldens import GoldenContext
     from model_runtime.models.diffusion_decoder import VIDEO_DIFFUSION_DECODER_SPEC
-    from model_runtime.models.video_tiling import TilingConfig
+    from model_runtime.models.tiling_config import TilingConfig
 
     torch.set_num_threads(1)
     decoder = GoldenContext.open(FIXTURES).module(VIDEO_DIFFUSION_DECODER_SPEC)
@@ -62,9 +62,9 @@ def _run(latent: list[int], tiling: list[int | None] | None, out: Path) -> dict:
 def _bands(spans, length: int, before: int):
     import torch
 
-    hit = torch.zeros(max(s.dst.stop for s in spans), dtype=torch.int32)
-    for s in spans:
-        hit[s.dst] += 1
+    hit = torch.zeros(max(a.px_stop for a in spans), dtype=torch.int32)
+    for a in spans:
+        hit[a.px_start:a.px_stop] += 1
     return (hit > 1)[before: before + length]
 
 
@@ -85,7 +85,7 @@ def main() -> int:
     from model_runtime.goldens import GoldenContext
     from model_runtime.models.diffusion_decoder import VIDEO_DIFFUSION_DECODER_SPEC
     from model_runtime.models.diffusion_tiling import TileSchedule
-    from model_runtime.models.video_tiling import TilingConfig
+    from model_runtime.models.tiling_config import TilingConfig
 
     decoder = GoldenContext.open(FIXTURES).module(VIDEO_DIFFUSION_DECODER_SPEC)
     px, frames = args.tile

@@ -96,7 +96,7 @@ class TileSpec:
 
     def tiling(self):
         """The diffusion decoder's `TilingConfig` for this tile; overlaps 0 = its minimum (`TileGrid.fit`)."""
-        from model_runtime.models.video_tiling import TilingConfig
+        from model_runtime.models.tiling_config import TilingConfig
 
         return TilingConfig(self.size * SPATIAL, 0, self.frames * TEMPORAL, 0)
 

@@ -25,12 +25,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-import torch
-
-from model_runtime.models.video_tiling import Span, TilingConfig, blend_tiles, split_intervals, trapezoid
+from model_runtime.models.tiling_config import TilingConfig, split_intervals
 
 if TYPE_CHECKING:
+    import torch
+
     from model_runtime.models.diffusion_decoder import DiffusionDecoderConfig, DiffusionVideoDecoder
+    from model_runtime.models.video_tiling import Span
 
 log = logging.getLogger(__name__)
 
@@ -76,22 +77,48 @@ def _round_up(value: int, multiple: int) -> int:
     return -(-value // multiple) * multiple
 
 
-def _axis_spans(length: int, tile: int | None, overlap: int, scale: int, min_cells: int,
-                causal: bool) -> tuple[Span, ...]:
-    """Spans of one axis of the stage-4 grid: `src` in cells, `dst` in pixels (of the padded canvas)."""
+@dataclass(frozen=True)
+class AxisTile:
+    """One tile along one axis: stage-4 cells [start, stop), canvas pixels [px_start, px_stop) and the
+    pixel lengths of its blend ramps (0 at the ends of the axis)."""
+
+    start: int
+    stop: int
+    px_start: int
+    px_stop: int
+    ramp_left: int
+    ramp_right: int
+
+    @property
+    def cells(self) -> int:
+        return self.stop - self.start
+
+    def span(self, alone: bool) -> Span:
+        """As `video_tiling.blend_tiles` takes it: symmetric trapezoid weights (ones when `alone`)."""
+        import torch
+
+        from model_runtime.models.video_tiling import Span, trapezoid
+
+        n = self.px_stop - self.px_start
+        weights = torch.ones(1) if alone else trapezoid(n, self.ramp_left, self.ramp_right, False)
+        return Span(slice(self.start, self.stop), slice(self.px_start, self.px_stop), weights)
+
+
+def _axis_tiles(length: int, tile: int | None, overlap: int, scale: int, min_cells: int,
+                causal: bool) -> tuple[AxisTile, ...]:
+    """Tiles of one axis of the stage-4 grid."""
     if tile is None:
         ivs = [(0, length, 0, 0)]
     else:
         size, over = tile // scale, overlap // scale
         ivs = split_intervals(length, max(max(2, over + 1), size), over, min_cells)
-    spans = []
+    out = []
     for s, e, lr, rr in ivs:
         start, stop = s * scale, e * scale
         if causal and scale == 2:  # the upsample's duplicate leading frame: dropped at t=0, kept elsewhere
             start, stop = start - (1 if s else 0), stop - 1
-        weights = trapezoid(stop - start, lr * scale, rr * scale, False) if len(ivs) > 1 else torch.ones(1)
-        spans.append(Span(slice(s, e), slice(start, stop), weights))
-    return tuple(spans)
+        out.append(AxisTile(s, e, start, stop, lr * scale, rr * scale))
+    return tuple(out)
 
 
 def stage4_grid(cfg: DiffusionDecoderConfig, latent_thw: tuple[int, int, int]) -> tuple[int, int, int]:
@@ -107,9 +134,9 @@ class TileSchedule:
     """The tiles of one decode: spans per axis of the stage-4 grid (`src` cells, `dst` canvas pixels)."""
 
     grid: tuple[int, int, int]  # stage-4 input (T, H, W) without ghost frames
-    temporal: tuple[Span, ...]
-    rows: tuple[Span, ...]
-    cols: tuple[Span, ...]
+    temporal: tuple[AxisTile, ...]
+    rows: tuple[AxisTile, ...]
+    cols: tuple[AxisTile, ...]
     tiling: TilingConfig  # as fitted to the decoder
 
     @classmethod
@@ -122,10 +149,10 @@ class TileSchedule:
         t4, h4, w4 = stage4_grid(cfg, tuple(max(n, m) for n, m in zip(latent_thw, mins, strict=True)))
         spatial = (tiling.spatial_tile_px, tiling.spatial_overlap_px)
         return cls((t4, h4, w4),
-                   _axis_spans(t4, tiling.temporal_tile_frames, tiling.temporal_overlap_frames, g.scale[0],
+                   _axis_tiles(t4, tiling.temporal_tile_frames, tiling.temporal_overlap_frames, g.scale[0],
                                g.min_cells[0], True),
-                   _axis_spans(h4, *spatial, g.scale[1], g.min_cells[1], False),
-                   _axis_spans(w4, *spatial, g.scale[2], g.min_cells[2], False), tiling)
+                   _axis_tiles(h4, *spatial, g.scale[1], g.min_cells[1], False),
+                   _axis_tiles(w4, *spatial, g.scale[2], g.min_cells[2], False), tiling)
 
     @property
     def count(self) -> int:
@@ -133,12 +160,11 @@ class TileSchedule:
 
     def largest_tile(self) -> tuple[int, int, int]:
         """Cells (T, H, W) of the largest tile (the trailing temporal tile also carries ghost frames)."""
-        return tuple(max(s.src.stop - s.src.start for s in spans) for spans in (self.temporal, self.rows, self.cols))
+        return tuple(max(a.cells for a in axis) for axis in (self.temporal, self.rows, self.cols))
 
     def recompute(self) -> float:
         """Cells the tiles process over the grid's cells (>= 1): the work the overlaps add."""
-        done = math.prod(sum(s.src.stop - s.src.start for s in spans)
-                         for spans in (self.temporal, self.rows, self.cols))
+        done = math.prod(sum(a.cells for a in axis) for axis in (self.temporal, self.rows, self.cols))
         return done / math.prod(self.grid)
 
 
@@ -150,6 +176,10 @@ def tiled_decode(decoder: DiffusionVideoDecoder, latent: torch.Tensor, tiling: T
     `store` (host RAM for a GPU decode): where the stage-4 features, the blend buffers and the chunks live;
     each tile's slice of them goes to the compute device and back. x_T stays where it was drawn (4K 20 s
     is 48 GB of float32 noise) and each tile's cut of it moves alone."""
+    import torch
+
+    from model_runtime.models.video_tiling import blend_tiles
+
     cfg = decoder.cfg
     plan = TileSchedule.plan(cfg, tuple(latent.shape[2:]), tiling)
     padded = decoder.pad(latent)
@@ -157,7 +187,7 @@ def tiled_decode(decoder: DiffusionVideoDecoder, latent: torch.Tensor, tiling: T
     device, dtype = latent.device, latent.dtype
     n = steps or cfg.num_inference_steps
     t4 = plan.grid[0]
-    temporal, rows, cols = plan.temporal, plan.rows, plan.cols
+    temporal, rows, cols = ([a.span(len(axis) == 1) for a in axis] for axis in (plan.temporal, plan.rows, plan.cols))
     log.info("diffusion decode in %d x %d x %d tiles", len(temporal), len(rows), len(cols))
     features = decoder.features(padded.latent, store)
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from model_runtime.models.diffusion_tiling import TileGrid, TileSchedule
-from model_runtime.models.video_tiling import TilingConfig
+from model_runtime.models.tiling_config import TilingConfig
 
 
 @pytest.fixture(scope="module")
@@ -49,11 +49,11 @@ def test_one_tile_is_the_untiled_decode_bit_for_bit(decoder, untiled, monkeypatc
     assert torch.equal(video, reference)
 
 
-def _bands(spans, content: int, before: int = 0) -> torch.Tensor:
-    """Content positions where two spans overlap (the blend seams)."""
-    hit = torch.zeros(max(s.dst.stop for s in spans), dtype=torch.int32)
-    for s in spans:
-        hit[s.dst] += 1
+def _bands(tiles, content: int, before: int = 0) -> torch.Tensor:
+    """Content positions where two tiles overlap (the blend seams)."""
+    hit = torch.zeros(max(a.px_stop for a in tiles), dtype=torch.int32)
+    for a in tiles:
+        hit[a.px_start:a.px_stop] += 1
     return (hit > 1)[before: before + content]
 
 
@@ -91,9 +91,20 @@ def test_tile_grid_follows_the_receptive_field(decoder):
 def test_short_last_tile_starts_earlier(decoder):
     """A remnant below the kernel floor is not decoded alone: the last tile grows back into its neighbour."""
     schedule = TileSchedule.plan(decoder.cfg, (3, 4, 7), TilingConfig(96, 32, None, 0))  # W4 = 28 cells
-    widths = [c.src.stop - c.src.start for c in schedule.cols]
-    assert min(widths) >= 3 and schedule.cols[-1].src.stop == 28
-    total = torch.zeros(schedule.cols[-1].dst.stop)
+    assert min(c.cells for c in schedule.cols) >= 3 and schedule.cols[-1].stop == 28
+    total = torch.zeros(schedule.cols[-1].px_stop)
     for c in schedule.cols:
-        total[c.dst] += c.weights
+        span = c.span(alone=False)
+        total[span.dst] += span.weights
     assert torch.allclose(total, torch.ones_like(total))  # the ramps still sum to one
+
+
+def test_tile_schedule_imports_no_torch():
+    """The planner builds schedules from headers on the app's GUI thread: no torch import for that."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom model_runtime.models.diffusion_tiling import TileSchedule\n"
+            "from model_runtime.memory import estimates\nprint('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "False", out.stderr
