@@ -6,7 +6,8 @@ fed the context through a per-block `context_proj`. The decoder is itself a diff
 depends on the pixel noise, which is drawn from the job's generator on the canvas described below, so a
 seeded job decodes reproducibly.
 
-What ltx-core 1.2.0 does around the network, reproduced here for an untiled decode:
+What ltx-core 1.2.0 does around the network, reproduced here for an untiled decode (`decode`; the tiled
+decode, `decode_tiled`, runs the last two stages per tile: `models.diffusion_tiling`):
 * the latent is edge-padded (time: repeat last; space: symmetric edge copies) up to the smallest grid
   every stage's attention kernel fits (`min_latent_grid`), and x_T is drawn on the padded canvas;
 * the last latent frame is replicated `(K_t // 2) * 2` times before stages 1-3 and the appendix is cropped
