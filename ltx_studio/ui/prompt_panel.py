@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 MAX_PROMPT_TOKENS = 1024  # the text encoder pads/truncates to 1024 tokens
 MODEL_DEFAULT = "model default"
 #: LTX-2.5's video decoders (label, RequestSpec.decoder); "auto" is the runtime's rule: Fast (conv) for
-#: drafts, Sharp (diffusion) for renders when its untiled decode fits the machine
+#: drafts, Sharp (diffusion) for renders when it fits the machine (untiled on a CPU plan, tiled on a GPU plan)
 DECODERS = (("Default: Fast for drafts, Sharp for renders", "auto"), ("Fast (conv decoder)", "conv"),
             ("Sharp (diffusion decoder, slower)", "diffusion"))
 DECODER_TIP = ("LTX-2.5 decodes video with a diffusion decoder (Sharp, slower) or a conv decoder (Fast); the "

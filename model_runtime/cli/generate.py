@@ -194,8 +194,9 @@ def validate(args: argparse.Namespace) -> Inputs:
         check_gemma_matches(files.main.header, inspect_gemma_folder(args.text_encoder).dims)
     distilled = LoraSpec.parse(args.distilled_lora) if args.distilled_lora else None
     if loras or distilled:
-        if files.is_split:
-            raise InvalidRequestError("LoRAs are supported with LTX-2.3 single checkpoints only in this version")
+        if distilled and files.is_split:  # the dev model's render refines with it; 2.5's transformer is distilled
+            raise InvalidRequestError("--distilled-lora is for the LTX-2.3 dev model; LTX-2.5's transformer is "
+                                      "already distilled")
         check_loras(files.main, (*loras, *((distilled,) if distilled else ())))
         paths = replace(paths, distilled_lora=distilled)
     if auto and not files.has("duration_head"):

@@ -6,7 +6,8 @@ fed the context through a per-block `context_proj`. The decoder is itself a diff
 depends on the pixel noise, which is drawn from the job's generator on the canvas described below, so a
 seeded job decodes reproducibly.
 
-What ltx-core 1.2.0 does around the network, reproduced here for an untiled decode:
+What ltx-core 1.2.0 does around the network, reproduced here for an untiled decode (`decode`; the tiled
+decode, `decode_tiled`, runs the last two stages per tile: `models.diffusion_tiling`):
 * the latent is edge-padded (time: repeat last; space: symmetric edge copies) up to the smallest grid
   every stage's attention kernel fits (`min_latent_grid`), and x_T is drawn on the padded canvas;
 * the last latent frame is replicated `(K_t // 2) * 2` times before stages 1-3 and the appendix is cropped
@@ -23,13 +24,15 @@ pixel-shuffle upsampler, the shared AdaLN-Zero and the 3-D absolute RoPE. Its de
 see the config cross-check in the issue notes.
 
 Neighbourhood attention: NATTEN semantics (each query sees a `kernel`-sized window, centred where possible
-and shifted inward at the border), computed with SDPA on query tiles and an additive window mask, like
-ltx-core's eager fallback; tiles keep the mask under `NA_SCORE_BUDGET` elements.
+and shifted inward at the border), computed with SDPA on batches of small query tiles (`NA_TILE`), each
+against the key block its windows span and an additive window mask, so the scores per query are a small
+multiple of the window (`neighborhood_attention`); batches keep their tensors under `NA_SCORE_BUDGET`.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -39,6 +42,7 @@ from torch import nn
 from model_runtime.errors import UnsupportedModelError
 from model_runtime.loading import ComponentSpec
 from model_runtime.models.diffusion_decoder_config import DiffusionDecoderConfig, Kernel
+from model_runtime.models.video_tiling import TilingConfig
 from model_runtime.models.video_vae import PerChannelStatistics, patchify, unpatchify
 
 log = logging.getLogger(__name__)
@@ -57,6 +61,8 @@ GATE_TARGETS = {"gate_msa": ("attn.proj.weight", "attn.proj.bias"), "gate_mlp": 
 #: where the old whole-volume tiles scored up to ~100x the window and built a mask as large.
 NA_TILE = (2, 4, 4)
 NA_SCORE_BUDGET = 2**25  # elements of one batch of tiles' scores, mask and gathered K/V
+#: input frames per slab of the last whole-volume upsample when its output is kept off the compute device
+FEATURE_SLAB_FRAMES = 8
 #: ltx-core 1.2.0's default decode mode (CHUNKED_EAGER) runs stage-5 attention on 4 W slabs, see `w_chunked`
 STAGE5_W_CHUNKS = 4
 
@@ -265,6 +271,23 @@ class DecodeTrace:
     predictions: list[torch.Tensor] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class PaddedLatent:
+    """A latent padded to the decoder's minimum grid: what to crop from the canvas to get the content back."""
+
+    latent: torch.Tensor
+    content: tuple[int, int, int]  # pixel (frames, height, width) of the unpadded latent
+    h_before: int  # pixel rows / columns of padding before the content
+    w_before: int
+    canvas: tuple[int, ...]  # x_T's shape: the padded latent upscaled
+
+    def crop(self, pixels: torch.Tensor, first_frame: int = 0) -> torch.Tensor:
+        """Content of canvas pixels whose frame 0 is canvas frame `first_frame` (frames past the content go)."""
+        frames = max(0, self.content[0] - first_frame)
+        return (pixels[:, :, :frames].narrow(3, self.h_before, self.content[1])
+                .narrow(4, self.w_before, self.content[2]))
+
+
 def _resize(x: torch.Tensor, dim: int, size: int, mode: str) -> tuple[torch.Tensor, int]:
     """Pad/crop axis `dim` to `size`: "repeat_last" at the end, or "symmetric" edge copies (extra at the
     end). Returns the tensor and how many elements were added (or removed) BEFORE the content."""
@@ -314,22 +337,52 @@ class DiffusionVideoDecoder(nn.Module):
         self.conv_out = nn.Linear(cfg.c5, pixel_channels, bias=True)
 
     # --- network -------------------------------------------------------------------------------
-    def _stage(self, x: torch.Tensor, i: int) -> torch.Tensor:
+    def _stage(self, x: torch.Tensor, i: int, drop_leading_frame: bool = True) -> torch.Tensor:
         for block in self.det_stages[i]:
             x = block(x)
-        return self.upsamples[i](x, drop_leading_frame=True)
+        return self.upsamples[i](x, drop_leading_frame=drop_leading_frame)
 
-    def context(self, latent: torch.Tensor) -> torch.Tensor:
-        """Stages 1-4 on an (already size-padded) latent -> channels-last context `(B, T5, H5, W5, C)`."""
-        cfg = self.cfg
-        x, _ = _resize(latent, 2, latent.shape[2] + cfg.trailing_pad_frames, "repeat_last")
+    def features(self, latent: torch.Tensor, store: torch.device | None = None) -> torch.Tensor:
+        """Every deterministic stage but the last on an (already size-padded) latent, with the trailing ghost
+        frames: channels-last `(B, T4, H4, W4, C)`. A tiled decode runs this once on the whole volume.
+
+        `store`: where the result is kept. Given, the last upsample (the largest tensor of the decode: 16 GB
+        in bf16 for 4K 20 s) runs in slabs of `FEATURE_SLAB_FRAMES` input frames, each copied to `store`
+        as it is made, so the compute device never holds the whole volume."""
+        x, _ = _resize(latent, 2, latent.shape[2] + self.cfg.trailing_pad_frames, "repeat_last")
         x = self.conv_in(self.per_channel_statistics.un_normalize(x).permute(0, 2, 3, 4, 1))
-        for i in range(len(self.upsamples)):
+        last = len(self.upsamples) - 2
+        for i in range(last):
             x = self._stage(x, i)
-        if cfg.trailing_pad_frames:  # crop the ghost frames, keeping at least the stage-5 kernel's frames
+        if store is None:
+            return self._stage(x, last)
+        for block in self.det_stages[last]:
+            x = block(x)
+        up, t = self.upsamples[last], x.shape[1]
+        st = up.stride[0]
+        frames = 2 * t - 1 if st == 2 else t * st
+        out = torch.empty(x.shape[0], frames, x.shape[2] * up.stride[1], x.shape[3] * up.stride[2], up.out_channels,
+                          dtype=x.dtype, device=store)
+        done = 0
+        for start in range(0, t, FEATURE_SLAB_FRAMES):
+            slab = up(x[:, start:start + FEATURE_SLAB_FRAMES], drop_leading_frame=start == 0)
+            out[:, done:done + slab.shape[1]] = slab.to(store)
+            done += slab.shape[1]
+        return out
+
+    def last_stage(self, x: torch.Tensor, *, drop_leading_frame: bool = True, crop_ghost: bool = True) -> torch.Tensor:
+        """The last deterministic stage -> stage-5 context `(B, T5, H5, W5, C)`. A temporal tile that does not
+        hold t=0 keeps the upsample's leading frame; only the one holding the end carries ghost frames to crop."""
+        cfg = self.cfg
+        x = self._stage(x, len(self.upsamples) - 1, drop_leading_frame)
+        if crop_ghost and cfg.trailing_pad_frames:  # crop the ghost frames, keeping at least the stage-5 kernel's
             content = max(x.shape[1] - cfg.trailing_pad_frames * cfg.time_scale, 1)
             x, _ = _resize(x, 1, min(x.shape[1], max(content, cfg.stage5_kernel[0])), "repeat_last")
         return x
+
+    def context(self, latent: torch.Tensor) -> torch.Tensor:
+        """Stages 1-4 on an (already size-padded) latent -> channels-last context `(B, T5, H5, W5, C)`."""
+        return self.last_stage(self.features(latent))
 
     def predict(self, context: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """One stage-5 evaluation: the model's prediction (v or x0) in pixel space `(B, 3, F, H, W)`."""
@@ -353,42 +406,74 @@ class DiffusionVideoDecoder(nn.Module):
                trace: DecodeTrace | None = None) -> torch.Tensor:
         """Untiled decode. x_T is `noise` (on `canvas_shape`) or drawn from `generator` in the latent's dtype
         on the generator's device (the reference's order: one `randn` of the whole canvas)."""
+        p = self.pad(latent)
+        noise = self.canvas_noise(p.canvas, latent, generator, noise)
+        context = self.context(p.latent)
+        # stage-5 canvas: the context grid x patch; frames at least the kernel's (padded like the latent)
+        x_t = self.stage5_noise(noise.to(latent.device, latent.dtype), context)
+        x_t = self.denoise(context, x_t, steps or self.cfg.num_inference_steps, trace)
+        x_t, _ = _resize(x_t, 2, p.canvas[2], "repeat_last")  # the canvas (crop_pixels_to_content, tile = canvas)
+        return p.crop(x_t)
+
+    def pad(self, latent: torch.Tensor) -> PaddedLatent:
+        """The latent edge-padded to `min_latent_grid` (time: repeat last; space: symmetric), with its canvas."""
         cfg = self.cfg
         sh, sw = cfg.space_scale
-        b, _, f, h, w = latent.shape
-        content = (cfg.time_scale * (f - 1) + 1, h * sh, w * sw)
+        _, _, f, h, w = latent.shape
         mt, mh, mw = cfg.min_latent_grid()
         x, _ = _resize(latent, 2, max(f, mt), "repeat_last")
         x, h_before = _resize(x, 3, max(h, mh), "symmetric")
         x, w_before = _resize(x, 4, max(w, mw), "symmetric")
-        canvas = cfg.canvas_shape(tuple(latent.shape))
-        n = steps or cfg.num_inference_steps
-        timesteps = torch.linspace(1.0, 1.0 / n, n, device=latent.device)
-        single_x0 = n == 1 and cfg.model_output_type == "x0"
+        return PaddedLatent(x, (cfg.time_scale * (f - 1) + 1, h * sh, w * sw), h_before * sh, w_before * sw,
+                            cfg.canvas_shape(tuple(latent.shape)))
+
+    @staticmethod
+    def canvas_noise(canvas: tuple[int, ...], latent: torch.Tensor, generator: torch.Generator | None,
+                     noise: torch.Tensor | None) -> torch.Tensor:
+        """`noise` checked against the canvas, or one `randn` of the whole canvas in the latent's dtype on the
+        generator's device (the reference's draw, the same whether the decode is tiled or not)."""
         if noise is None:
             device = generator.device if generator is not None else latent.device
-            noise = torch.randn(canvas, generator=generator, dtype=latent.dtype, device=device)
-        elif tuple(noise.shape) != canvas:
+            return torch.randn(canvas, generator=generator, dtype=latent.dtype, device=device)
+        if tuple(noise.shape) != canvas:
             raise ValueError(f"decoder noise must be {canvas}, got {tuple(noise.shape)}")
-        context = self.context(x)
-        # stage-5 canvas: the context grid x patch; frames at least the kernel's (padded like the latent)
-        x_t, _ = _resize(noise.to(latent.device, latent.dtype), 2, context.shape[1], "repeat_last")
-        x_t, _ = _resize(x_t, 3, context.shape[2] * cfg.patch_size, "symmetric")
-        x_t, _ = _resize(x_t, 4, context.shape[3] * cfg.patch_size, "symmetric")
+        return noise
+
+    def stage5_noise(self, noise: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        """x_T for a context: `noise` (cut from the canvas) edge-padded like the latent to the context grid."""
+        p = self.cfg.patch_size
+        x_t, _ = _resize(noise, 2, context.shape[1], "repeat_last")
+        x_t, _ = _resize(x_t, 3, context.shape[2] * p, "symmetric")
+        x_t, _ = _resize(x_t, 4, context.shape[3] * p, "symmetric")
+        return x_t
+
+    def denoise(self, context: torch.Tensor, x_t: torch.Tensor, steps: int,
+                trace: DecodeTrace | None = None) -> torch.Tensor:
+        """Stage 5's Euler loop from x_T at t = 1 over `steps` uniform steps (one x0 step returns the prediction)."""
+        b = context.shape[0]
+        timesteps = torch.linspace(1.0, 1.0 / steps, steps, device=context.device)
+        single_x0 = steps == 1 and self.cfg.model_output_type == "x0"
         if trace is not None:
             trace.timesteps = timesteps.detach().cpu()
-        for i in range(n):
+        for i in range(steps):
             t = timesteps[i].expand(b)
             out = self.predict(context, x_t, t)
             if trace is not None:
                 trace.predictions.append(out.detach().float().cpu())
             if single_x0:
-                x_t = out
-                break
-            t_next = timesteps[i + 1].expand(b) if i + 1 < n else torch.zeros_like(t)
+                return out
+            t_next = timesteps[i + 1].expand(b) if i + 1 < steps else torch.zeros_like(t)
             x_t = self._euler(x_t, out, t, t_next)
-        x_t, _ = _resize(x_t, 2, canvas[2], "repeat_last")  # the canvas (crop_pixels_to_content, tile = canvas)
-        return x_t[:, :, : content[0]].narrow(3, h_before * sh, content[1]).narrow(4, w_before * sw, content[2])
+        return x_t
+
+    @torch.no_grad()
+    def decode_tiled(self, latent: torch.Tensor, tiling: TilingConfig, *, generator: torch.Generator | None = None,
+                     noise: torch.Tensor | None = None, steps: int | None = None,
+                     store: torch.device | None = None) -> Iterator[torch.Tensor]:
+        """Tiled decode (`models.diffusion_tiling`): pixel chunks in frame order, the same x_T canvas as `decode`."""
+        from model_runtime.models.diffusion_tiling import tiled_decode
+
+        yield from tiled_decode(self, latent, tiling, generator=generator, noise=noise, steps=steps, store=store)
 
     def forward(self, latent: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         return self.decode(latent, generator=generator)
