@@ -181,21 +181,41 @@ def vae_decode_flops(layout: ModelLayout, shape: LatentShape, tile: TileSpec | N
 DIFF_BLOCK_LIVE = 7
 
 
-def _diffusion_grids(cfg: Mapping, shape: LatentShape) -> list[tuple[int, int, int]]:
-    """(tokens, width, kernel volume) of every attention stage of LTX-2.5's diffusion decoder for a latent
-    (the latent padded to the minimum grid, plus the trailing ghost frames through stages 1-4)."""
-    from model_runtime.models.diffusion_decoder_config import DiffusionDecoderConfig
+@dataclass(frozen=True)
+class DiffusionStage:
+    """One attention stage of LTX-2.5's diffusion decoder as the runtime runs it: its token grid (T, H, W),
+    width, window and depth (stage 5: blocks x inference steps)."""
 
-    c = DiffusionDecoderConfig.from_vae_section(cfg)
+    grid: tuple[int, int, int]
+    width: int
+    kernel: tuple[int, int, int]
+    depth: int
+
+    @property
+    def tokens(self) -> int:
+        return math.prod(self.grid)
+
+
+def diffusion_stages(cfg: Mapping, shape: LatentShape) -> list[DiffusionStage]:
+    """Every attention stage for a latent: the latent padded to the minimum grid plus the trailing ghost
+    frames through stages 1-4; stage 5 on the context with the ghost frames cropped (at least the stage-5
+    kernel's frames), as `DiffusionVideoDecoder.last_stage` does."""
+    c = _diffusion_config(cfg)
     mt, mh, mw = c.min_latent_grid()
     t, h, w = max(shape.frames, mt) + c.trailing_pad_frames, max(shape.height, mh), max(shape.width, mw)
     out = []
     for i, (stride, _) in enumerate(c.upsamples):
-        out.append((t * h * w, c.stage_channels[i], math.prod(c.stage_kernels[i])))
+        out.append(DiffusionStage((t, h, w), c.stage_channels[i], c.stage_kernels[i], c.stage_depths[i]))
         t, h, w = (2 * t - 1 if stride[0] == 2 else t * stride[0]), h * stride[1], w * stride[2]
-    t -= c.trailing_pad_frames * c.time_scale  # ghost frames cropped before stage 5
-    out.append((t * h * w, c.c5, math.prod(c.stage5_kernel)))
+    if c.trailing_pad_frames:
+        t = min(t, max(t - c.trailing_pad_frames * c.time_scale, 1, c.stage5_kernel[0]))
+    out.append(DiffusionStage((t, h, w), c.c5, c.stage5_kernel, c.stage_depths[-1] * c.num_inference_steps))
     return out
+
+
+def _diffusion_grids(cfg: Mapping, shape: LatentShape) -> list[tuple[int, int, int]]:
+    """(tokens, width, kernel volume) of every attention stage (`diffusion_stages`)."""
+    return [(st.tokens, st.width, math.prod(st.kernel)) for st in diffusion_stages(cfg, shape)]
 
 
 def diffusion_decode_bytes(cfg: Mapping, shape: LatentShape, act_bytes: int, tile: TileSpec | None = None) -> int:
@@ -252,19 +272,40 @@ def _stage5_peak(before: list[tuple[int, int, int]], stage5: tuple[int, int, int
 
 
 def diffusion_decode_flops(cfg: Mapping, shape: LatentShape, tile: TileSpec | None = None) -> float:
-    """Matmul + windowed-attention FLOPs: per token and block 2 x (4 w^2 + 12 w^2) for qkv/proj and the
-    SwiGLU, plus 4 x window x w for attention; stage 5 runs `default_num_inference_steps` times. Tiled, the
-    last two stages redo their overlaps (`TileSchedule.recompute`)."""
-    from model_runtime.models.diffusion_decoder_config import DiffusionDecoderConfig
+    """Matmul FLOPs of a diffusion decode as the runtime computes it (2 per multiply-add; what
+    `torch.utils.flop_counter` counts, see tests/runtime/test_diffusion_cost.py). Per block and token: the
+    fused qkv and the output projection (4 w^2) and the SwiGLU (3 w x hidden); stage 5 also its context
+    projection, on the W slabs with their halos for the attention's projections. Attention: 4 w per scored
+    (query, key) pair, and the runtime scores each tile's whole key block, 1.3-2.7x the window
+    (`na_score_pairs`). Plus the pixel-shuffle upsamples, the input / output projections, and the timestep
+    MLP per step. Tiled, the last two stages redo their overlaps (`TileSchedule.recompute`)."""
+    from model_runtime.models.diffusion_decoder_config import STAGE5_W_CHUNKS, na_score_pairs, w_slabs
 
-    c = DiffusionDecoderConfig.from_vae_section(cfg)
+    c = _diffusion_config(cfg)
     redo = 1.0 if tile is None else diffusion_schedule(cfg, shape, tile).recompute()
-    total = 0.0
-    grids = _diffusion_grids(cfg, shape)
-    for i, (tokens, width, window) in enumerate(grids):
-        per_block = 2 * 16 * width * width + 4 * window * width
-        depth = c.stage_depths[i] if i < len(grids) - 1 else c.stage_depths[-1] * c.num_inference_steps
-        total += tokens * per_block * depth * (redo if i >= len(grids) - 2 else 1.0)
+    stages = diffusion_stages(cfg, shape)
+    pixel = c.out_channels * c.patch_size**2
+    total = 2.0 * stages[0].tokens * c.in_channels * c.stage_channels[0]  # conv_in
+    for i, st in enumerate(stages):
+        w, n = st.width, st.tokens
+        hidden = (int(w * 4.0) + 15) // 16 * 16  # diffusers' _swiglu_hidden_dim(w, 4.0)
+        if i < len(stages) - 1:
+            (stride, red) = c.upsamples[i]
+            attn_tokens, pairs = n, na_score_pairs(st.grid, st.kernel)
+            extra = 2.0 * n * w * math.prod(stride) * w // red / st.depth  # the upsample, once per stage
+        else:
+            t, h, width = st.grid
+            halo = st.kernel[2] // 2
+            extent = -(-width // STAGE5_W_CHUNKS) + 2 * halo
+            slabs = len(w_slabs(width)) if STAGE5_W_CHUNKS > 1 else 0
+            grid = (t, h, extent) if slabs else st.grid
+            attn_tokens = math.prod(grid) * max(slabs, 1)
+            pairs = na_score_pairs(grid, st.kernel) * max(slabs, 1)
+            per_step = (2.0 * n * pixel * c.c5 * 2  # conv_in_x_t and conv_out
+                        + 2.0 * (256 * c.t_emb_dim + c.t_emb_dim**2 + 7 * c.t_emb_dim * c.c5))  # t MLP, AdaLN
+            extra = 2.0 * n * c.stage_channels[-1] * w + per_step / c.stage_depths[-1]  # context_proj per block
+        per_block = 2.0 * attn_tokens * 4 * w * w + 2.0 * n * 3 * w * hidden + 4.0 * pairs * w + extra
+        total += per_block * st.depth * (redo if i >= len(stages) - 2 else 1.0)
     return total
 
 

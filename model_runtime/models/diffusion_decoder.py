@@ -41,7 +41,14 @@ from torch import nn
 
 from model_runtime.errors import UnsupportedModelError
 from model_runtime.loading import ComponentSpec
-from model_runtime.models.diffusion_decoder_config import DiffusionDecoderConfig, Kernel
+from model_runtime.models.diffusion_decoder_config import (
+    NA_TILE,
+    STAGE5_W_CHUNKS,
+    AxisBlocks,
+    DiffusionDecoderConfig,
+    Kernel,
+    w_slabs,
+)
 from model_runtime.models.video_tiling import TilingConfig
 from model_runtime.models.video_vae import PerChannelStatistics, patchify, unpatchify
 
@@ -54,17 +61,9 @@ GATES = ("gate_msa", "gate_mlp", "gate_ctx")
 #: which Linear each static gate is folded into at load time (ltx-core 1.2.0's loader does the same)
 GATE_TARGETS = {"gate_msa": ("attn.proj.weight", "attn.proj.bias"), "gate_mlp": ("mlp.w_down.weight",),
                 "gate_ctx": ("context_proj.weight", "context_proj.bias")}
-#: query tile (T, H, W) of the batched neighbourhood attention. A tile of `b` positions on an axis with kernel
-#: `k` scores `b + k - 1` keys per query where the window has `k` (waste), and gathers each key block once per
-#: tile (copies): small tiles waste fewer scores, large ones copy less. 2 x 4 x 4 scores 1.3-2.7x the window
-#: for the 3x3x3-3x7x7 kernels; on the tiny decoder (CPU) it ran within noise of the fastest of 1x1x1 - 3x8x8,
-#: where the old whole-volume tiles scored up to ~100x the window and built a mask as large.
-NA_TILE = (2, 4, 4)
 NA_SCORE_BUDGET = 2**25  # elements of one batch of tiles' scores, mask and gathered K/V
 #: input frames per slab of the last whole-volume upsample when its output is kept off the compute device
 FEATURE_SLAB_FRAMES = 8
-#: ltx-core 1.2.0's default decode mode (CHUNKED_EAGER) runs stage-5 attention on 4 W slabs, see `w_chunked`
-STAGE5_W_CHUNKS = 4
 
 
 # --- neighbourhood attention ---------------------------------------------------------------------------
@@ -77,13 +76,10 @@ def _windows(length: int, kernel: int) -> tuple[torch.Tensor, int]:
 
 @dataclass(frozen=True)
 class AxisTiles:
-    """One axis of the batched neighbourhood attention: `count` query tiles of `size` positions (the last one
-    padded by repeating the final position), each attending a key block of `keys` positions that holds every
-    window of its queries. `visible[i, q, j]`: key `j` of tile `i`'s block is in query `q`'s window."""
+    """An axis's `AxisBlocks` with their positions: `visible[i, q, j]` says key `j` of tile `i`'s block is in
+    query `q`'s window."""
 
-    count: int
-    size: int
-    keys: int
+    blocks: AxisBlocks
     query_index: torch.Tensor  # [count, size]
     key_index: torch.Tensor  # [count, keys]
     visible: torch.Tensor  # [count, size, keys] bool
@@ -91,14 +87,12 @@ class AxisTiles:
 
 def axis_tiles(length: int, kernel: int, tile: int) -> AxisTiles:
     starts, k = _windows(length, kernel)
-    size = min(tile, length)
-    count = -(-length // size)
-    keys = min(length, size + k - 1)
-    q = (torch.arange(count)[:, None] * size + torch.arange(size)).clamp(max=length - 1)
-    k0 = starts[q[:, 0]].clamp(max=length - keys)  # s is 1-Lipschitz, so the block holds every window
-    kidx = k0[:, None] + torch.arange(keys)
+    a = AxisBlocks.of(length, kernel, tile)
+    q = (torch.arange(a.count)[:, None] * a.size + torch.arange(a.size)).clamp(max=length - 1)
+    k0 = starts[q[:, 0]].clamp(max=length - a.keys)  # window starts are 1-Lipschitz: the block holds every window
+    kidx = k0[:, None] + torch.arange(a.keys)
     s = starts[q][:, :, None]
-    return AxisTiles(count, size, keys, q, kidx, (kidx[:, None, :] >= s) & (kidx[:, None, :] < s + k))
+    return AxisTiles(a, q, kidx, (kidx[:, None, :] >= s) & (kidx[:, None, :] < s + k))
 
 
 def neighborhood_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, kernel: Kernel) -> torch.Tensor:
@@ -109,33 +103,34 @@ def neighborhood_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, ke
     `prod(keys)`, a small multiple of the window, not the whole volume's."""
     b, t, h, w, nh, hd = q.shape
     at, ah, aw = (axis_tiles(d, kk, tt) for d, kk, tt in zip((t, h, w), kernel, NA_TILE, strict=True))
-    nq, nk = at.size * ah.size * aw.size, at.keys * ah.keys * aw.keys
-    per_t_tile = ah.count * aw.count * nk * (nh * nq + nq + 2 * nh * hd)  # scores, mask, K and V per time tile
+    bt, bh, bw = at.blocks, ah.blocks, aw.blocks
+    nq, nk = bt.size * bh.size * bw.size, bt.keys * bh.keys * bw.keys
+    per_t_tile = bh.count * bw.count * nk * (nh * nq + nq + 2 * nh * hd)  # scores, mask, K and V per time tile
     step = max(1, NA_SCORE_BUDGET // per_t_tile)
     dev = q.device
     qh, qw = ah.query_index.to(dev), aw.query_index.to(dev)
     kh, kw = ah.key_index.to(dev), aw.key_index.to(dev)
     vis_hw = (ah.visible[:, None, :, None, :, None] & aw.visible[None, :, None, :, None, :]).to(dev)
-    out = torch.empty(b, at.count * at.size, h, w, nh * hd, dtype=v.dtype, device=dev)
+    out = torch.empty(b, bt.count * bt.size, h, w, nh * hd, dtype=v.dtype, device=dev)
 
     def gather(x: torch.Tensor, it: torch.Tensor, ih: torch.Tensor, iw: torch.Tensor) -> torch.Tensor:
         """`[B*tiles, NH, positions, HD]`: the tiles' query (or key-block) positions of `x`."""
         g = x[:, it[:, None, None, :, None, None], ih[None, :, None, None, :, None], iw[None, None, :, None, None, :]]
         return g.flatten(0, 3).flatten(1, 3).transpose(1, 2)
 
-    for c0 in range(0, at.count, step):
-        c1 = min(at.count, c0 + step)
+    for c0 in range(0, bt.count, step):
+        c1 = min(bt.count, c0 + step)
         qt, kt = at.query_index[c0:c1].to(dev), at.key_index[c0:c1].to(dev)
         n = c1 - c0
         vis = (at.visible[c0:c1].to(dev)[:, None, None, :, None, None, :, None, None]
                & vis_hw[None, :, :, None, :, :, None, :, :])  # [n, th, tw, bt, bh, bw, kt, kh, kw]
         mask = torch.zeros(vis.shape, dtype=q.dtype, device=dev).masked_fill_(~vis, torch.finfo(q.dtype).min)
-        mask = mask.reshape(n * ah.count * aw.count, 1, nq, nk).repeat(b, 1, 1, 1)
+        mask = mask.reshape(n * bh.count * bw.count, 1, nq, nk).repeat(b, 1, 1, 1)
         o = F.scaled_dot_product_attention(gather(q, qt, qh, qw), gather(k, kt, kh, kw), gather(v, kt, kh, kw),
                                            attn_mask=mask, scale=1.0)
-        o = o.transpose(1, 2).reshape(b, n, ah.count, aw.count, at.size, ah.size, aw.size, nh * hd)
-        o = o.permute(0, 1, 4, 2, 5, 3, 6, 7).reshape(b, n * at.size, ah.count * ah.size, aw.count * aw.size, nh * hd)
-        out[:, c0 * at.size: c1 * at.size] = o[:, :, :h, :w]
+        o = o.transpose(1, 2).reshape(b, n, bh.count, bw.count, bt.size, bh.size, bw.size, nh * hd)
+        o = o.permute(0, 1, 4, 2, 5, 3, 6, 7).reshape(b, n * bt.size, bh.count * bh.size, bw.count * bw.size, nh * hd)
+        out[:, c0 * bt.size: c1 * bt.size] = o[:, :, :h, :w]
     return out[:, :t]
 
 
@@ -183,13 +178,9 @@ class NeighborhoodAttention(nn.Module):
         the other axes). `y` is the already-modulated input; returns the attention output for `y`."""
         b, t, h, w, c = y.shape
         halo = self.kernel[2] // 2
-        chunk = (w + chunks - 1) // chunks
-        extent = chunk + 2 * halo
+        extent = -(-w // chunks) + 2 * halo
         out = torch.empty_like(y)
-        for i in range(chunks):
-            start, end = i * chunk, min(w, (i + 1) * chunk)
-            if end <= start:
-                continue
+        for start, end in w_slabs(w, chunks):
             lo, hi = max(0, start - halo), min(w, end + halo)
             left = halo - (start - lo)  # halo columns missing on the left (only at the W origin)
             right = extent - left - (hi - lo)
