@@ -169,10 +169,7 @@ def vae_decode_flops(layout: ModelLayout, shape: LatentShape, tile: TileSpec | N
             total += 2 * 27 * st.conv_out * prev * vox
             f, h, w = (2 * f - 1 if t == 2 else f), h * s, w * s
         prev = st.channels
-    if tile is not None:  # each tile recomputes its halo
-        grow = ((tile.size + 2 * tile.halo) / tile.size) ** 2 * (tile.frames + 2 * tile.halo_frames) / tile.frames
-        total *= min(grow, 4.0)
-    return total
+    return total * _conv_tile_growth(tile)  # each tile recomputes its halo
 
 
 #: live activations per token of a diffusion-decoder block, in units of its width: x, the modulated input,
@@ -307,6 +304,68 @@ def diffusion_decode_flops(cfg: Mapping, shape: LatentShape, tile: TileSpec | No
         per_block = 2.0 * attn_tokens * 4 * w * w + 2.0 * n * 3 * w * hidden + 4.0 * pairs * w + extra
         total += per_block * st.depth * (redo if i >= len(stages) - 2 else 1.0)
     return total
+
+
+#: Memory traffic of the decoders, which the FLOPs miss: the diffusion decoder does about as many FLOPs as the
+#: conv decoder but at narrow widths, through many elementwise ops (norms, RoPE, modulation, SwiGLU gating, the
+#: attention's gathered key blocks and window masks), while the conv decoder's work sits in wide convolutions.
+#: Elements written, counted per op (every aten op's non-view outputs, a TorchDispatchMode) on the tiny 2.5
+#: decoders at 160x96x17, 256x128x25 and 512x256x49 px: the conv decoder writes 20.3-20.7 elements per channel
+#: x voxel of each layout stage; a diffusion block 115-132 per width x token besides its attention's mask
+#: (one element per scored pair) and gathered K/V (2 x width per key-block position), counted exactly here.
+#: tests/runtime/test_diffusion_cost.py re-counts both at another shape. Each written element is read back
+#: about once, so the traffic is twice the writes.
+CONV_WRITES_PER_CHANNEL = 20.5
+DIFF_WRITES_PER_WIDTH = 120.0
+
+
+def vae_decode_writes(layout: ModelLayout, shape: LatentShape, tile: TileSpec | None = None) -> float:
+    """Elements the conv decoder writes (see `CONV_WRITES_PER_CHANNEL`)."""
+    f, h, w = shape.frames, shape.height, shape.width
+    total = 0.0
+    for st in layout.decoder:
+        total += CONV_WRITES_PER_CHANNEL * st.channels * f * h * w
+        if st.up is not None:
+            t, s = st.up
+            f, h, w = (2 * f - 1 if t == 2 else f), h * s, w * s
+    return total * _conv_tile_growth(tile)
+
+
+def _conv_tile_growth(tile: TileSpec | None) -> float:
+    """Work a tiled conv decode redoes for its halos (a factor, at most 4)."""
+    if tile is None:
+        return 1.0
+    grow = ((tile.size + 2 * tile.halo) / tile.size) ** 2 * (tile.frames + 2 * tile.halo_frames) / tile.frames
+    return min(grow, 4.0)
+
+
+def diffusion_decode_writes(cfg: Mapping, shape: LatentShape, tile: TileSpec | None = None) -> float:
+    """Elements the diffusion decoder writes (see `DIFF_WRITES_PER_WIDTH`)."""
+    from model_runtime.models.diffusion_decoder_config import NA_TILE, na_score_pairs
+
+    redo = 1.0 if tile is None else diffusion_schedule(cfg, shape, tile).recompute()
+    stages = diffusion_stages(cfg, shape)
+    total = 0.0
+    for i, st in enumerate(stages):
+        attention = na_score_pairs(st.grid, st.kernel) * (1 + 2 * st.width / math.prod(NA_TILE))
+        total += (DIFF_WRITES_PER_WIDTH * st.width * st.tokens + attention) * st.depth * (
+            redo if i >= len(stages) - 2 else 1.0)
+    return total
+
+
+def conv_decode_seconds(layout: ModelLayout, shape: LatentShape, tile: TileSpec | None, act_bytes: int,
+                        flops_per_s: float, bytes_per_s: float) -> float:
+    """The conv decoder's time: its FLOPs at the device's throughput plus its traffic (each written element
+    read back once) at the device's memory bandwidth."""
+    writes = vae_decode_writes(layout, shape, tile)
+    return vae_decode_flops(layout, shape, tile) / flops_per_s + 2 * writes * act_bytes / bytes_per_s
+
+
+def diffusion_decode_seconds(cfg: Mapping, shape: LatentShape, tile: TileSpec | None, act_bytes: int,
+                             flops_per_s: float, bytes_per_s: float) -> float:
+    """The diffusion decoder's time, modelled like `conv_decode_seconds`."""
+    writes = diffusion_decode_writes(cfg, shape, tile)
+    return diffusion_decode_flops(cfg, shape, tile) / flops_per_s + 2 * writes * act_bytes / bytes_per_s
 
 
 def vocoder_bytes(layout: ModelLayout, seconds: float) -> int:

@@ -124,8 +124,8 @@ def neighborhood_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, ke
         n = c1 - c0
         vis = (at.visible[c0:c1].to(dev)[:, None, None, :, None, None, :, None, None]
                & vis_hw[None, :, :, None, :, :, None, :, :])  # [n, th, tw, bt, bh, bw, kt, kh, kw]
-        mask = torch.zeros(vis.shape, dtype=q.dtype, device=dev).masked_fill_(~vis, torch.finfo(q.dtype).min)
-        mask = mask.reshape(n * bh.count * bw.count, 1, nq, nk).repeat(b, 1, 1, 1)
+        mask = torch.where(vis, q.new_zeros(()), q.new_full((), torch.finfo(q.dtype).min)).reshape(n * bh.count * bw.count, 1, nq, nk)
+        mask = mask.repeat(b, 1, 1, 1) if b > 1 else mask  # one write of the mask: it is as large as a head's scores
         o = F.scaled_dot_product_attention(gather(q, qt, qh, qw), gather(k, kt, kh, kw), gather(v, kt, kh, kw),
                                            attn_mask=mask, scale=1.0)
         o = o.transpose(1, 2).reshape(b, n, bh.count, bw.count, bt.size, bh.size, bw.size, nh * hd)
