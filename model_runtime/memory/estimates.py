@@ -181,16 +181,40 @@ DIFF_BLOCK_LIVE = 7
 @dataclass(frozen=True)
 class DiffusionStage:
     """One attention stage of LTX-2.5's diffusion decoder as the runtime runs it: its token grid (T, H, W),
-    width, window and depth (stage 5: blocks x inference steps)."""
+    width, window and depth (stage 5: blocks x inference steps); stage 5's attention runs on `slabs` W slabs
+    with halos (`DiffusionBlock`, `w_slabs`)."""
 
     grid: tuple[int, int, int]
     width: int
     kernel: tuple[int, int, int]
     depth: int
+    slabs: int = 0
 
     @property
     def tokens(self) -> int:
         return math.prod(self.grid)
+
+    def _slab_grid(self) -> tuple[tuple[int, int, int], int]:
+        from model_runtime.models.diffusion_decoder_config import STAGE5_W_CHUNKS
+
+        if not self.slabs:
+            return self.grid, 1
+        t, h, w = self.grid
+        return (t, h, -(-w // STAGE5_W_CHUNKS) + 2 * (self.kernel[2] // 2)), self.slabs
+
+    @property
+    def attention_tokens(self) -> int:
+        """Tokens through the attention's projections (the slabs' halos counted)."""
+        grid, n = self._slab_grid()
+        return math.prod(grid) * n
+
+    @property
+    def score_pairs(self) -> int:
+        """(query, key) pairs the batched neighbourhood attention scores (`na_score_pairs`)."""
+        from model_runtime.models.diffusion_decoder_config import na_score_pairs
+
+        grid, n = self._slab_grid()
+        return na_score_pairs(grid, self.kernel) * n
 
 
 def diffusion_stages(cfg: Mapping, shape: LatentShape) -> list[DiffusionStage]:
@@ -206,7 +230,10 @@ def diffusion_stages(cfg: Mapping, shape: LatentShape) -> list[DiffusionStage]:
         t, h, w = (2 * t - 1 if stride[0] == 2 else t * stride[0]), h * stride[1], w * stride[2]
     if c.trailing_pad_frames:
         t = min(t, max(t - c.trailing_pad_frames * c.time_scale, 1, c.stage5_kernel[0]))
-    out.append(DiffusionStage((t, h, w), c.c5, c.stage5_kernel, c.stage_depths[-1] * c.num_inference_steps))
+    from model_runtime.models.diffusion_decoder_config import STAGE5_W_CHUNKS, w_slabs
+
+    slabs = len(w_slabs(w)) if STAGE5_W_CHUNKS > 1 else 0
+    out.append(DiffusionStage((t, h, w), c.c5, c.stage5_kernel, c.stage_depths[-1] * c.num_inference_steps, slabs))
     return out
 
 
@@ -276,8 +303,6 @@ def diffusion_decode_flops(cfg: Mapping, shape: LatentShape, tile: TileSpec | No
     (query, key) pair, and the runtime scores each tile's whole key block, 1.3-2.7x the window
     (`na_score_pairs`). Plus the pixel-shuffle upsamples, the input / output projections, and the timestep
     MLP per step. Tiled, the last two stages redo their overlaps (`TileSchedule.recompute`)."""
-    from model_runtime.models.diffusion_decoder_config import STAGE5_W_CHUNKS, na_score_pairs, w_slabs
-
     c = _diffusion_config(cfg)
     redo = 1.0 if tile is None else diffusion_schedule(cfg, shape, tile).recompute()
     stages = diffusion_stages(cfg, shape)
@@ -286,18 +311,11 @@ def diffusion_decode_flops(cfg: Mapping, shape: LatentShape, tile: TileSpec | No
     for i, st in enumerate(stages):
         w, n = st.width, st.tokens
         hidden = (int(w * 4.0) + 15) // 16 * 16  # diffusers' _swiglu_hidden_dim(w, 4.0)
+        attn_tokens, pairs = st.attention_tokens, st.score_pairs
         if i < len(stages) - 1:
             (stride, red) = c.upsamples[i]
-            attn_tokens, pairs = n, na_score_pairs(st.grid, st.kernel)
             extra = 2.0 * n * w * math.prod(stride) * w // red / st.depth  # the upsample, once per stage
         else:
-            t, h, width = st.grid
-            halo = st.kernel[2] // 2
-            extent = -(-width // STAGE5_W_CHUNKS) + 2 * halo
-            slabs = len(w_slabs(width)) if STAGE5_W_CHUNKS > 1 else 0
-            grid = (t, h, extent) if slabs else st.grid
-            attn_tokens = math.prod(grid) * max(slabs, 1)
-            pairs = na_score_pairs(grid, st.kernel) * max(slabs, 1)
             per_step = (2.0 * n * pixel * c.c5 * 2  # conv_in_x_t and conv_out
                         + 2.0 * (256 * c.t_emb_dim + c.t_emb_dim**2 + 7 * c.t_emb_dim * c.c5))  # t MLP, AdaLN
             extra = 2.0 * n * c.stage_channels[-1] * w + per_step / c.stage_depths[-1]  # context_proj per block
@@ -309,14 +327,16 @@ def diffusion_decode_flops(cfg: Mapping, shape: LatentShape, tile: TileSpec | No
 #: Memory traffic of the decoders, which the FLOPs miss: the diffusion decoder does about as many FLOPs as the
 #: conv decoder but at narrow widths, through many elementwise ops (norms, RoPE, modulation, SwiGLU gating, the
 #: attention's gathered key blocks and window masks), while the conv decoder's work sits in wide convolutions.
-#: Elements written, counted per op (every aten op's non-view outputs, a TorchDispatchMode) on the tiny 2.5
+#: Bytes written in activation-sized elements, counted per op (every aten op's non-view outputs, a
+#: TorchDispatchMode; float32 run, bool / index tensors by their bytes) on the tiny 2.5
 #: decoders at 160x96x17, 256x128x25 and 512x256x49 px: the conv decoder writes 20.3-20.7 elements per channel
-#: x voxel of each layout stage; a diffusion block 115-132 per width x token besides its attention's mask
-#: (one element per scored pair) and gathered K/V (2 x width per key-block position), counted exactly here.
-#: tests/runtime/test_diffusion_cost.py re-counts both at another shape. Each written element is read back
-#: about once, so the traffic is twice the writes.
+#: x voxel of each layout stage; a diffusion block, besides its attention's mask (one element per scored pair)
+#: and gathered K/V (2 x width per key-block position), counted exactly, writes per width 24.1 elements per
+#: token through the attention's projections (stage 5: the W slabs with their halos) and 85.4 per token for
+#: the rest (least squares on those three shapes, residuals <= 0.44%). tests/runtime/test_diffusion_cost.py
+#: re-counts both at shapes not fitted. Each written element is read back about once: traffic = 2 x writes.
 CONV_WRITES_PER_CHANNEL = 20.5
-DIFF_WRITES_PER_WIDTH = 120.0
+DIFF_WRITES_ATTN, DIFF_WRITES_REST = 24.1, 85.4
 
 
 def vae_decode_writes(layout: ModelLayout, shape: LatentShape, tile: TileSpec | None = None) -> float:
@@ -340,15 +360,16 @@ def _conv_tile_growth(tile: TileSpec | None) -> float:
 
 
 def diffusion_decode_writes(cfg: Mapping, shape: LatentShape, tile: TileSpec | None = None) -> float:
-    """Elements the diffusion decoder writes (see `DIFF_WRITES_PER_WIDTH`)."""
-    from model_runtime.models.diffusion_decoder_config import NA_TILE, na_score_pairs
+    """Elements the diffusion decoder writes (see `DIFF_WRITES_ATTN`)."""
+    from model_runtime.models.diffusion_decoder_config import NA_TILE
 
     redo = 1.0 if tile is None else diffusion_schedule(cfg, shape, tile).recompute()
     stages = diffusion_stages(cfg, shape)
     total = 0.0
     for i, st in enumerate(stages):
-        attention = na_score_pairs(st.grid, st.kernel) * (1 + 2 * st.width / math.prod(NA_TILE))
-        total += (DIFF_WRITES_PER_WIDTH * st.width * st.tokens + attention) * st.depth * (
+        attention = st.score_pairs * (1 + 2 * st.width / math.prod(NA_TILE))
+        per_width = DIFF_WRITES_ATTN * st.attention_tokens + DIFF_WRITES_REST * st.tokens
+        total += (per_width * st.width + attention) * st.depth * (
             redo if i >= len(stages) - 2 else 1.0)
     return total
 
