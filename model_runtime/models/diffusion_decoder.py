@@ -134,6 +134,22 @@ def neighborhood_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, ke
     return out[:, :t]
 
 
+def dense_neighborhood_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, kernel: Kernel) -> torch.Tensor:
+    """The same attention as one SDPA over the whole volume with the NATTEN windows as a boolean mask:
+    O(N^2) scores, the plain statement of what `neighborhood_attention` computes, for tests and benchmarks."""
+    b, t, h, w, nh, hd = q.shape
+    inside = []
+    for d, kk in zip((t, h, w), kernel, strict=True):
+        starts, kk = _windows(d, kk)
+        j = torch.arange(d)
+        inside.append((j[None, :] >= starts[:, None]) & (j[None, :] < starts[:, None] + kk))
+    vis = (inside[0][:, None, None, :, None, None] & inside[1][None, :, None, None, :, None]
+           & inside[2][None, None, :, None, None, :]).reshape(t * h * w, t * h * w).to(q.device)
+    flat = [x.reshape(b, t * h * w, nh, hd).transpose(1, 2) for x in (q, k, v)]
+    out = F.scaled_dot_product_attention(*flat, attn_mask=vis, scale=1.0)
+    return out.transpose(1, 2).reshape(b, t, h, w, nh * hd)
+
+
 class NeighborhoodAttention(nn.Module):
     """Fused qkv -> per-head RMS norm (q pre-scaled) -> 3-D absolute RoPE -> windowed attention -> proj."""
 

@@ -50,20 +50,12 @@ def test_diffusion_decode_flops_match_the_counted_matmuls(diff_cfg, pixels):
 
 @pytest.mark.parametrize(("grid", "kernel"), [((5, 9, 11), (3, 5, 5)), ((3, 7, 13), (3, 7, 7)), ((4, 3, 3), (3, 3, 3))])
 def test_neighborhood_attention_equals_dense_windowed_attention(grid, kernel):
-    from model_runtime.models.diffusion_decoder import _windows, neighborhood_attention
+    from model_runtime.models.diffusion_decoder import dense_neighborhood_attention, neighborhood_attention
 
     torch.manual_seed(1)
     q, k, v = (torch.randn(1, *grid, 2, 8, dtype=torch.float64) for _ in range(3))
-    ids = [torch.arange(d) for d in grid]
-    starts = [_windows(d, kk)[0] for d, kk in zip(grid, kernel, strict=True)]
-    inside = [(i[None, :] >= s[:, None]) & (i[None, :] < s[:, None] + min(kk, len(i)))
-              for i, s, kk in zip(ids, starts, kernel, strict=True)]
-    vis = (inside[0][:, None, None, :, None, None] & inside[1][None, :, None, None, :, None]
-           & inside[2][None, None, :, None, None, :]).reshape(q[0, ..., 0, 0].numel(), -1)
-    flat = [x.reshape(1, -1, 2, 8).transpose(1, 2) for x in (q, k, v)]
-    dense = torch.nn.functional.scaled_dot_product_attention(*flat, attn_mask=vis, scale=1.0)
-    got = neighborhood_attention(q, k, v, kernel)
-    torch.testing.assert_close(got, dense.transpose(1, 2).reshape(got.shape), rtol=0, atol=1e-12)
+    torch.testing.assert_close(neighborhood_attention(q, k, v, kernel), dense_neighborhood_attention(q, k, v, kernel),
+                               rtol=0, atol=1e-12)
 
 
 class _Writes(TorchDispatchMode):
