@@ -29,6 +29,11 @@ class CancelToken:
     def cancelled(self) -> bool:
         return self._event.is_set()
 
+    @property
+    def reason(self) -> str:
+        """Why it was cancelled ("" while it is not): forwarded as is to a job on another machine."""
+        return self._reason
+
     def raise_if_cancelled(self) -> None:
         if self._event.is_set():
             raise GenerationCancelled(self._reason)

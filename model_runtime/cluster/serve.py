@@ -1,0 +1,52 @@
+"""What a worker does for one job, apart from the actor's bookkeeping: open the runtime the way every
+product path does (detect the machine, plan each job, run under the OOM ladder) and turn a result into
+the bytes the app receives. Torch is imported here, in the worker process only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import model_runtime.api as api
+from model_runtime.cluster.protocol import RemoteJob, RemoteResult
+from model_runtime.sampling.control import CancelToken
+from model_runtime.spec import ModelPaths, RequestSpec
+
+
+def open_runtime(paths: ModelPaths, device: str = "auto"):
+    """As the app's `RuntimeOpener` and the CLI: the best device (or `device`), planned for its memory."""
+    if device == "auto":
+        kind, dtype = api.pick_device()
+        device = str(kind)
+    else:
+        import torch
+
+        dtype = torch.float32 if device.startswith("cpu") else torch.bfloat16
+    return api.Runtime.open(paths, device, dtype, memory=api.plan_machine(device))
+
+
+def generate_job(runtime, spec: RequestSpec, job: RemoteJob, tmp: Path, token: CancelToken,
+                 emit: Callable[[Any], None], worker: str) -> RemoteResult:
+    """Run `spec`, passing each event to `emit`; write the MP4 (and the draft's latents) under `tmp` with
+    the same writers as a local job and return their bytes. A cancel raises before anything is written."""
+    gen = runtime.generate(spec, cancel=token)
+    while True:
+        try:
+            event = next(gen)
+        except StopIteration as stop:
+            result = stop.value
+            break
+        emit(event)
+    token.raise_if_cancelled()  # a cancel that arrived after the last step still wins (as a local job)
+    latents = None
+    if job.keep_latents:
+        written = api.write_latents(result, tmp / "job.latents.safetensors")
+        latents = written.read_bytes() if written is not None else None
+    mux = api.write_result(result, tmp / "job.mp4", spec, extra=job.extra, crf=job.crf, preset=job.preset)
+    frames = result.frames
+    return RemoteResult(mp4=mux.path.read_bytes(), sidecar=mux.sidecar.read_bytes(), latents=latents,
+                        middle_frame=frames[len(frames) // 2].cpu().numpy(), settings=dict(result.settings or {}),
+                        worker=worker, frames=int(frames.shape[0]), width=int(frames.shape[2]),
+                        height=int(frames.shape[1]))
