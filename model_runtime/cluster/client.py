@@ -63,6 +63,7 @@ class _Slot:
     busy: bool = False
     alive: bool = True
     model_key: str = ""
+    job_id: str = ""
 
 
 class Cluster:
@@ -82,6 +83,7 @@ class Cluster:
         """Connect to `address` (`ray://host:port`) and start (or find) one worker actor per unit of the
         `ltx_worker` resource. Workers of another version are left out; none left is a VersionSkewError."""
         ray = import_ray()
+        _check_reachable(address)
         try:
             if ray.is_initialized():
                 ray.shutdown()
@@ -120,6 +122,11 @@ class Cluster:
         """How many jobs can run at once (live workers)."""
         return sum(s.alive for s in self._slots)
 
+    def assignments(self) -> dict[str, str]:
+        """Job id -> the worker running it now (no network call)."""
+        with self._cond:
+            return {s.job_id: s.name for s in self._slots if s.busy}
+
     def workers(self, timeout_s: float = 5.0) -> list[WorkerInfo]:
         """Each live worker's facts (GPU, free VRAM, loaded model, current job); a silent one is skipped."""
         out = []
@@ -150,7 +157,7 @@ class Cluster:
                 yield NoticeEvent(f"{lost}: running the job again on another worker")
             finally:
                 with self._cond:
-                    slot.busy = False
+                    slot.busy, slot.job_id = False, ""
                     self._cond.notify_all()
 
     def _acquire(self, job: RemoteJob, tried: set[str], cancel: CancelToken | None) -> _Slot:
@@ -165,7 +172,7 @@ class Cluster:
                 free = [s for s in live if not s.busy]
                 if free:
                     slot = next((s for s in free if s.model_key == job.model.key), free[0])
-                    slot.busy = True
+                    slot.busy, slot.job_id = True, job.job_id
                     return slot
                 self._cond.wait(POLL_WAIT_S)
 
@@ -189,6 +196,9 @@ class Cluster:
                 if update.state == JobState.CANCELLED:
                     raise GenerationCancelled(update.error)
                 raise error_from(update.error_kind, update.error)
+        except (GeneratorExit, KeyboardInterrupt):  # the caller stopped listening: stop the job there too
+            slot.handle.cancel.remote(job.job_id, "the client went away")
+            raise
         except ray.exceptions.RayActorError as exc:
             slot.alive = False
             raise WorkerLost(f"worker {slot.name} stopped mid-job ({_first_line(exc)[:120]})") from None
@@ -209,6 +219,21 @@ class Cluster:
             self._ray.shutdown()
         except Exception as exc:  # noqa: BLE001 - closing a dead connection must not fail the caller
             log.info("ray shutdown: %s", _first_line(exc))
+
+
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """A plain TCP connect first: Ray Client retries an unreachable address for ~30 s before it gives up,
+    a refused or silent port is known in milliseconds (or `timeout_s`)."""
+    import socket
+
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout_s):
+            pass
+    except (OSError, ValueError) as exc:
+        raise ClusterError(f"cannot reach the Ray cluster at {address}: {_first_line(exc)} (is `ray start --head` "
+                           "running there, and its Ray Client port open? or switch the render backend to local)"
+                           ) from None
 
 
 def _actor(ray: Any, name: str, cache_dir: str, models_dir: str):

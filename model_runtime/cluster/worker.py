@@ -72,6 +72,10 @@ class RenderWorker:
         self._runs: dict[str, _Run] = {}
         self._current = ""
         self._cond = threading.Condition()
+        # import torch and the runtime's modules now, not in the first job (seconds, more on a busy machine);
+        # a job waits for it: two threads importing transformers at once see half-initialised modules
+        self._warming = threading.Thread(target=_warm_up, name="warm-up", daemon=True)
+        self._warming.start()
 
     # --- facts -----------------------------------------------------------------------------------
     def version(self) -> str:
@@ -166,6 +170,7 @@ class RenderWorker:
             return self._runtime
         from model_runtime.cluster.serve import open_runtime
 
+        self._warming.join()
         self._runtime = None  # drop the old model before the new one loads (memory)
         paths = self._resolve(model)
         self._runtime = open_runtime(paths, self._device)
@@ -225,6 +230,12 @@ def _folder_lock(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _warm_up() -> None:
+    import model_runtime.api as api
+
+    api.warm_up()
 
 
 def _default_cache() -> Path:
