@@ -203,8 +203,7 @@ def demo_model_paths(root: Path) -> ModelPaths:
     """The demo model's files under `root` (built there by `ensure_demo_model`)."""
     from model_runtime.demo import demo_paths
 
-    d = demo_paths(Path(root))
-    return ModelPaths(d.checkpoint, d.upsampler, d.text_encoder_dir)
+    return demo_paths(Path(root)).model_paths()
 
 
 def plan_line(paths: ModelPaths, width: int, height: int, frames: int, fps: float, stage: str, machine) -> str:
@@ -238,18 +237,9 @@ def warm_up(stop: Callable[[], bool] = lambda: False, after_step: Callable[[], N
     worker thread, it does not freeze a UI during the job. A failed import only costs a debug line: the
     job then imports (and reports) it itself.
     """
-    import logging
+    from model_runtime.warm import run_steps
 
-    from model_runtime.warm import WARM_STEPS
-
-    log = logging.getLogger(__name__)
-    for step in WARM_STEPS:
-        if stop():
-            return False
-        try:
-            step()
-        except Exception as exc:  # noqa: BLE001 - a warm-up miss only means the job imports it later
-            log.debug("warm-up step %s skipped: %s", step.__name__, exc)
-        after_step()
+    if not run_steps(stop, after_step):
+        return False
     pick_device()
     return True

@@ -9,22 +9,23 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import model_runtime.api as api
 from model_runtime.cluster.protocol import RemoteJob, RemoteResult
+from model_runtime.media.result import write_latents, write_result
+from model_runtime.runtime import Runtime
 from model_runtime.sampling.control import CancelToken
 from model_runtime.spec import ModelPaths, RequestSpec
 
 
-def open_runtime(paths: ModelPaths, device: str = "auto"):
-    """As the app's `RuntimeOpener` and the CLI: the best device (or `device`), planned for its memory."""
-    if device == "auto":
-        kind, dtype = api.pick_device()
-        device = str(kind)
-    else:
-        import torch
+def open_runtime(paths: ModelPaths, device: str = "auto") -> Runtime:
+    """As the CLI: the device (`auto`: the best there is) and its memory, every job planned for them;
+    float32 on a CPU, bfloat16 on an accelerator."""
+    import torch
 
-        dtype = torch.float32 if device.startswith("cpu") else torch.bfloat16
-    return api.Runtime.open(paths, device, dtype, memory=api.plan_machine(device))
+    from model_runtime.memory.machine import detect, machine_for
+
+    info = detect(device)
+    dtype = torch.float32 if info.kind == "cpu" else torch.bfloat16
+    return Runtime.open(paths, info.device, dtype, memory=machine_for(info))
 
 
 def generate_job(runtime, spec: RequestSpec, job: RemoteJob, tmp: Path, token: CancelToken,
@@ -42,9 +43,9 @@ def generate_job(runtime, spec: RequestSpec, job: RemoteJob, tmp: Path, token: C
     token.raise_if_cancelled()  # a cancel that arrived after the last step still wins (as a local job)
     latents = None
     if job.keep_latents:
-        written = api.write_latents(result, tmp / "job.latents.safetensors")
+        written = write_latents(result, tmp / "job.latents.safetensors")
         latents = written.read_bytes() if written is not None else None
-    mux = api.write_result(result, tmp / "job.mp4", spec, extra=job.extra, crf=job.crf, preset=job.preset)
+    mux = write_result(result, tmp / "job.mp4", spec, extra=job.extra, crf=job.crf, preset=job.preset)
     frames = result.frames
     return RemoteResult(mp4=mux.path.read_bytes(), sidecar=mux.sidecar.read_bytes(), latents=latents,
                         middle_frame=frames[len(frames) // 2].cpu().numpy(), settings=dict(result.settings or {}),

@@ -180,11 +180,10 @@ class RenderWorker:
 
     def _resolve(self, model: WorkerModel) -> ModelPaths:
         if model.demo:
-            import model_runtime.api as api
+            from model_runtime.demo import ensure_demo_model
 
             with _folder_lock(self._cache / "demo-model.lock"):  # workers of one machine share the cache
-                api.ensure_demo_model(self._cache / "demo-model")
-            return api.demo_model_paths(self._cache / "demo-model")
+                return ensure_demo_model(self._cache / "demo-model").model_paths()
         if model.paths is None:
             raise CheckpointError("the job names no model files")
         return resolve_paths(model.paths, self._models_folder())
@@ -233,9 +232,9 @@ def _folder_lock(path: Path) -> Iterator[None]:
 
 
 def _warm_up() -> None:
-    import model_runtime.api as api
+    from model_runtime.warm import run_steps
 
-    api.warm_up()
+    run_steps()
 
 
 def _default_cache() -> Path:

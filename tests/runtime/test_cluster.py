@@ -234,3 +234,14 @@ def test_cluster_stopped_mid_job_is_a_clear_error(head, cache):
         for event in c.run(j, token):
             if isinstance(event, api.ProgressEvent) and event.stage == "stage1" and head.process.poll() is None:
                 head.stop()
+
+
+def test_worker_command_prints_the_ray_start_line(tmp_path, capsys):
+    """Runs without a cluster (first in file order is not needed: it touches no Ray state)."""
+    from model_runtime.cli import main
+
+    assert main(["worker", "--models-dir", str(tmp_path), "--join", "gpu-head", "--workers", "2"]) == 0
+    out = capsys.readouterr().out
+    assert f"LTX Studio {__version__}" in out and f"ray: {ray.__version__}" in out
+    assert "ray start --address=gpu-head:6379 --resources='{\"ltx_worker\": 2}' --num-gpus=0" in out
+    assert f"models folder: {tmp_path}" in out and "none ready here" in out
