@@ -29,6 +29,7 @@ class Settings:
     default_fps: float = 24.0
     lora_folder: str = ""         # the LoRA library's folder
     distilled_lora: str = ""      # ltx-2.3 distilled LoRA: the dev render's stage 2 refines with it
+    render_backend: str = "local"  # local (this machine), auto (a Ray cluster on it) or ray://host:port
 
     def with_changes(self, **changes) -> Settings:
         return replace(self, **changes)

@@ -140,7 +140,7 @@ class Worker(QObject):
             token.raise_if_cancelled()
             self.jobProgress.emit(job_id, Progress("loading model", 0, 1, 0.0, None))
             runtime = self._ensure_runtime()
-            events = _EventRouter(self, job_id)
+            events = EventRouter(self, job_id)
             result = drive(runtime.generate(spec.request, cancel=token), events.route)
             token.raise_if_cancelled()  # a cancel that arrived after the last step still wins
             output = self._write_outputs(job_id, spec, result, token)
@@ -169,7 +169,7 @@ class Worker(QObject):
         return JobOutput(mux.path, thumb, latents, settings)
 
 
-class _EventRouter:
+class EventRouter:
     """Turns the runtime's typed events into the worker's signals (`match` on the type), throttled so a
     fast sampler cannot flood the GUI event loop."""
 
@@ -178,7 +178,7 @@ class _EventRouter:
         self.started = time.monotonic()
         self.last_preview = self.last_progress = 0.0
 
-    def route(self, event: object) -> None:
+    def route(self, event: object) -> None:  # `worker`: anything with the job signals (Worker, ClusterWorker)
         now = time.monotonic()
         match event:
             case api.ProgressEvent(stage=stage, step=step, total=total, eta_s=eta):

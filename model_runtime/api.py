@@ -55,6 +55,16 @@ from model_runtime.spec import (
 
 if TYPE_CHECKING:
     from model_runtime.checkpoints import inspect_checkpoint, inspect_upsampler
+    from model_runtime.cluster.client import Cluster, save_result
+    from model_runtime.cluster.protocol import (
+        ClusterError,
+        RemoteJob,
+        RemoteResult,
+        VersionSkewError,
+        WorkerInfo,
+        WorkerModel,
+        backend_address,
+    )
     from model_runtime.demo import ensure_demo_model
     from model_runtime.hub.adopt import adopt, scan_everywhere
     from model_runtime.hub.auth import find_token, store_token
@@ -92,6 +102,9 @@ __all__ = [
     "RuntimeErrorBase", "Stage", "StageLatents", "UnsupportedModelError", "atomic_write", "ensure_demo_model",
     "export", "inspect_checkpoint", "inspect_upsampler", "list_presets", "pick_device", "demo_model_paths", "plan_line", "plan_machine", "probe",
     "read_metadata", "read_request", "thumbnails", "warm_up", "waveform_peaks", "write_latents", "write_result",
+    # render on a Ray cluster (model_runtime.cluster; Ray itself only when a cluster is connected)
+    "Cluster", "ClusterError", "RemoteJob", "RemoteResult", "VersionSkewError", "WorkerInfo", "WorkerModel",
+    "backend_address", "save_result",
     # model downloads (model_runtime.hub)
     "Catalogue", "DownloadCancelled", "DownloadControl", "DownloadPaused", "FileProgress", "FileState", "ItemDownload",
     "ItemRow", "ModelStore", "TokenStoreError", "adopt", "default_models_dir", "detect_machine", "find_token",
@@ -124,6 +137,24 @@ def _files() -> dict[str, Any]:
     return {"inspect_checkpoint": inspect_checkpoint, "inspect_upsampler": inspect_upsampler,
             "ensure_demo_model": ensure_demo_model, "read_metadata": read_metadata, "atomic_write": atomic_write,
             "read_request": read_request, "write_latents": write_latents, "write_result": write_result}
+
+
+def _cluster() -> dict[str, Any]:
+    """The Ray render backend's client side: torch-free; Ray is imported by `Cluster.connect` only."""
+    from model_runtime.cluster.client import Cluster, save_result
+    from model_runtime.cluster.protocol import (
+        ClusterError,
+        RemoteJob,
+        RemoteResult,
+        VersionSkewError,
+        WorkerInfo,
+        WorkerModel,
+        backend_address,
+    )
+
+    return {"Cluster": Cluster, "save_result": save_result, "ClusterError": ClusterError, "RemoteJob": RemoteJob,
+            "RemoteResult": RemoteResult, "VersionSkewError": VersionSkewError, "WorkerInfo": WorkerInfo,
+            "WorkerModel": WorkerModel, "backend_address": backend_address}
 
 
 def _media() -> dict[str, Any]:
@@ -179,6 +210,8 @@ _LOADERS: dict[str, Callable[[], dict[str, Any]]] = {
     **dict.fromkeys(("ExportCancelled", "export", "ExportPreset", "list_presets", "probe", "thumbnails",
                      "waveform_peaks"), _media),
     **dict.fromkeys(_HUB_NAMES, _hub),
+    **dict.fromkeys(("Cluster", "save_result", "ClusterError", "RemoteJob", "RemoteResult", "VersionSkewError",
+                     "WorkerInfo", "WorkerModel", "backend_address"), _cluster),
 }
 
 

@@ -2,8 +2,8 @@
 
 No Ray mocks: `LocalHead` runs `ray start --head --block` in a temp dir, this test process connects as a
 Ray Client (as the app does), and the faults are real (a worker process SIGKILLed, the head stopped).
-One cluster for the module (starting Ray costs ~10 s on 2 cores); the tests that break it run last, in
-file order: the SIGKILL test leaves one worker, the stop test ends the cluster.
+One cluster for the session (`ray_head` in tests/conftest.py); the tests that break it run last, in file
+order: the SIGKILL test leaves one worker, the stop test ends the cluster.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from model_runtime.cluster.protocol import (  # noqa: E402
     backend_address,
 )
 from tests.events import drain  # noqa: E402
-from tests.support.ray_head import REPO, LocalHead  # noqa: E402
+from tests.support.ray_head import REPO  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -47,24 +47,13 @@ LONG = {"width": 768, "height": 512, "frames": 121, "fps": 24.0}
 
 
 @pytest.fixture(scope="module")
-def head():
-    # a lost head is noticed after Ray Client's reconnect grace period (30 s by default): 3 s here
-    os.environ["RAY_CLIENT_RECONNECT_GRACE_PERIOD"] = "3"
-    h = LocalHead.start(workers=2)
-    try:
-        yield h
-    finally:
-        h.stop()
+def head(ray_head, ray_worker_cache):
+    return ray_head
 
 
 @pytest.fixture(scope="module")
-def cache(head, tmp_path_factory) -> Path:
-    """The workers' cache folder with the demo model already built (the workers find it there); built
-    while the head starts."""
-    root = tmp_path_factory.mktemp("worker-cache")
-    api.ensure_demo_model(root / "demo-model")
-    head.wait_listening()
-    return root
+def cache(ray_worker_cache) -> Path:
+    return ray_worker_cache
 
 
 @pytest.fixture(scope="module")

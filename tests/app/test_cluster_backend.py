@@ -1,0 +1,77 @@
+"""The app's render backend seam with a real local Ray cluster (`ray_head`, tests/conftest.py): the same
+queue, history and outputs as the local backend, jobs at once on two workers, the same frames as a local
+job, and an unreachable cluster that pauses the queue until the user switches back to local."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ltx_studio.jobs import JobSpec
+from ltx_studio.runtime_api import ModelChoice, open_runtime
+from ltx_studio.store import JobStore
+from model_runtime.api import RequestSpec
+
+pytestmark = pytest.mark.slow
+
+
+def _spec(seed: int) -> JobSpec:
+    return JobSpec(RequestSpec(prompt="a fox in the snow", width=64, height=64, frames=9, fps=24.0, seed=seed))
+
+
+@pytest.fixture
+def queue(tmp_path, ray_worker_cache):
+    from ltx_studio.job_queue import JobQueue
+
+    store = JobStore(tmp_path / "jobs.sqlite3")
+    # one torch thread for the local backend: the workers run with one (Ray's 1-CPU actors), and float
+    # sums split over another number of threads round differently (the frames must be bit-identical)
+    q = JobQueue(store, open_runtime, ModelChoice(demo=True), ray_worker_cache, tmp_path / "out", threads=1)
+    yield q
+    q.shutdown()
+    store.close()
+
+
+def _frames(path) -> np.ndarray:
+    import av
+
+    with av.open(str(path)) as f:
+        return np.stack([fr.to_ndarray(format="rgb24") for fr in f.decode(video=0)])
+
+
+def test_cluster_backend_runs_jobs_at_once_with_local_frames(qtbot, queue, ray_head):
+    with qtbot.waitSignal(queue.workersChanged, timeout=120_000) as workers:
+        queue.set_backend(ray_head.address)
+    assert len(workers.args[0]) == 2 and all("ltx-worker-" in line for line in workers.args[0])
+    most_running = []
+    queue.jobAdded.connect(lambda j: j.started.connect(lambda: most_running.append(len(queue.running))))
+    jobs = [queue.submit(_spec(1)), queue.submit(_spec(2))]
+    qtbot.waitUntil(lambda: not any(j.is_active for j in jobs), timeout=180_000)
+    assert [j.state for j in jobs] == ["done", "done"], [j.message for j in jobs]
+    assert max(most_running) == 2  # both ran at once
+    assert {j.output.settings["worker"] for j in jobs} == {"ltx-worker-0", "ltx-worker-1"}
+    for j in jobs:
+        out = j.output
+        assert out.video.is_file() and out.thumbnail.is_file() and out.latents.is_file()
+        row = queue.store.get(j.id)
+        assert row.state == "done" and row.video == str(out.video)
+
+    queue.set_backend("local")
+    local = queue.submit(_spec(1))
+    qtbot.waitUntil(lambda: not local.is_active, timeout=180_000)
+    assert local.state == "done", local.message
+    assert np.array_equal(_frames(local.output.video), _frames(jobs[0].output.video))
+
+
+def test_unreachable_cluster_pauses_and_local_takes_over(qtbot, queue):
+    with qtbot.waitSignal(queue.backendProblem, timeout=30_000) as problem:
+        queue.set_backend("ray://127.0.0.1:9")
+    assert "cannot reach the Ray cluster at ray://127.0.0.1:9" in problem.args[0]
+    assert "switch Settings → Render backend to local" in problem.args[0]
+    assert queue.paused
+    job = queue.submit(_spec(3))
+    assert job.state == "queued" and queue.store.get(job.id).state == "queued"  # waiting, and in the store
+    queue.set_backend("local")
+    queue.set_paused(False)
+    qtbot.waitUntil(lambda: not job.is_active, timeout=180_000)
+    assert job.state == "done", job.message
