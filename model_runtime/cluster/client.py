@@ -39,7 +39,8 @@ log = logging.getLogger(__name__)
 POLL_WAIT_S = 0.2        # a worker answers a poll as soon as an event is ready, or after this
 CALL_TIMEOUT_S = 60.0    # a worker that does not answer a poll within this is treated as lost
 START_TIMEOUT_S = 120.0  # a new actor starts a Python process and imports the runtime first
-ACTOR_CONCURRENCY = 4    # start/poll/cancel/info are served while a job runs on its own thread
+ACTOR_CONCURRENCY = 4
+CONNECT_ATTEMPTS = 3     # Ray Client's own retries cover the socket, not a server that failed to start    # start/poll/cancel/info are served while a job runs on its own thread
 INSTALL_HINT = "the Ray backend needs the cluster extra: pip install 'ltx-studio[cluster]' (or use the local backend)"
 
 
@@ -84,16 +85,21 @@ class Cluster:
         `ltx_worker` resource. Workers of another version are left out; none left is a VersionSkewError."""
         ray = import_ray()
         _check_reachable(address)
-        try:
-            if ray.is_initialized():
-                ray.shutdown()
-            ray.init(address, namespace=NAMESPACE, log_to_driver=False)
-            count = int(ray.cluster_resources().get(WORKER_RESOURCE, 0))
-        except ClusterError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - Ray reports an unreachable head with many exception types
-            raise ClusterError(f"cannot reach the Ray cluster at {address}: {_first_line(exc)} (is `ray start "
-                               "--head` running there? or switch the render backend to local)") from None
+        for attempt in range(1, CONNECT_ATTEMPTS + 1):
+            try:
+                if ray.is_initialized():
+                    ray.shutdown()
+                ray.init(address, namespace=NAMESPACE, log_to_driver=False)
+                count = int(ray.cluster_resources().get(WORKER_RESOURCE, 0))
+                break
+            except Exception as exc:  # noqa: BLE001 - Ray reports a failed connection with many exception types
+                # a busy head may fail to start this client's server process in time: try again
+                log.warning("connecting to %s (attempt %d): %s", address, attempt, _first_line(exc))
+                if attempt == CONNECT_ATTEMPTS:
+                    raise ClusterError(f"cannot connect to the Ray cluster at {address}: {_first_line(exc)} (is "
+                                       "`ray start --head` running there? or switch the render backend to local)"
+                                       ) from None
+                time.sleep(2.0 * attempt)
         if count == 0:
             ray.shutdown()
             raise ClusterError(f"the Ray cluster at {address} has no LTX Studio workers: run `ltx-studio-cli "

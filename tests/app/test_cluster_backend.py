@@ -40,9 +40,12 @@ def _frames(path) -> np.ndarray:
 
 
 def test_cluster_backend_runs_jobs_at_once_with_local_frames(qtbot, queue, ray_head):
-    with qtbot.waitSignal(queue.workersChanged, timeout=120_000) as workers:
-        queue.set_backend(ray_head.address)
-    assert len(workers.args[0]) == 2 and all("ltx-worker-" in line for line in workers.args[0])
+    problems, workers = [], []
+    queue.backendProblem.connect(problems.append)
+    queue.workersChanged.connect(workers.append)
+    queue.set_backend(ray_head.address)
+    qtbot.waitUntil(lambda: workers or problems, timeout=150_000)
+    assert not problems and len(workers[0]) == 2 and all("ltx-worker-" in line for line in workers[0]), problems
     most_running = []
     queue.jobAdded.connect(lambda j: j.started.connect(lambda: most_running.append(len(queue.running))))
     jobs = [queue.submit(_spec(1)), queue.submit(_spec(2))]
