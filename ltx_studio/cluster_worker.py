@@ -16,14 +16,12 @@ import traceback
 import uuid
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal
-from PySide6.QtGui import QImage
+from PySide6.QtCore import Signal
 
 import model_runtime.api as api
 from ltx_studio.jobs import JobOutput, JobSpec, Progress
 from ltx_studio.runtime_api import ModelChoice, describe_error, model_paths
-from ltx_studio.threads import drive
-from ltx_studio.worker import EventRouter, save_thumbnail
+from ltx_studio.worker import EventRouter, JobSignals, save_thumbnail
 
 log = logging.getLogger(__name__)
 
@@ -32,15 +30,7 @@ log = logging.getLogger(__name__)
 JOIN_TIMEOUT_S = 10.0
 
 
-class ClusterWorker(QObject):
-    jobStarted = Signal(int)
-    jobProgress = Signal(int, object)
-    jobPreview = Signal(int, QImage)
-    jobFinished = Signal(int, object)
-    jobFailed = Signal(int, str)
-    jobNotice = Signal(int, str)
-    jobCancelled = Signal(int, str)
-    modelStatus = Signal(str)
+class ClusterWorker(JobSignals):
     connected = Signal(int)          # live workers
     clusterLost = Signal(str)        # one sentence: unreachable at start, or lost mid-job
     workersChanged = Signal(object)  # list[str]: one line per worker (GPU, free VRAM, model, current job)
@@ -104,7 +94,7 @@ class ClusterWorker(QObject):
             self.jobProgress.emit(job_id, Progress("waiting for a cluster worker", 0, 1, 0.0, None))
             cluster = self._connect()
             router = EventRouter(self, job_id)
-            result = drive(cluster.run(self._remote_job(spec), token), router.route)
+            result = api.drive(cluster.run(self._remote_job(spec), token), router.route)
             token.raise_if_cancelled()
             output = self._write_outputs(job_id, spec, result)
         except api.GenerationCancelled as exc:

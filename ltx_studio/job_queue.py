@@ -35,7 +35,7 @@ from ltx_studio.jobs import GenerationJob, JobOutput, JobSpec, JobState, Progres
 from ltx_studio.runtime_api import ModelChoice, RuntimeFactory
 from ltx_studio.store import JobStore
 from ltx_studio.threads import WorkerThread
-from ltx_studio.worker import Worker
+from ltx_studio.worker import JobSignals, Worker
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ class JobQueue(QObject):
         self.worker.engineReady.connect(self._on_engine_ready)
         self._host.start()
 
-    def _connect_reports(self, w: Worker | ClusterWorker) -> None:
+    def _connect_reports(self, w: JobSignals) -> None:
         w.jobStarted.connect(self._on_started)
         w.jobProgress.connect(self._on_progress)
         w.jobPreview.connect(self._on_preview)

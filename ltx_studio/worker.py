@@ -23,7 +23,6 @@ from PySide6.QtGui import QImage
 import model_runtime.api as api
 from ltx_studio.jobs import JobOutput, JobSpec, Progress
 from ltx_studio.runtime_api import ModelChoice, RuntimeFactory, describe_error
-from ltx_studio.threads import drive
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +56,9 @@ def preview_image(image: Any) -> QImage:
     return QImage(frame.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
 
 
-class Worker(QObject):
-    """Runs jobs on its own thread; reports through signals that Qt queues onto the GUI thread."""
+class JobSignals(QObject):
+    """What a render backend reports about its jobs (the local `Worker`, the Ray `ClusterWorker`): the
+    queue listens to either the same way."""
 
     jobStarted = Signal(int)
     jobProgress = Signal(int, object)
@@ -68,6 +68,11 @@ class Worker(QObject):
     jobNotice = Signal(int, str)
     jobCancelled = Signal(int, str)
     modelStatus = Signal(str)
+
+
+class Worker(JobSignals):
+    """Runs jobs on its own thread; reports through signals that Qt queues onto the GUI thread."""
+
     engineReady = Signal()
 
     def __init__(self, factory: RuntimeFactory, choice: ModelChoice, cache_dir: Path, outputs: Path,
@@ -141,7 +146,7 @@ class Worker(QObject):
             self.jobProgress.emit(job_id, Progress("loading model", 0, 1, 0.0, None))
             runtime = self._ensure_runtime()
             events = EventRouter(self, job_id)
-            result = drive(runtime.generate(spec.request, cancel=token), events.route)
+            result = api.drive(runtime.generate(spec.request, cancel=token), events.route)
             token.raise_if_cancelled()  # a cancel that arrived after the last step still wins
             output = self._write_outputs(job_id, spec, result, token)
         except api.GenerationCancelled as exc:

@@ -42,7 +42,7 @@ from model_runtime.errors import (
     UnsupportedModelError,
 )
 from model_runtime.loras.spec import STRENGTH_RANGE, LoraSpec
-from model_runtime.sampling.control import CancelToken
+from model_runtime.sampling.control import CancelToken, drive
 from model_runtime.spec import (
     SIZE_MULTIPLE,
     TEMPORAL_STRIDE,
@@ -104,7 +104,7 @@ __all__ = [
     "read_metadata", "read_request", "thumbnails", "warm_up", "waveform_peaks", "write_latents", "write_result",
     # render on a Ray cluster (model_runtime.cluster; Ray itself only when a cluster is connected)
     "Cluster", "ClusterError", "RemoteJob", "RemoteResult", "VersionSkewError", "WorkerInfo", "WorkerModel",
-    "backend_address", "save_result",
+    "backend_address", "drive", "save_result",
     # model downloads (model_runtime.hub)
     "Catalogue", "DownloadCancelled", "DownloadControl", "DownloadPaused", "FileProgress", "FileState", "ItemDownload",
     "ItemRow", "ModelStore", "TokenStoreError", "adopt", "default_models_dir", "detect_machine", "find_token",

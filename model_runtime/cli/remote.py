@@ -24,7 +24,7 @@ def run_remote(args: argparse.Namespace, inputs: Inputs, address: str, bar: Prog
     from model_runtime.cluster.protocol import RemoteJob, WorkerModel
     from model_runtime.errors import InvalidRequestError
     from model_runtime.pipelines.types import NoticeEvent, ProgressEvent
-    from model_runtime.sampling.control import CancelToken
+    from model_runtime.sampling.control import CancelToken, drive
 
     if inputs.auto_duration is not None or args.print_plan:
         raise InvalidRequestError("--frames auto and --print-plan run on this machine: use them with --backend local")
@@ -41,18 +41,16 @@ def run_remote(args: argparse.Namespace, inputs: Inputs, address: str, bar: Prog
                         extra=output_extra(inputs), crf=args.crf, draft_latents=latents)
         token = CancelToken()
         gen = cluster.run(job, token)
+
+        def show(event) -> None:
+            if isinstance(event, ProgressEvent):
+                bar.update(event.stage, event.step, event.total, event.elapsed_s, event.eta_s)
+            elif isinstance(event, NoticeEvent):
+                bar.close()
+                sys.stderr.write(f"{event.message}\n")
+
         try:
-            while True:
-                try:
-                    event = next(gen)
-                except StopIteration as stop:
-                    result = stop.value
-                    break
-                if isinstance(event, ProgressEvent):
-                    bar.update(event.stage, event.step, event.total, event.elapsed_s, event.eta_s)
-                elif isinstance(event, NoticeEvent):
-                    bar.close()
-                    sys.stderr.write(f"{event.message}\n")
+            result = drive(gen, show)
         except KeyboardInterrupt:
             token.cancel("cancelled from the command line")
             gen.close()  # tells the worker (see Cluster.run) before the exit

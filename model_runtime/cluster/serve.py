@@ -12,7 +12,7 @@ from typing import Any
 from model_runtime.cluster.protocol import RemoteJob, RemoteResult
 from model_runtime.media.result import write_latents, write_result
 from model_runtime.runtime import Runtime
-from model_runtime.sampling.control import CancelToken
+from model_runtime.sampling.control import CancelToken, drive
 from model_runtime.spec import ModelPaths, RequestSpec
 
 
@@ -32,14 +32,7 @@ def generate_job(runtime, spec: RequestSpec, job: RemoteJob, tmp: Path, token: C
                  emit: Callable[[Any], None], worker: str) -> RemoteResult:
     """Run `spec`, passing each event to `emit`; write the MP4 (and the draft's latents) under `tmp` with
     the same writers as a local job and return their bytes. A cancel raises before anything is written."""
-    gen = runtime.generate(spec, cancel=token)
-    while True:
-        try:
-            event = next(gen)
-        except StopIteration as stop:
-            result = stop.value
-            break
-        emit(event)
+    result = drive(runtime.generate(spec, cancel=token), emit)
     token.raise_if_cancelled()  # a cancel that arrived after the last step still wins (as a local job)
     latents = None
     if job.keep_latents:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
+from typing import Any
 
 from model_runtime.errors import GenerationCancelled
 
@@ -54,3 +56,14 @@ class StepClock:
         if done <= 0:
             return None
         return self.elapsed() / done * max(self.total - done, 0)
+
+
+def drive(gen: Generator[Any, None, Any], on_event: Callable[[Any], None]) -> Any:
+    """Run a generation to its end (`Runtime.generate`, `Cluster.run`: events, then a returned result),
+    passing each event to `on_event`; return the result."""
+    while True:
+        try:
+            event = next(gen)
+        except StopIteration as stop:
+            return stop.value
+        on_event(event)

@@ -33,6 +33,7 @@ from model_runtime.cluster.protocol import (  # noqa: E402
     WorkerModel,
     backend_address,
 )
+from model_runtime.sampling.control import drive  # noqa: E402
 from tests.events import drain  # noqa: E402
 from tests.support.ray_head import REPO  # noqa: E402
 
@@ -194,19 +195,16 @@ def test_worker_killed_mid_job_runs_again_on_the_other_worker(head, cache):
     c = Cluster.connect(head.address, cache_dir=str(cache))  # the previous test disconnected the client
     try:
         j, events, killed = job(size=MEDIUM), [], []
-        gen = c.run(j)
-        while True:
-            try:
-                event = next(gen)
-            except StopIteration as stop:
-                result = stop.value
-                break
+
+        def kill_at_first_step(event) -> None:
             events.append(event)
             if not killed and isinstance(event, api.ProgressEvent) and event.stage == "stage1":
                 name = c.assignments()[j.job_id]
                 pid = ray.get(ray.get_actor(name, namespace=NAMESPACE).pid.remote())
                 os.kill(pid, signal.SIGKILL)
                 killed.append(name)
+
+        result = drive(c.run(j), kill_at_first_step)
         notices = [e.message for e in events if isinstance(e, api.NoticeEvent)]
         assert killed and result.worker != killed[0], (killed, result.worker, events)
         assert notices and f"worker {killed[0]} stopped mid-job" in notices[0] and "again" in notices[0]
