@@ -97,6 +97,8 @@ class RenderWorker:
         with self._cond:
             if self._current:
                 raise RuntimeErrorBase(f"worker {self.name} is busy with job {self._current}")
+            # an ended job still here was never collected (its client went away): drop it and its bytes
+            self._runs = {k: r for k, r in self._runs.items() if r.state == JobState.RUNNING}
             self._current = job.job_id
             self._runs[job.job_id] = run = _Run(job)
         threading.Thread(target=self._run, args=(run,), name=f"job-{job.job_id}", daemon=True).start()
