@@ -232,3 +232,19 @@ def test_worker_command_prints_the_ray_start_line(tmp_path, capsys):
     assert f"LTX Studio {__version__}" in out and f"ray: {ray.__version__}" in out
     assert "ray start --address=gpu-head:6379 --resources='{\"ltx_worker\": 2}' --num-gpus=0" in out
     assert f"models folder: {tmp_path}" in out and "none ready here" in out
+
+
+def test_a_worker_finds_model_files_by_name_in_its_models_folder(tmp_path):
+    """A job names the files as the app sees them; a worker machine keeps them elsewhere."""
+    from model_runtime.cluster.worker import resolve_paths
+
+    shared = tmp_path / "shared" / "gemma"
+    shared.mkdir(parents=True)
+    models = tmp_path / "models"
+    (models / "ltx").mkdir(parents=True)
+    (models / "ltx" / "ltx-2.3.safetensors").write_bytes(b"x")
+    given = api.ModelPaths(Path("/laptop/models/ltx-2.3.safetensors"), None, shared)
+    found = resolve_paths(given, models)
+    assert found.checkpoint == models / "ltx" / "ltx-2.3.safetensors" and found.text_encoder_dir == shared
+    with pytest.raises(api.CheckpointError, match="upscaler.safetensors: not at /laptop/up"):
+        resolve_paths(api.ModelPaths(Path("/laptop/up/upscaler.safetensors")), models)
