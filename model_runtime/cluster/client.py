@@ -111,8 +111,10 @@ class Cluster:
         return cluster
 
     def _check_versions(self) -> None:
+        """Every worker's version against this app's (and which model each one already holds)."""
         refused: list[str] = []
         for slot in self._slots:
+            # a plain string first: another version's WorkerInfo may not even unpickle here
             version = self._ray.get(slot.handle.version.remote(), timeout=START_TIMEOUT_S)
             try:
                 check_version(slot.name, version, self.app_version)
@@ -120,6 +122,9 @@ class Cluster:
                 slot.alive = False
                 refused.append(str(exc))
                 log.warning("%s", exc)
+                continue
+            # a worker that kept a model from an earlier client gets the jobs for it first
+            slot.model_key = self._ray.get(slot.handle.info.remote(), timeout=START_TIMEOUT_S).model_key
         if refused and not any(s.alive for s in self._slots):
             raise VersionSkewError("; ".join(refused))
 

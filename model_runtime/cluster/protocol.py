@@ -100,6 +100,7 @@ class WorkerInfo:
     free_vram_gb: float | None
     loaded_model: str
     current_job: str
+    model_key: str = ""  # `WorkerModel.key` of the loaded model: a new client sends a job where it is loaded
 
     def line(self) -> str:
         vram = f", {self.free_vram_gb:.1f} GB free" if self.free_vram_gb is not None else ""

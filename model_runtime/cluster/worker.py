@@ -84,7 +84,7 @@ class RenderWorker:
     def info(self) -> WorkerInfo:
         device, gpu, free = _device_facts(self._runtime)
         return WorkerInfo(self.name, platform.node(), __version__, device, gpu, free, self._model_label,
-                          self._current)
+                          self._current, self._model_key)
 
     def pid(self) -> int:
         """The worker process (the fault tests kill it)."""

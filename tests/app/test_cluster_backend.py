@@ -44,7 +44,7 @@ def test_cluster_backend_runs_jobs_at_once_with_local_frames(qtbot, queue, ray_h
     queue.backendProblem.connect(problems.append)
     queue.workersChanged.connect(workers.append)
     queue.set_backend(ray_head.address)
-    qtbot.waitUntil(lambda: workers or problems, timeout=150_000)
+    qtbot.waitUntil(lambda: bool(workers or problems), timeout=150_000)
     assert not problems and len(workers[0]) == 2 and all("ltx-worker-" in line for line in workers[0]), problems
     most_running = []
     queue.jobAdded.connect(lambda j: j.started.connect(lambda: most_running.append(len(queue.running))))
