@@ -78,3 +78,22 @@ def test_unreachable_cluster_pauses_and_local_takes_over(qtbot, queue):
     queue.set_paused(False)
     qtbot.waitUntil(lambda: not job.is_active, timeout=180_000)
     assert job.state == "done", job.message
+
+
+def test_settings_page_sets_the_render_backend_and_lists_workers(qtbot, tmp_path):
+    from ltx_studio.settings import Settings
+    from ltx_studio.ui.models_page import ModelsDialog
+
+    line = "ltx-worker-0 on gpu-box: NVIDIA H100, 71.2 GB free, demo model, idle (v0.1.0)"
+    dlg = ModelsDialog(Settings(models_dir=str(tmp_path / "models")), workers=[line])
+    qtbot.addWidget(dlg)
+    assert dlg.backend.text() == "local" and line in dlg.workers.text()
+    dlg.backend.setText("gpu-box:10001")  # no ray:// scheme: refused with what to write, the dialog stays open
+    dlg.accept()
+    assert "ray://HOST:PORT" in dlg.refusal.text() and dlg.result() == 0
+    dlg.backend.setText("ray://gpu-box:10001")
+    dlg.accept()
+    assert dlg.refusal.text() == "" and dlg.result_settings().render_backend == "ray://gpu-box:10001"
+    saved = tmp_path / "settings.json"
+    dlg.result_settings().save(saved)
+    assert Settings.load(saved).render_backend == "ray://gpu-box:10001"
