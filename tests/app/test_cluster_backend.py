@@ -97,3 +97,22 @@ def test_settings_page_sets_the_render_backend_and_lists_workers(qtbot, tmp_path
     saved = tmp_path / "settings.json"
     dlg.result_settings().save(saved)
     assert Settings.load(saved).render_backend == "ray://gpu-box:10001"
+
+
+def test_window_uses_the_saved_backend_and_says_when_the_cluster_is_unreachable(qtbot, tmp_path):
+    from ltx_studio.context import AppContext
+    from ltx_studio.paths import AppPaths
+    from ltx_studio.settings import Settings
+    from ltx_studio.ui.main_window import MainWindow
+    from tests.app.fake_runtime import FakeFactory
+
+    paths = AppPaths.for_root(tmp_path)
+    Settings(render_backend="ray://127.0.0.1:9").save(paths.settings_file)
+    w = MainWindow(AppContext.create(paths), FakeFactory(steps=2, step_s=0.01))
+    qtbot.addWidget(w)
+    try:
+        assert w.queue.cluster is not None and w.queue.cluster.address == "ray://127.0.0.1:9"
+        qtbot.waitUntil(lambda: "cannot reach the Ray cluster" in w.banner.text(), timeout=30_000)
+        assert w.queue.paused and "Render backend to local" in w.banner.text()
+    finally:
+        w.shutdown()
