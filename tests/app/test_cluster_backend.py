@@ -48,16 +48,29 @@ def test_cluster_backend_runs_jobs_at_once_with_local_frames(qtbot, queue, ray_h
     assert not problems and len(workers[0]) == 2 and all("ltx-worker-" in line for line in workers[0]), problems
     most_running = []
     queue.jobAdded.connect(lambda j: j.started.connect(lambda: most_running.append(len(queue.running))))
+    shown = []
+    queue.jobAdded.connect(lambda j: j.preview.connect(shown.append))
     jobs = [queue.submit(_spec(1)), queue.submit(_spec(2))]
     qtbot.waitUntil(lambda: not any(j.is_active for j in jobs), timeout=180_000)
     assert [j.state for j in jobs] == ["done", "done"], [j.message for j in jobs]
     assert max(most_running) == 2  # both ran at once
     assert {j.output.settings["worker"] for j in jobs} == {"ltx-worker-0", "ltx-worker-1"}
+    assert shown and all(not img.isNull() for img in shown)  # previews from the workers reach the job as images
     for j in jobs:
         out = j.output
         assert out.video.is_file() and out.thumbnail.is_file() and out.latents.is_file()
         row = queue.store.get(j.id)
         assert row.state == "done" and row.video == str(out.video)
+
+    # cancel from the queue reaches the worker mid-job (a long job: ~0.75 s per denoising step there)
+    long = queue.submit(JobSpec(RequestSpec(prompt="a fox", width=768, height=512, frames=121, fps=24.0, seed=5)))
+    steps = []
+    long.progress.connect(lambda p: steps.append(p.stage))
+    qtbot.waitUntil(lambda: "stage1" in steps, timeout=120_000)
+    queue.cancel(long)
+    qtbot.waitUntil(lambda: not long.is_active, timeout=60_000)
+    assert long.state == "cancelled" and queue.store.get(long.id).state == "cancelled"
+    assert "decode" not in steps and not queue.running
 
     queue.set_backend("local")
     local = queue.submit(_spec(1))
