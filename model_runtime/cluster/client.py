@@ -107,7 +107,11 @@ class Cluster:
         slots = [_Slot(name, _actor(ray, name, cache_dir, models_dir))
                  for name in (f"ltx-worker-{i}" for i in range(count))]
         cluster = cls(address, ray, slots, app_version)
-        cluster._check_versions()
+        try:
+            cluster._check_versions()
+        except BaseException:
+            cluster.close()
+            raise
         return cluster
 
     def _check_versions(self) -> None:
