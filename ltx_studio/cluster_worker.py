@@ -19,7 +19,7 @@ from pathlib import Path
 from PySide6.QtCore import Signal
 
 import model_runtime.api as api
-from ltx_studio.jobs import JobOutput, JobSpec, Progress
+from ltx_studio.jobs import JobOutput, JobSpec
 from ltx_studio.runtime_api import ModelChoice, describe_error, model_paths
 from ltx_studio.worker import EventRouter, JobSignals, save_thumbnail
 
@@ -91,7 +91,7 @@ class ClusterWorker(JobSignals):
         """Exactly one of finished / failed / cancelled, as the local worker."""
         self.jobStarted.emit(job_id)
         try:
-            self.jobProgress.emit(job_id, Progress("waiting for a cluster worker", 0, 1, 0.0, None))
+            self.jobProgress.emit(job_id, api.ProgressEvent("waiting for a cluster worker", 0, 1, 0.0))
             cluster = self._connect()
             router = EventRouter(self, job_id)
             result = api.drive(cluster.run(self._remote_job(spec), token), router.route)
@@ -127,7 +127,7 @@ class ClusterWorker(JobSignals):
         """The same files as a local job: MP4 + sidecar, thumbnail, a draft's latents (each atomically)."""
         self._outputs.mkdir(parents=True, exist_ok=True)
         stem = self._outputs / f"{job_id:06d}-{spec.kind}-{spec.request.seed}"
-        self.jobProgress.emit(job_id, Progress("saving", 0, 1, 0.0, None))
+        self.jobProgress.emit(job_id, api.ProgressEvent("saving", 0, 1, 0.0))
         latents = None
         if result.latents is not None:
             latents = api.atomic_write(stem.with_suffix(".latents.safetensors"),

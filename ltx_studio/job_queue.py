@@ -31,11 +31,12 @@ from PySide6.QtGui import QImage
 
 import model_runtime.api as api
 from ltx_studio.cluster_worker import ClusterWorker
-from ltx_studio.jobs import GenerationJob, JobOutput, JobSpec, JobState, Progress
+from ltx_studio.jobs import GenerationJob, JobOutput, JobSpec, JobState
 from ltx_studio.runtime_api import ModelChoice, RuntimeFactory
 from ltx_studio.store import JobStore
 from ltx_studio.threads import WorkerThread
 from ltx_studio.worker import JobSignals, Worker
+from model_runtime.api import ProgressEvent
 
 log = logging.getLogger(__name__)
 
@@ -241,7 +242,7 @@ class JobQueue(QObject):
     def _on_started(self, job_id: int) -> None:
         log.info("job %d started", job_id)
 
-    def _on_progress(self, job_id: int, p: Progress) -> None:
+    def _on_progress(self, job_id: int, p: ProgressEvent) -> None:
         if job := self._job(job_id):
             job.report_progress(p)
 

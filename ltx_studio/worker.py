@@ -21,7 +21,7 @@ from PySide6.QtCore import QObject, Qt, Signal, Slot
 from PySide6.QtGui import QImage
 
 import model_runtime.api as api
-from ltx_studio.jobs import JobOutput, JobSpec, Progress
+from ltx_studio.jobs import JobOutput, JobSpec
 from ltx_studio.runtime_api import ModelChoice, RuntimeFactory, describe_error
 
 log = logging.getLogger(__name__)
@@ -143,7 +143,7 @@ class Worker(JobSignals):
         self.jobStarted.emit(job_id)
         try:
             token.raise_if_cancelled()
-            self.jobProgress.emit(job_id, Progress("loading model", 0, 1, 0.0, None))
+            self.jobProgress.emit(job_id, api.ProgressEvent("loading model", 0, 1, 0.0))
             runtime = self._ensure_runtime()
             events = EventRouter(self, job_id)
             result = api.drive(runtime.generate(spec.request, cancel=token), events.route)
@@ -162,7 +162,7 @@ class Worker(JobSignals):
                        token: api.CancelToken) -> JobOutput:
         self._outputs.mkdir(parents=True, exist_ok=True)
         stem = self._outputs / f"{job_id:06d}-{spec.kind}-{spec.request.seed}"
-        self.jobProgress.emit(job_id, Progress("saving", 0, 1, 0.0, None))
+        self.jobProgress.emit(job_id, api.ProgressEvent("saving", 0, 1, 0.0))
         draft = spec.kind == api.Stage.DRAFT
         latents = api.write_latents(result, stem.with_suffix(".latents.safetensors")) if draft else None
         thumb = save_thumbnail(result.frames, stem.with_suffix(".png"))
@@ -180,16 +180,15 @@ class EventRouter:
 
     def __init__(self, worker: Worker, job_id: int) -> None:
         self.worker, self.job_id = worker, job_id
-        self.started = time.monotonic()
         self.last_preview = self.last_progress = 0.0
 
     def route(self, event: object) -> None:  # `worker`: anything with the job signals (Worker, ClusterWorker)
         now = time.monotonic()
         match event:
-            case api.ProgressEvent(stage=stage, step=step, total=total, eta_s=eta):
+            case api.ProgressEvent(step=step, total=total):
                 if now - self.last_progress >= PROGRESS_MIN_INTERVAL_S or step >= total:
                     self.last_progress = now
-                    self.worker.jobProgress.emit(self.job_id, Progress(stage, step, total, now - self.started, eta))
+                    self.worker.jobProgress.emit(self.job_id, event)  # the runtime's event, as is
             case api.PreviewEvent(image=image):
                 if now - self.last_preview >= PREVIEW_MIN_INTERVAL_S:
                     self.last_preview = now

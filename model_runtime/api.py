@@ -42,7 +42,7 @@ from model_runtime.errors import (
     UnsupportedModelError,
 )
 from model_runtime.loras.spec import STRENGTH_RANGE, LoraSpec
-from model_runtime.sampling.control import CancelToken, drive
+from model_runtime.sampling.control import CancelToken, ProgressEvent, drive
 from model_runtime.spec import (
     SIZE_MULTIPLE,
     TEMPORAL_STRIDE,
@@ -70,7 +70,6 @@ if TYPE_CHECKING:
     from model_runtime.hub.auth import find_token, store_token
     from model_runtime.hub.catalogue import Catalogue, load_catalogue
     from model_runtime.hub.errors import DownloadCancelled, DownloadPaused, TokenStoreError
-    from model_runtime.hub.machine import detect_machine
     from model_runtime.hub.overview import ItemRow, overview, ready_paths
     from model_runtime.hub.recommend import recommend
     from model_runtime.hub.store import ModelStore, default_models_dir
@@ -82,12 +81,13 @@ if TYPE_CHECKING:
     from model_runtime.media.mux import read_metadata
     from model_runtime.media.probe import probe, thumbnails, waveform_peaks
     from model_runtime.media.result import atomic_write, read_request, write_latents, write_result
+    from model_runtime.memory.machine import MachineInfo
+    from model_runtime.memory.plan import Machine
     from model_runtime.pipelines.types import (
         GenerationRequest,
         GenerationResult,
         NoticeEvent,
         PreviewEvent,
-        ProgressEvent,
         StageLatents,
     )
     from model_runtime.runtime import Runtime
@@ -98,16 +98,16 @@ __all__ = [
     "SIZE_MULTIPLE", "STRENGTH_RANGE", "TEMPORAL_STRIDE", "LibraryEntry", "LoraSpec", "format_size",
     "scan_lora_folder", "CancelToken", "CheckpointError", "Device", "ExportCancelled", "ExportPreset",
     "GenerationCancelled", "GenerationRequest", "GenerationResult", "InvalidRequestError", "LoraError", "MediaError",
-    "ModelPaths", "NoticeEvent", "Pipeline", "PreviewEvent", "ProgressEvent", "RequestSpec", "Runtime",
+    "Machine", "MachineInfo", "ModelPaths", "NoticeEvent", "Pipeline", "PreviewEvent", "ProgressEvent", "RequestSpec", "Runtime",
     "RuntimeErrorBase", "Stage", "StageLatents", "UnsupportedModelError", "atomic_write", "ensure_demo_model",
-    "export", "inspect_checkpoint", "inspect_upsampler", "list_presets", "pick_device", "demo_model_paths", "plan_line", "plan_machine", "probe",
+    "export", "inspect_checkpoint", "inspect_upsampler", "list_presets", "pick_device", "demo_model_paths", "detect_machine", "plan_line", "plan_machine", "probe",
     "read_metadata", "read_request", "thumbnails", "warm_up", "waveform_peaks", "write_latents", "write_result",
     # render on a Ray cluster (model_runtime.cluster; Ray itself only when a cluster is connected)
     "Cluster", "ClusterError", "RemoteJob", "RemoteResult", "VersionSkewError", "WorkerInfo", "WorkerModel",
     "backend_address", "drive", "save_result",
     # model downloads (model_runtime.hub)
     "Catalogue", "DownloadCancelled", "DownloadControl", "DownloadPaused", "FileProgress", "FileState", "ItemDownload",
-    "ItemRow", "ModelStore", "TokenStoreError", "adopt", "default_models_dir", "detect_machine", "find_token",
+    "ItemRow", "ModelStore", "TokenStoreError", "adopt", "default_models_dir", "find_token",
     "load_catalogue", "overview", "ready_paths", "recommend", "scan_everywhere", "store_token",
 ]
 
@@ -118,14 +118,12 @@ def _generation() -> dict[str, Any]:
         GenerationResult,
         NoticeEvent,
         PreviewEvent,
-        ProgressEvent,
         StageLatents,
     )
     from model_runtime.runtime import Runtime
 
     return {"Runtime": Runtime, "GenerationRequest": GenerationRequest, "GenerationResult": GenerationResult,
-            "NoticeEvent": NoticeEvent, "PreviewEvent": PreviewEvent, "ProgressEvent": ProgressEvent,
-            "StageLatents": StageLatents}
+            "NoticeEvent": NoticeEvent, "PreviewEvent": PreviewEvent, "StageLatents": StageLatents}
 
 
 def _files() -> dict[str, Any]:
@@ -166,6 +164,13 @@ def _media() -> dict[str, Any]:
             "list_presets": list_presets, "probe": probe, "thumbnails": thumbnails, "waveform_peaks": waveform_peaks}
 
 
+def _machine() -> dict[str, Any]:
+    from model_runtime.memory.machine import MachineInfo
+    from model_runtime.memory.plan import Machine
+
+    return {"Machine": Machine, "MachineInfo": MachineInfo}
+
+
 def _loras() -> dict[str, Any]:
     from model_runtime.loras.library import LibraryEntry, format_size, scan_folder
 
@@ -178,7 +183,6 @@ def _hub() -> dict[str, Any]:
     from model_runtime.hub.auth import find_token, store_token
     from model_runtime.hub.catalogue import Catalogue, load_catalogue
     from model_runtime.hub.errors import DownloadCancelled, DownloadPaused, TokenStoreError
-    from model_runtime.hub.machine import detect_machine
     from model_runtime.hub.overview import ItemRow, overview, ready_paths
     from model_runtime.hub.recommend import recommend
     from model_runtime.hub.store import ModelStore, default_models_dir
@@ -187,7 +191,7 @@ def _hub() -> dict[str, Any]:
     return {"adopt": adopt, "scan_everywhere": scan_everywhere, "find_token": find_token,
             "store_token": store_token, "Catalogue": Catalogue, "load_catalogue": load_catalogue,
             "DownloadCancelled": DownloadCancelled, "DownloadPaused": DownloadPaused,
-            "TokenStoreError": TokenStoreError, "detect_machine": detect_machine, "ItemRow": ItemRow,
+            "TokenStoreError": TokenStoreError, "ItemRow": ItemRow,
             "overview": overview, "ready_paths": ready_paths, "recommend": recommend, "ModelStore": ModelStore,
             "default_models_dir": default_models_dir, "DownloadControl": DownloadControl,
             "FileProgress": FileProgress, "FileState": FileState, "ItemDownload": ItemDownload}
@@ -195,7 +199,7 @@ def _hub() -> dict[str, Any]:
 
 #: model downloads, adoption and verification (model_runtime.hub), for the Models page
 _HUB_NAMES = ("adopt", "scan_everywhere", "find_token", "store_token", "Catalogue", "load_catalogue",
-             "DownloadCancelled", "DownloadPaused", "TokenStoreError", "detect_machine", "ItemRow", "overview",
+             "DownloadCancelled", "DownloadPaused", "TokenStoreError", "ItemRow", "overview",
              "ready_paths", "recommend", "ModelStore", "default_models_dir", "DownloadControl", "FileProgress",
              "FileState", "ItemDownload")
 
@@ -203,9 +207,10 @@ _HUB_NAMES = ("adopt", "scan_everywhere", "find_token", "store_token", "Catalogu
 #: lazily imported name -> the loader that imports it (with the names that come along)
 _LOADERS: dict[str, Callable[[], dict[str, Any]]] = {
     **dict.fromkeys(("Runtime", "GenerationRequest", "GenerationResult", "NoticeEvent", "PreviewEvent",
-                     "ProgressEvent", "StageLatents"), _generation),
+                     "StageLatents"), _generation),
     **dict.fromkeys(("inspect_checkpoint", "inspect_upsampler", "ensure_demo_model", "read_metadata",
                      "atomic_write", "read_request", "write_latents", "write_result"), _files),
+    **dict.fromkeys(("Machine", "MachineInfo"), _machine),
     **dict.fromkeys(("LibraryEntry", "format_size", "scan_lora_folder"), _loras),
     **dict.fromkeys(("ExportCancelled", "export", "ExportPreset", "list_presets", "probe", "thumbnails",
                      "waveform_peaks"), _media),
@@ -224,12 +229,22 @@ def __getattr__(name: str) -> Any:
     return names[name]
 
 
-def plan_machine(device: str = "auto", vram_gb: float | None = None, ram_gb: float | None = None):
-    """The machine jobs are planned for (`memory.Machine`): the device's free VRAM and the available RAM,
-    each replaced by an override when given. Torch is imported only to ask an accelerator."""
-    from model_runtime.memory.machine import detect, machine_for
+def detect_machine(device: str = "auto", use_torch: bool = False) -> MachineInfo:
+    """This machine (`MachineInfo`: device, name, total and free memories), the one detection every path
+    uses. Its `capacity()` is what the Models page recommends files for and the fit advice reads; its
+    `jobs()` is what a job is planned for. Without `use_torch` nothing imports torch (`nvidia-smi`
+    answers for NVIDIA cards), so the GUI thread may call it."""
+    from model_runtime.memory.machine import detect
 
-    return machine_for(detect(device), vram_gb, ram_gb)
+    return detect(device, use_torch)
+
+
+def plan_machine(device: str = "auto", vram_gb: float | None = None, ram_gb: float | None = None) -> Machine:
+    """The machine jobs are planned for (`Machine`): the device's free VRAM and the available RAM, each
+    replaced by an override when given. Torch is imported only to ask an accelerator."""
+    from model_runtime.memory.machine import detect
+
+    return detect(device).jobs(vram_gb, ram_gb)
 
 
 def demo_model_paths(root: Path) -> ModelPaths:

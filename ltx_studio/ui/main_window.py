@@ -16,6 +16,7 @@ and the runtime's modules, so that no job imports them while the UI waits on the
 from __future__ import annotations
 
 import logging
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from ltx_studio.context import AppContext
     from ltx_studio.jobs import GenerationJob, JobSpec
     from ltx_studio.runtime_api import ModelChoice, RuntimeFactory
+    from model_runtime.api import MachineInfo
 
 log = logging.getLogger(__name__)
 #: the placeholders' minimum widths (left, centre, right), about the built panels' own minimums, which
@@ -377,15 +379,19 @@ class MainWindow(QMainWindow):
     def _check_machine_and_tokenizer(self, choice: ModelChoice) -> None:
         """The fit check's RAM reading and the exact token counter (a real Gemma tokenizer.json is
         ~30 MB to parse): neither is needed to show the window, so start-up defers them."""
-        import psutil
-
-        from ltx_studio.formats import Machine
-        from model_runtime.api import Device
-
-        ram = psutil.virtual_memory().total / 2**30  # total, not free: the advice must not flicker with load
-        self.presets_panel.set_machine(Machine(Device.CPU, ram, choice.demo))
+        # totals, not free memory: the advice must not flicker with load
+        self.presets_panel.set_machine(self.machine.capacity(), choice.demo)
         self.presets_panel.set_planner(self._planner(choice))
         self._use_tokenizer(choice)
+
+    @cached_property
+    def machine(self) -> MachineInfo:
+        """This machine, read once by the runtime's detection without torch (`nvidia-smi` answers for NVIDIA
+        cards): the welcome card and the fit advice describe the same hardware, and the GUI thread asks
+        the driver once, not on every model change."""
+        import model_runtime.api as api
+
+        return api.detect_machine()
 
     def _planner(self, choice: ModelChoice):
         """The memory plan of a job of a given format for these files on this machine, as one line (headers
@@ -655,7 +661,7 @@ class MainWindow(QMainWindow):
             return None
         from ltx_studio.ui.welcome import WelcomeCard, describe_machine
 
-        card = self.welcome = WelcomeCard(describe_machine(self.presets.capacity.real_weights_gb))
+        card = self.welcome = WelcomeCard(describe_machine(self.machine, self.presets.capacity.real_weights_gb))
         card.getModelRequested.connect(self.open_models_page)
         card.haveFilesRequested.connect(self.open_models_page)
         card.dismissed.connect(self.dismiss_welcome)
@@ -705,15 +711,18 @@ class MainWindow(QMainWindow):
         dialog.show()
         return dialog
 
-    def open_models_page(self):
+    def open_models_page(self) -> bool:
+        """Settings → Models (modal); True when the user saved new model settings."""
         from ltx_studio.ui.models_page import ModelsDialog
 
         dlg = ModelsDialog(self.ctx.settings, self, self.cluster_workers)
-        if dlg.exec():
+        saved = bool(dlg.exec())
+        if saved:
             self.ctx.save_settings(dlg.result_settings())
             self._apply_model_choice()
             self._apply_backend()
-        return dlg
+        dlg.deleteLater()  # closed for good: its catalogue panel and connections go now, not at exit
+        return saved
 
     def open_export(self):
         """The export dialog (ltx_studio.ui.export_dialog) on the clip in the player, with its trim points."""

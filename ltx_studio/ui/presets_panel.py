@@ -8,6 +8,7 @@ undo sticks while the user keeps typing).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
@@ -24,7 +25,6 @@ from PySide6.QtWidgets import (
 
 from ltx_studio.formats import (
     FormatChoice,
-    Machine,
     Presets,
     ResolvedFormat,
     detect_format,
@@ -32,6 +32,9 @@ from ltx_studio.formats import (
     render_target,
     resolve,
 )
+
+if TYPE_CHECKING:
+    from model_runtime.api import Machine
 
 Planner = Callable[[ResolvedFormat], str]
 
@@ -43,7 +46,8 @@ class PresetsPanel(QGroupBox):
         super().__init__("Format", parent)
         self.setObjectName("presetsPanel")
         self.presets = presets
-        self.machine = Machine("cpu", 8.0, True)
+        self.machine: Machine | None = None  # no fit advice until the machine is read (after the first paint)
+        self.demo = True
         self._undo: FormatChoice | None = None
         self._applied_words: dict = {}
         form = QFormLayout(self)
@@ -123,8 +127,9 @@ class PresetsPanel(QGroupBox):
     def render_format(self) -> ResolvedFormat:
         return render_target(self.choice(), self.presets)
 
-    def set_machine(self, machine: Machine) -> None:
-        self.machine = machine
+    def set_machine(self, machine: Machine, demo: bool) -> None:
+        """The machine as built (`MachineInfo.capacity()`) and whether the model is the demo (no advice)."""
+        self.machine, self.demo = machine, demo
         self._changed()
 
     def set_planner(self, planner: Planner | None) -> None:
@@ -146,7 +151,7 @@ class PresetsPanel(QGroupBox):
         d, r = self.draft_format(), self.render_format()
         self.exact.setText(f"Draft: {d.describe()}\nRender: {r.describe()}")
         self.plan.setText(f"Draft plan: {self.plan_text(d)}\nRender plan: {self.plan_text(r)}")
-        advice = fit_advice(r, self.machine, self.presets)
+        advice = None if self.machine is None else fit_advice(r, self.machine, self.demo, self.presets)
         self.fit.setText(f"Render may not fit: {advice}" if advice else "")
         self.fit.setVisible(bool(advice))
         self.formatChanged.emit(self.choice())

@@ -362,7 +362,7 @@ def run(args: argparse.Namespace) -> int:
     from model_runtime.api import GenerationResult, NoticeEvent, ProgressEvent, Runtime, write_result
     from model_runtime.cli.plan import plan_table
     from model_runtime.cluster.protocol import backend_address
-    from model_runtime.memory.machine import detect, machine_for
+    from model_runtime.memory.machine import detect
     from model_runtime.memory.measure import RssAnonPeak
     from model_runtime.models.acceleration import Acceleration
 
@@ -374,7 +374,7 @@ def run(args: argparse.Namespace) -> int:
         return run_remote(args, inputs, address, ProgressLine(sys.stderr))
     started = time.monotonic()
     info = detect(args.device)
-    machine = machine_for(info, args.vram_gb, args.ram_gb)
+    machine = info.jobs(args.vram_gb, args.ram_gb)
     runtime = Runtime.open(inputs.paths, device=info.device, dtype=_dtype(args, info.device), memory=machine,
                            acceleration=Acceleration(args.attention, args.compile))
     spec = inputs.request

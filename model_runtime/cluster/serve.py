@@ -21,11 +21,11 @@ def open_runtime(paths: ModelPaths, device: str = "auto") -> Runtime:
     float32 on a CPU, bfloat16 on an accelerator."""
     import torch
 
-    from model_runtime.memory.machine import detect, machine_for
+    from model_runtime.memory.machine import detect
 
     info = detect(device)
     dtype = torch.float32 if info.kind == "cpu" else torch.bfloat16
-    return Runtime.open(paths, info.device, dtype, memory=machine_for(info))
+    return Runtime.open(paths, info.device, dtype, memory=info.jobs())
 
 
 def generate_job(runtime, spec: RequestSpec, job: RemoteJob, tmp: Path, token: CancelToken,

@@ -17,14 +17,23 @@ class FakeRuntime:
     step_s: float = 0.02
     fail_with: BaseException | None = None
     requests: list | None = None
+    notice: str | None = None  # a NoticeEvent first, like the real runtime's out-of-memory retry
 
     def generate(self, request, cancel=None):
         import torch
 
-        from model_runtime.pipelines.types import GenerationResult, PreviewEvent, ProgressEvent, StageLatents
+        from model_runtime.pipelines.types import (
+            GenerationResult,
+            NoticeEvent,
+            PreviewEvent,
+            ProgressEvent,
+            StageLatents,
+        )
 
         if self.requests is not None:
             self.requests.append(request)
+        if self.notice is not None:
+            yield NoticeEvent(self.notice)
         started = time.monotonic()
         stages = ["stage1"] if request.stage == "draft" and request.draft_latents is None else ["stage2"]
         if request.stage == "render" and request.draft_latents is None:
