@@ -49,7 +49,10 @@ class JobQueue(QObject):
     backendProblem = Signal(str)     # the cluster is unreachable or was lost: one sentence for the user
     workersChanged = Signal(object)  # list[str]: the cluster's workers, one line each
     engineReady = Signal()
+    durationPredicted = Signal(int, object)  # request id, api.DurationPrediction (see predict_duration)
+    durationFailed = Signal(int, str)
     _run = Signal(int, object, object)
+    _predict = Signal(int, str, float, float, float)
     _setModel = Signal(object)
     _prepare = Signal()
 
@@ -73,8 +76,12 @@ class JobQueue(QObject):
         self._run.connect(self.worker.run)
         self._setModel.connect(self.worker.set_model)
         self._prepare.connect(self.worker.prepare)
+        self._predict.connect(self.worker.predict_duration)
+        self._duration_request = 0
         self._connect_reports(self.worker)
         self.worker.engineReady.connect(self._on_engine_ready)
+        self.worker.durationPredicted.connect(self.durationPredicted)
+        self.worker.durationFailed.connect(self.durationFailed)
         self._host.start()
 
     def _connect_reports(self, w: JobSignals) -> None:
@@ -159,6 +166,14 @@ class JobQueue(QObject):
         self.preparing = True
         self._prepare.emit()
         return True
+
+    def predict_duration(self, prompt: str, fps: float, min_seconds: float, max_seconds: float) -> int:
+        """Ask the worker for LTX-2.5's predicted clip length of `prompt` (answered by durationPredicted /
+        durationFailed with the returned id); a newer request supersedes the ones still waiting."""
+        self._duration_request += 1
+        self.worker.latest_duration_request = self._duration_request
+        self._predict.emit(self._duration_request, prompt, fps, min_seconds, max_seconds)
+        return self._duration_request
 
     @property
     def busy(self) -> bool:

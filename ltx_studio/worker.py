@@ -74,6 +74,8 @@ class Worker(JobSignals):
     """Runs jobs on its own thread; reports through signals that Qt queues onto the GUI thread."""
 
     engineReady = Signal()
+    durationPredicted = Signal(int, object)  # request id, api.DurationPrediction
+    durationFailed = Signal(int, str)  # request id, one line
 
     def __init__(self, factory: RuntimeFactory, choice: ModelChoice, cache_dir: Path, outputs: Path,
                  threads: int | None = None) -> None:
@@ -86,6 +88,7 @@ class Worker(JobSignals):
         self._runtime = None
         self._runtime_choice: ModelChoice | None = None
         self._stopping = False  # set from the GUI thread by `request_stop`: the warm-up ends early
+        self.latest_duration_request = 0  # set from the GUI thread: older predictions still queued are skipped
 
     def request_stop(self) -> None:
         """Thread-safe (a plain flag): the warm-up stops between import groups; jobs stop by their token."""
@@ -157,6 +160,23 @@ class Worker(JobSignals):
             self.jobFailed.emit(job_id, describe_error(exc))
         else:
             self.jobFinished.emit(job_id, output)
+
+    @Slot(int, str, float, float, float)
+    def predict_duration(self, request_id: int, prompt: str, fps: float, min_s: float, max_s: float) -> None:
+        """LTX-2.5 "Auto" duration for a prompt, on this thread because this thread owns the loaded model
+        (the runtime runs one thing at a time: a prediction asked for during a job waits for its end here,
+        in the thread's event queue). A request superseded while it waited (the user kept typing) is
+        skipped; exactly one of durationPredicted / durationFailed answers the others."""
+        if request_id != self.latest_duration_request:
+            return
+        try:
+            runtime = self._ensure_runtime()
+            prediction = runtime.predict_duration(prompt, fps, api.DurationBounds(min_s, max_s))
+        except Exception as exc:  # noqa: BLE001 - the thread must survive; the panel shows the reason
+            log.warning("auto duration failed: %s", exc)
+            self.durationFailed.emit(request_id, describe_error(exc))
+        else:
+            self.durationPredicted.emit(request_id, prediction)
 
     def _write_outputs(self, job_id: int, spec: JobSpec, result: api.GenerationResult,
                        token: api.CancelToken) -> JobOutput:

@@ -322,7 +322,7 @@ class ModelEngine:
 
     def decoder_noise_shape(self, latent_shape: tuple[int, ...]) -> tuple[int, ...]:
         """The diffusion decoder's pixel-noise canvas for a latent (from the config; nothing is loaded)."""
-        from model_runtime.models.diffusion_decoder import DiffusionDecoderConfig
+        from model_runtime.models.diffusion_decoder_config import DiffusionDecoderConfig
 
         vae = self.files.config_for("video_diffusion_decoder")["vae"]
         return DiffusionDecoderConfig.from_vae_section(vae).canvas_shape(latent_shape)

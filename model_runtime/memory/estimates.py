@@ -178,7 +178,7 @@ DIFF_BLOCK_LIVE = 7
 def _diffusion_grids(cfg: Mapping, shape: LatentShape) -> list[tuple[int, int, int]]:
     """(tokens, width, kernel volume) of every attention stage of LTX-2.5's diffusion decoder for a latent
     (the latent padded to the minimum grid, plus the trailing ghost frames through stages 1-4)."""
-    from model_runtime.models.diffusion_decoder import DiffusionDecoderConfig
+    from model_runtime.models.diffusion_decoder_config import DiffusionDecoderConfig
 
     c = DiffusionDecoderConfig.from_vae_section(cfg)
     mt, mh, mw = c.min_latent_grid()
@@ -205,7 +205,7 @@ def diffusion_decode_bytes(cfg: Mapping, shape: LatentShape, act_bytes: int) -> 
 def diffusion_decode_flops(cfg: Mapping, shape: LatentShape) -> float:
     """Matmul + windowed-attention FLOPs: per token and block 2 x (4 w^2 + 12 w^2) for qkv/proj and the
     SwiGLU, plus 4 x window x w for attention; stage 5 runs `default_num_inference_steps` times."""
-    from model_runtime.models.diffusion_decoder import DiffusionDecoderConfig
+    from model_runtime.models.diffusion_decoder_config import DiffusionDecoderConfig
 
     c = DiffusionDecoderConfig.from_vae_section(cfg)
     total = 0.0
