@@ -7,8 +7,11 @@ be shared: the minimum is the least disturbed run) and their ratio new / old:
 1. vocoder build on meta: the Kaiser-sinc filters left to the file (`vocoder._filters_from_the_file`) vs
    computed through PyTorch's meta kernels;
 2. every component's meta build without vs with the random weight initialisation (`loading._no_weight_init`);
-3. the whole CLI render (384x256, 33 frames), per stage: the transformer's weights prefetched on a
-   background thread during the prompt's encoding (`prefetch.WeightPrefetch`) vs read when first needed.
+3. the transformer's load in the foreground (what the job waits for at its first denoising step) when
+   its weights were prefetched on a background thread during the prompt's encoding
+   (`prefetch.WeightPrefetch`; here the thread is simply let finish first) vs read when first needed;
+4. (`--jobs N`) the whole CLI render (384x256, 33 frames), per stage, prefetch vs not, in alternating
+   fresh processes: only meaningful on a quiet machine.
 
 CPU seconds are shown beside wall seconds for 1 and 2 (single-threaded work: CPU time is what it costs
 when the machine is busy).
@@ -97,6 +100,38 @@ print(json.dumps(R.child_cli_profile(R.cli_args(model, R.Path({out!r})))))
 """
 
 
+def foreground_load(repeats: int) -> None:
+    import torch
+    from runtime import BENCH_SHAPE, bench_model
+
+    from model_runtime.memory.plan import Machine, MemoryPlan, Placement, RequestShape, Strategy, Weights
+    from model_runtime.runtime import ModelEngine
+    from model_runtime.spec import ModelPaths
+
+    paths = ModelPaths(*bench_model())
+    s = BENCH_SHAPE
+    plan = MemoryPlan(Strategy(Weights.BF16, Placement.RESIDENT), (), None,
+                      RequestShape(s["width"], s["height"], s["frames"], s["fps"]), Machine(0, 16, "cpu"))
+
+    def load(prefetch: bool):
+        engine = ModelEngine(paths, "cpu", torch.float32, planned=True)
+        with engine.memory_plan(plan):
+            if prefetch:
+                assert engine.prefetch_transformer()
+                engine._prefetch._thread.join()  # the prompt's encoding would run meanwhile
+            t, c = time.perf_counter(), time.process_time()
+            engine._transformer()
+            return time.perf_counter() - t, time.process_time() - c
+
+    runs: dict[str, list[tuple[float, float]]] = {"new": [], "old": []}
+    for _ in range(repeats):
+        runs["old"].append(load(False))
+        runs["new"].append(load(True))
+    (nw, nc), (ow, oc) = (min(runs[k]) for k in ("new", "old"))
+    print(f"{'transformer load the job waits for':<44} new {nw:6.3f} s ({nc:6.3f} cpu)  old {ow:6.3f} s "
+          f"({oc:6.3f} cpu)  new/old {nw / ow:5.2f} wall", flush=True)
+
+
 def jobs(pairs: int) -> None:
     import statistics
     import tempfile
@@ -121,10 +156,11 @@ def jobs(pairs: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--jobs", type=int, default=2, help="alternating whole-job pairs (0 = skip)")
+    ap.add_argument("--jobs", type=int, default=0, help="alternating whole-job pairs (quiet machine only)")
     args = ap.parse_args()
     sys.path.insert(0, str(REPO / "benchmarks"))
     builds(args.repeats)
+    foreground_load(args.repeats)
     if args.jobs > 0:
         jobs(args.jobs)
     print(json.dumps({"done": True}))

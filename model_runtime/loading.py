@@ -9,6 +9,7 @@ meta-built module never allocates weights of its own, so RAM holds one copy of e
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -111,10 +112,12 @@ _INIT_FUNCTIONS = ("uniform_", "normal_", "trunc_normal_", "constant_", "zeros_"
 def _no_weight_init() -> Iterator[None]:
     """Constructors skip their random initialisation while a component is built on meta: the values do not
     exist there and the strict assign-load replaces every tensor, so it only costs time (each init op runs
-    through PyTorch's Python meta kernels: ~0.08 s of the benchmark model's builds)."""
+    through PyTorch's Python meta kernels: ~0.08 s of the benchmark model's builds). The stand-ins skip
+    meta tensors only: a module imported during the build that keeps a reference to one (`from
+    torch.nn.init import ...`) still initialises real tensors afterwards."""
     saved = {name: getattr(nn.init, name) for name in _INIT_FUNCTIONS}
-    for name in _INIT_FUNCTIONS:
-        setattr(nn.init, name, _keep)
+    for name, fn in saved.items():
+        setattr(nn.init, name, _skipping_meta(fn))
     try:
         yield
     finally:
@@ -122,8 +125,12 @@ def _no_weight_init() -> Iterator[None]:
             setattr(nn.init, name, fn)
 
 
-def _keep(tensor: torch.Tensor, *args, **kwargs) -> torch.Tensor:
-    return tensor
+def _skipping_meta(init: Callable) -> Callable:
+    @functools.wraps(init)
+    def skip(tensor: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+        return tensor if tensor.is_meta else init(tensor, *args, **kwargs)
+
+    return skip
 
 
 #: elements of each tensor checked for NaN/Inf after loading: a damaged or badly converted file has them
