@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from model_runtime.memory.layout import ModelLayout, TextEncoderDims  # noqa: E402
-from model_runtime.memory.machine import detect, machine_for  # noqa: E402
+from model_runtime.memory.machine import detect  # noqa: E402
 from model_runtime.memory.measure import RssAnonPeak  # noqa: E402
 from model_runtime.memory.plan import Machine, MemoryPlan, RequestShape  # noqa: E402
 from model_runtime.memory.planner import candidate_plans  # noqa: E402
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.dry_run and info.kind != "cuda":
         print("no CUDA device: run with --dry-run for the CPU check of this script", file=sys.stderr)  # noqa: T201
         return 1
-    machine = machine_for(info)
+    machine = info.jobs()
     dry = args.dry_run
     sections = ("schedules",) if dry else ("e2e",)
     big = (64, 64, 9) if dry else (768, 512, 121)

@@ -18,6 +18,22 @@ from ltx_studio import __version__
 log = logging.getLogger(__name__)
 
 
+def close_main_window(window) -> None:
+    """End a session: stop the window's work (cancel, stop, join: `MainWindow.shutdown`), then delete the
+    window through Qt while Python is fully alive, so parents delete their children in Qt's order.
+
+    Why: a window left alive until interpreter exit is deleted by PySide's exit sweep, which deletes each
+    Python-owned widget on its own, in hash order. A Browse button of Settings → Models was deleted before
+    its dialog; dropping its `clicked` closure released the last reference to the dialog, which was then
+    deleted inside the button's destructor and deleted the button a second time ("QObject: shared QObject
+    was deleted directly", then exit -11 or -7, in about half the runs: issue 9)."""
+    import shiboken6
+
+    window.shutdown()
+    if shiboken6.isValid(window):
+        shiboken6.delete(window)
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="ltx-studio", description="LTX Studio: local LTX-2.3 video+audio studio")
     p.add_argument("--version", action="version", version=f"ltx-studio {__version__}")
@@ -149,7 +165,7 @@ def _main(argv: list[str] | None, runtime_factory) -> int:
         QTimer.singleShot(int(args.quit_after * 1000), app.quit)
     try:
         app.exec()
-        window.shutdown()
+        close_main_window(window)
     finally:  # an in-process caller (tests, an embedding tool) gets its own hooks back
         sys.excepthook, threading.excepthook = hooks
         for sig, handler in handlers.items():

@@ -12,8 +12,12 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from model_runtime.api import SIZE_MULTIPLE, TEMPORAL_STRIDE, Device, Stage
+
+if TYPE_CHECKING:
+    from model_runtime.api import Machine
 
 PRESETS_FILE = "formats.toml"
 # next to this module (a plain path, not importlib.resources: that import alone costs ~1 ms of start-up)
@@ -159,36 +163,31 @@ def can_promote(draft_size: tuple[int, int], target_size: tuple[int, int]) -> bo
     return target_size == (draft_size[0] * 2, draft_size[1] * 2)
 
 
-@dataclass(frozen=True)
-class Machine:
-    """What the fit check knows about the machine: device kind and free memory in GB."""
-
-    device: Device
-    memory_gb: float
-    demo: bool
-
-
-def fit_advice(fmt: ResolvedFormat, machine: Machine, presets: Presets | None = None) -> str | None:
+def fit_advice(fmt: ResolvedFormat, machine: Machine, demo: bool, presets: Presets | None = None) -> str | None:
     """None when the format should fit; otherwise why not and what to change (never a hard gate).
 
+    `machine` is the runtime's machine as built (`MachineInfo.capacity()`: totals, so the advice does not
+    flicker with load); an accelerator is judged by its VRAM, the CPU by its RAM.
     The demo model gets no advice: the capacity numbers describe the real model's activations, and a
     warning under default settings that comes and goes with free RAM only alarmed new users."""
-    if machine.demo:
+    if demo:
         return None
     cap = (presets or load_presets()).capacity
-    weights = cap.demo_weights_gb if machine.demo else cap.real_weights_gb
-    per_gb = cap.cpu_tokens_per_gb if machine.device == "cpu" else cap.tokens_per_gb
-    spare = machine.memory_gb - weights
+    weights = cap.real_weights_gb
+    on_cpu = machine.device == Device.CPU
+    per_gb = cap.cpu_tokens_per_gb if on_cpu else cap.tokens_per_gb
+    memory_gb = machine.ram_gb if on_cpu else machine.vram_gb
+    spare = memory_gb - weights
     if spare <= 0:
         return (f"the model needs about {weights:.0f} GB and this {machine.device.upper()} has "
-                f"{machine.memory_gb:.0f} GB: expect heavy offloading or an out-of-memory failure")
+                f"{memory_gb:.0f} GB: expect heavy offloading or an out-of-memory failure")
     budget = spare * per_gb
     if fmt.latent_tokens <= budget:
         return None
     scale = budget / fmt.latent_tokens
     shorter = max(1.0, fmt.seconds * scale)
     return (f"{fmt.width}×{fmt.height} for {fmt.seconds:.1f} s is {fmt.latent_tokens:,} latent tokens; this "
-            f"{machine.device.upper()} ({machine.memory_gb:.0f} GB) handles about {int(budget):,}: choose a lower "
+            f"{machine.device.upper()} ({memory_gb:.0f} GB) handles about {int(budget):,}: choose a lower "
             f"tier or at most {shorter:.0f} s")
 
 

@@ -23,11 +23,12 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 
-from ltx_studio.jobs import GenerationJob, JobOutput, JobSpec, JobState, Progress
+from ltx_studio.jobs import GenerationJob, JobOutput, JobSpec, JobState
 from ltx_studio.runtime_api import ModelChoice, RuntimeFactory
 from ltx_studio.store import JobStore
 from ltx_studio.threads import WorkerThread
 from ltx_studio.worker import Worker
+from model_runtime.api import ProgressEvent
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,10 @@ class JobQueue(QObject):
     pausedChanged = Signal(bool)
     modelStatus = Signal(str)
     engineReady = Signal()
+    durationPredicted = Signal(int, object)  # request id, api.DurationPrediction (see predict_duration)
+    durationFailed = Signal(int, str)
     _run = Signal(int, object, object)
+    _predict = Signal(int, str, float, float, float)
     _setModel = Signal(object)
     _prepare = Signal()
 
@@ -59,6 +63,8 @@ class JobQueue(QObject):
         self._run.connect(self.worker.run)
         self._setModel.connect(self.worker.set_model)
         self._prepare.connect(self.worker.prepare)
+        self._predict.connect(self.worker.predict_duration)
+        self._duration_request = 0
         w = self.worker
         w.jobStarted.connect(self._on_started)
         w.jobProgress.connect(self._on_progress)
@@ -69,6 +75,8 @@ class JobQueue(QObject):
         w.jobNotice.connect(self._on_notice)
         w.modelStatus.connect(self.modelStatus)
         w.engineReady.connect(self._on_engine_ready)
+        w.durationPredicted.connect(self.durationPredicted)
+        w.durationFailed.connect(self.durationFailed)
         self._host.start()
 
     # --- public API ------------------------------------------------------------------------------------
@@ -116,6 +124,14 @@ class JobQueue(QObject):
         self.preparing = True
         self._prepare.emit()
         return True
+
+    def predict_duration(self, prompt: str, fps: float, min_seconds: float, max_seconds: float) -> int:
+        """Ask the worker for LTX-2.5's predicted clip length of `prompt` (answered by durationPredicted /
+        durationFailed with the returned id); a newer request supersedes the ones still waiting."""
+        self._duration_request += 1
+        self.worker.latest_duration_request = self._duration_request
+        self._predict.emit(self._duration_request, prompt, fps, min_seconds, max_seconds)
+        return self._duration_request
 
     @property
     def busy(self) -> bool:
@@ -174,7 +190,7 @@ class JobQueue(QObject):
     def _on_started(self, job_id: int) -> None:
         log.info("job %d started", job_id)
 
-    def _on_progress(self, job_id: int, p: Progress) -> None:
+    def _on_progress(self, job_id: int, p: ProgressEvent) -> None:
         if job := self._job(job_id):
             job.report_progress(p)
 

@@ -19,7 +19,7 @@ from typing import Protocol
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 
-from model_runtime.api import CancelToken, RequestSpec, Stage
+from model_runtime.api import CancelToken, ProgressEvent, RequestSpec, Stage
 
 MAX_SEED = 2**31 - 1
 
@@ -69,25 +69,6 @@ class JobSpec:
 
 
 @dataclass(frozen=True)
-class Progress:
-    """A progress report for the UI: stage, step of total, elapsed and ETA in seconds (ETA None = unknown)."""
-
-    stage: str
-    step: int
-    total: int
-    elapsed_s: float
-    eta_s: float | None
-
-    @property
-    def fraction(self) -> float:
-        return self.step / self.total if self.total else 0.0
-
-    def describe(self) -> str:
-        eta = f", ~{self.eta_s:.0f} s left" if self.eta_s is not None else ""
-        return f"{self.stage} {self.step}/{self.total} · {self.elapsed_s:.1f} s{eta}"
-
-
-@dataclass(frozen=True)
 class JobOutput:
     video: Path
     thumbnail: Path
@@ -129,7 +110,7 @@ class GenerationJob(QObject):
 
     stateChanged = Signal(str)
     started = Signal()
-    progress = Signal(object)       # Progress
+    progress = Signal(object)       # api.ProgressEvent
     preview = Signal(QImage)
     finished = Signal(object)       # JobOutput
     failed = Signal(str)            # a message the user can act on
@@ -144,7 +125,7 @@ class GenerationJob(QObject):
         self.state = JobState.QUEUED
         self.token = CancelToken()
         self.message = ""
-        self.last_progress: Progress | None = None
+        self.last_progress: ProgressEvent | None = None
         self.output: JobOutput | None = None
         self.started_at: float | None = None
         self.ended_at: float | None = None
@@ -198,6 +179,6 @@ class GenerationJob(QObject):
             case JobState.CANCELLED:
                 self.cancelled.emit(message)
 
-    def report_progress(self, p: Progress) -> None:
+    def report_progress(self, p: ProgressEvent) -> None:
         self.last_progress = p
         self.progress.emit(p)

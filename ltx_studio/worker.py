@@ -21,7 +21,7 @@ from PySide6.QtCore import QObject, Qt, Signal, Slot
 from PySide6.QtGui import QImage
 
 import model_runtime.api as api
-from ltx_studio.jobs import JobOutput, JobSpec, Progress
+from ltx_studio.jobs import JobOutput, JobSpec
 from ltx_studio.runtime_api import ModelChoice, RuntimeFactory, describe_error
 from ltx_studio.threads import drive
 
@@ -69,6 +69,8 @@ class Worker(QObject):
     jobCancelled = Signal(int, str)
     modelStatus = Signal(str)
     engineReady = Signal()
+    durationPredicted = Signal(int, object)  # request id, api.DurationPrediction
+    durationFailed = Signal(int, str)  # request id, one line
 
     def __init__(self, factory: RuntimeFactory, choice: ModelChoice, cache_dir: Path, outputs: Path,
                  threads: int | None = None) -> None:
@@ -81,6 +83,7 @@ class Worker(QObject):
         self._runtime = None
         self._runtime_choice: ModelChoice | None = None
         self._stopping = False  # set from the GUI thread by `request_stop`: the warm-up ends early
+        self.latest_duration_request = 0  # set from the GUI thread: older predictions still queued are skipped
 
     def request_stop(self) -> None:
         """Thread-safe (a plain flag): the warm-up stops between import groups; jobs stop by their token."""
@@ -138,7 +141,7 @@ class Worker(QObject):
         self.jobStarted.emit(job_id)
         try:
             token.raise_if_cancelled()
-            self.jobProgress.emit(job_id, Progress("loading model", 0, 1, 0.0, None))
+            self.jobProgress.emit(job_id, api.ProgressEvent("loading model", 0, 1, 0.0))
             runtime = self._ensure_runtime()
             events = _EventRouter(self, job_id)
             result = drive(runtime.generate(spec.request, cancel=token), events.route)
@@ -153,11 +156,28 @@ class Worker(QObject):
         else:
             self.jobFinished.emit(job_id, output)
 
+    @Slot(int, str, float, float, float)
+    def predict_duration(self, request_id: int, prompt: str, fps: float, min_s: float, max_s: float) -> None:
+        """LTX-2.5 "Auto" duration for a prompt, on this thread because this thread owns the loaded model
+        (the runtime runs one thing at a time: a prediction asked for during a job waits for its end here,
+        in the thread's event queue). A request superseded while it waited (the user kept typing) is
+        skipped; exactly one of durationPredicted / durationFailed answers the others."""
+        if request_id != self.latest_duration_request:
+            return
+        try:
+            runtime = self._ensure_runtime()
+            prediction = runtime.predict_duration(prompt, fps, api.DurationBounds(min_s, max_s))
+        except Exception as exc:  # noqa: BLE001 - the thread must survive; the panel shows the reason
+            log.warning("auto duration failed: %s", exc)
+            self.durationFailed.emit(request_id, describe_error(exc))
+        else:
+            self.durationPredicted.emit(request_id, prediction)
+
     def _write_outputs(self, job_id: int, spec: JobSpec, result: api.GenerationResult,
                        token: api.CancelToken) -> JobOutput:
         self._outputs.mkdir(parents=True, exist_ok=True)
         stem = self._outputs / f"{job_id:06d}-{spec.kind}-{spec.request.seed}"
-        self.jobProgress.emit(job_id, Progress("saving", 0, 1, 0.0, None))
+        self.jobProgress.emit(job_id, api.ProgressEvent("saving", 0, 1, 0.0))
         draft = spec.kind == api.Stage.DRAFT
         latents = api.write_latents(result, stem.with_suffix(".latents.safetensors")) if draft else None
         thumb = save_thumbnail(result.frames, stem.with_suffix(".png"))
@@ -175,16 +195,15 @@ class _EventRouter:
 
     def __init__(self, worker: Worker, job_id: int) -> None:
         self.worker, self.job_id = worker, job_id
-        self.started = time.monotonic()
         self.last_preview = self.last_progress = 0.0
 
     def route(self, event: object) -> None:
         now = time.monotonic()
         match event:
-            case api.ProgressEvent(stage=stage, step=step, total=total, eta_s=eta):
+            case api.ProgressEvent(step=step, total=total):
                 if now - self.last_progress >= PROGRESS_MIN_INTERVAL_S or step >= total:
                     self.last_progress = now
-                    self.worker.jobProgress.emit(self.job_id, Progress(stage, step, total, now - self.started, eta))
+                    self.worker.jobProgress.emit(self.job_id, event)  # the runtime's event, as is
             case api.PreviewEvent(image=image):
                 if now - self.last_preview >= PREVIEW_MIN_INTERVAL_S:
                     self.last_preview = now

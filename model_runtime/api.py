@@ -42,7 +42,7 @@ from model_runtime.errors import (
     UnsupportedModelError,
 )
 from model_runtime.loras.spec import STRENGTH_RANGE, LoraSpec
-from model_runtime.sampling.control import CancelToken
+from model_runtime.sampling.control import CancelToken, ProgressEvent
 from model_runtime.spec import (
     SIZE_MULTIPLE,
     TEMPORAL_STRIDE,
@@ -56,11 +56,13 @@ from model_runtime.spec import (
 if TYPE_CHECKING:
     from model_runtime.checkpoints import inspect_checkpoint, inspect_upsampler
     from model_runtime.demo import ensure_demo_model
+    from model_runtime.families import ROLE_TEXT as MODEL_FILE_ROLES
+    from model_runtime.families import ComponentFile, ModelFiles
+    from model_runtime.families import identify as identify_model_file
     from model_runtime.hub.adopt import adopt, scan_everywhere
     from model_runtime.hub.auth import find_token, store_token
     from model_runtime.hub.catalogue import Catalogue, load_catalogue
     from model_runtime.hub.errors import DownloadCancelled, DownloadPaused, TokenStoreError
-    from model_runtime.hub.machine import detect_machine
     from model_runtime.hub.overview import ItemRow, overview, ready_paths
     from model_runtime.hub.recommend import recommend
     from model_runtime.hub.store import ModelStore, default_models_dir
@@ -72,12 +74,14 @@ if TYPE_CHECKING:
     from model_runtime.media.mux import read_metadata
     from model_runtime.media.probe import probe, thumbnails, waveform_peaks
     from model_runtime.media.result import atomic_write, read_request, write_latents, write_result
+    from model_runtime.memory.machine import MachineInfo
+    from model_runtime.memory.plan import Machine
+    from model_runtime.models.duration_head import DurationBounds, DurationPrediction
     from model_runtime.pipelines.types import (
         GenerationRequest,
         GenerationResult,
         NoticeEvent,
         PreviewEvent,
-        ProgressEvent,
         StageLatents,
     )
     from model_runtime.runtime import Runtime
@@ -88,13 +92,16 @@ __all__ = [
     "SIZE_MULTIPLE", "STRENGTH_RANGE", "TEMPORAL_STRIDE", "LibraryEntry", "LoraSpec", "format_size",
     "scan_lora_folder", "CancelToken", "CheckpointError", "Device", "ExportCancelled", "ExportPreset",
     "GenerationCancelled", "GenerationRequest", "GenerationResult", "InvalidRequestError", "LoraError", "MediaError",
-    "ModelPaths", "NoticeEvent", "Pipeline", "PreviewEvent", "ProgressEvent", "RequestSpec", "Runtime",
+    "Machine", "MachineInfo", "ModelPaths", "NoticeEvent", "Pipeline", "PreviewEvent", "ProgressEvent", "RequestSpec", "Runtime",
     "RuntimeErrorBase", "Stage", "StageLatents", "UnsupportedModelError", "atomic_write", "ensure_demo_model",
-    "export", "inspect_checkpoint", "inspect_upsampler", "list_presets", "pick_device", "demo_model_paths", "plan_line", "plan_machine", "probe",
+    "export", "inspect_checkpoint", "inspect_upsampler", "list_presets", "pick_device", "demo_model_paths", "detect_machine", "plan_line", "plan_machine", "probe",
     "read_metadata", "read_request", "thumbnails", "warm_up", "waveform_peaks", "write_latents", "write_result",
+    # model families (LTX-2.3 single file, LTX-2.5 split files) and LTX-2.5's auto duration / decoders
+    "ComponentFile", "DurationBounds", "DurationPrediction", "MODEL_FILE_ROLES", "ModelFiles", "decoder_seconds",
+    "identify_model_file",
     # model downloads (model_runtime.hub)
     "Catalogue", "DownloadCancelled", "DownloadControl", "DownloadPaused", "FileProgress", "FileState", "ItemDownload",
-    "ItemRow", "ModelStore", "TokenStoreError", "adopt", "default_models_dir", "detect_machine", "find_token",
+    "ItemRow", "ModelStore", "TokenStoreError", "adopt", "default_models_dir", "find_token",
     "load_catalogue", "overview", "ready_paths", "recommend", "scan_everywhere", "store_token",
 ]
 
@@ -105,14 +112,12 @@ def _generation() -> dict[str, Any]:
         GenerationResult,
         NoticeEvent,
         PreviewEvent,
-        ProgressEvent,
         StageLatents,
     )
     from model_runtime.runtime import Runtime
 
     return {"Runtime": Runtime, "GenerationRequest": GenerationRequest, "GenerationResult": GenerationResult,
-            "NoticeEvent": NoticeEvent, "PreviewEvent": PreviewEvent, "ProgressEvent": ProgressEvent,
-            "StageLatents": StageLatents}
+            "NoticeEvent": NoticeEvent, "PreviewEvent": PreviewEvent, "StageLatents": StageLatents}
 
 
 def _files() -> dict[str, Any]:
@@ -126,6 +131,21 @@ def _files() -> dict[str, Any]:
             "read_request": read_request, "write_latents": write_latents, "write_result": write_result}
 
 
+def _families() -> dict[str, Any]:
+    """Which family and component a model file is, from its header (no torch)."""
+    from model_runtime.families import ROLE_TEXT, ComponentFile, ModelFiles, identify
+
+    return {"identify_model_file": identify, "MODEL_FILE_ROLES": ROLE_TEXT, "ComponentFile": ComponentFile,
+            "ModelFiles": ModelFiles}
+
+
+def _duration() -> dict[str, Any]:
+    """LTX-2.5 auto duration's bounds and prediction (imports torch: worker thread only)."""
+    from model_runtime.models.duration_head import DurationBounds, DurationPrediction
+
+    return {"DurationBounds": DurationBounds, "DurationPrediction": DurationPrediction}
+
+
 def _media() -> dict[str, Any]:
     from model_runtime.media.export import ExportCancelled, export
     from model_runtime.media.export_presets import ExportPreset, list_presets
@@ -133,6 +153,13 @@ def _media() -> dict[str, Any]:
 
     return {"ExportCancelled": ExportCancelled, "export": export, "ExportPreset": ExportPreset,
             "list_presets": list_presets, "probe": probe, "thumbnails": thumbnails, "waveform_peaks": waveform_peaks}
+
+
+def _machine() -> dict[str, Any]:
+    from model_runtime.memory.machine import MachineInfo
+    from model_runtime.memory.plan import Machine
+
+    return {"Machine": Machine, "MachineInfo": MachineInfo}
 
 
 def _loras() -> dict[str, Any]:
@@ -147,7 +174,6 @@ def _hub() -> dict[str, Any]:
     from model_runtime.hub.auth import find_token, store_token
     from model_runtime.hub.catalogue import Catalogue, load_catalogue
     from model_runtime.hub.errors import DownloadCancelled, DownloadPaused, TokenStoreError
-    from model_runtime.hub.machine import detect_machine
     from model_runtime.hub.overview import ItemRow, overview, ready_paths
     from model_runtime.hub.recommend import recommend
     from model_runtime.hub.store import ModelStore, default_models_dir
@@ -156,7 +182,7 @@ def _hub() -> dict[str, Any]:
     return {"adopt": adopt, "scan_everywhere": scan_everywhere, "find_token": find_token,
             "store_token": store_token, "Catalogue": Catalogue, "load_catalogue": load_catalogue,
             "DownloadCancelled": DownloadCancelled, "DownloadPaused": DownloadPaused,
-            "TokenStoreError": TokenStoreError, "detect_machine": detect_machine, "ItemRow": ItemRow,
+            "TokenStoreError": TokenStoreError, "ItemRow": ItemRow,
             "overview": overview, "ready_paths": ready_paths, "recommend": recommend, "ModelStore": ModelStore,
             "default_models_dir": default_models_dir, "DownloadControl": DownloadControl,
             "FileProgress": FileProgress, "FileState": FileState, "ItemDownload": ItemDownload}
@@ -164,7 +190,7 @@ def _hub() -> dict[str, Any]:
 
 #: model downloads, adoption and verification (model_runtime.hub), for the Models page
 _HUB_NAMES = ("adopt", "scan_everywhere", "find_token", "store_token", "Catalogue", "load_catalogue",
-             "DownloadCancelled", "DownloadPaused", "TokenStoreError", "detect_machine", "ItemRow", "overview",
+             "DownloadCancelled", "DownloadPaused", "TokenStoreError", "ItemRow", "overview",
              "ready_paths", "recommend", "ModelStore", "default_models_dir", "DownloadControl", "FileProgress",
              "FileState", "ItemDownload")
 
@@ -172,13 +198,16 @@ _HUB_NAMES = ("adopt", "scan_everywhere", "find_token", "store_token", "Catalogu
 #: lazily imported name -> the loader that imports it (with the names that come along)
 _LOADERS: dict[str, Callable[[], dict[str, Any]]] = {
     **dict.fromkeys(("Runtime", "GenerationRequest", "GenerationResult", "NoticeEvent", "PreviewEvent",
-                     "ProgressEvent", "StageLatents"), _generation),
+                     "StageLatents"), _generation),
     **dict.fromkeys(("inspect_checkpoint", "inspect_upsampler", "ensure_demo_model", "read_metadata",
                      "atomic_write", "read_request", "write_latents", "write_result"), _files),
+    **dict.fromkeys(("Machine", "MachineInfo"), _machine),
     **dict.fromkeys(("LibraryEntry", "format_size", "scan_lora_folder"), _loras),
     **dict.fromkeys(("ExportCancelled", "export", "ExportPreset", "list_presets", "probe", "thumbnails",
                      "waveform_peaks"), _media),
     **dict.fromkeys(_HUB_NAMES, _hub),
+    **dict.fromkeys(("identify_model_file", "MODEL_FILE_ROLES", "ComponentFile", "ModelFiles"), _families),
+    **dict.fromkeys(("DurationBounds", "DurationPrediction"), _duration),
 }
 
 
@@ -191,12 +220,22 @@ def __getattr__(name: str) -> Any:
     return names[name]
 
 
-def plan_machine(device: str = "auto", vram_gb: float | None = None, ram_gb: float | None = None):
-    """The machine jobs are planned for (`memory.Machine`): the device's free VRAM and the available RAM,
-    each replaced by an override when given. Torch is imported only to ask an accelerator."""
-    from model_runtime.memory.machine import detect, machine_for
+def detect_machine(device: str = "auto", use_torch: bool = False) -> MachineInfo:
+    """This machine (`MachineInfo`: device, name, total and free memories), the one detection every path
+    uses. Its `capacity()` is what the Models page recommends files for and the fit advice reads; its
+    `jobs()` is what a job is planned for. Without `use_torch` nothing imports torch (`nvidia-smi`
+    answers for NVIDIA cards), so the GUI thread may call it."""
+    from model_runtime.memory.machine import detect
 
-    return machine_for(detect(device), vram_gb, ram_gb)
+    return detect(device, use_torch)
+
+
+def plan_machine(device: str = "auto", vram_gb: float | None = None, ram_gb: float | None = None) -> Machine:
+    """The machine jobs are planned for (`Machine`): the device's free VRAM and the available RAM, each
+    replaced by an override when given. Torch is imported only to ask an accelerator."""
+    from model_runtime.memory.machine import detect
+
+    return detect(device).jobs(vram_gb, ram_gb)
 
 
 def demo_model_paths(root: Path) -> ModelPaths:
@@ -215,6 +254,17 @@ def plan_line(paths: ModelPaths, width: int, height: int, frames: int, fps: floa
     from model_runtime.memory.plan import RequestShape
 
     return line(paths, RequestShape(width, height, frames, fps, stage=str(stage)), machine)
+
+
+def decoder_seconds(paths: ModelPaths, width: int, height: int, frames: int, fps: float, stage: str,
+                    machine) -> dict[str, float]:
+    """LTX-2.5's video decoders' predicted decode time for a job ("conv" = Fast, "diffusion" = Sharp; only
+    those the files provide), from the memory planner's FLOP estimates on `machine`'s throughput. Headers
+    only, no torch: the app calls it from the GUI thread on every format change."""
+    from model_runtime.memory.job_plan import decoder_seconds as seconds
+    from model_runtime.memory.plan import RequestShape
+
+    return seconds(paths, RequestShape(width, height, frames, fps, stage=str(stage)), machine)
 
 
 def pick_device() -> tuple[Device, Any]:

@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from model_runtime.components import ComponentRef, refs
+from model_runtime.components import FileComponent, in_file
 from model_runtime.errors import CheckpointError
 from model_runtime.loading import ComponentSpec, build_on_meta
 
@@ -123,14 +123,14 @@ def _check_component(spec: ComponentSpec, module: Shapes, file: Shapes,
     return out
 
 
-def check_shapes(source: LayoutSource, components: Sequence[ComponentRef] | None = None) -> LayoutReport:
+def check_shapes(source: LayoutSource, components: Sequence[FileComponent] | None = None) -> LayoutReport:
     """Build every component of `source.role` on meta from `source.config`; compare with `source.shapes`."""
-    components = refs(source.role) if components is None else components  # type: ignore[arg-type]
+    components = in_file(source.role) if components is None else components  # type: ignore[arg-type]
     claims: dict[str, list[tuple[str, str]]] = {}
     mismatches: list[Mismatch] = []
     layouts: list[ComponentLayout] = []
     for ref in components:
-        spec = ref.resolve()
+        spec = ref.spec
         try:
             module = _module_shapes(spec, source.config)
         except Exception as exc:  # a config the module rejects is a finding, not a crash

@@ -155,7 +155,7 @@ class CataloguePanel(QWidget):
         from model_runtime.api import detect_machine, recommend
 
         try:
-            self._recommended.emit(recommend(self.catalogue, detect_machine()))
+            self._recommended.emit(recommend(self.catalogue, detect_machine().capacity()))
         except Exception as exc:  # planning must never break the page: say so and carry on
             log.warning("recommendation failed: %s", exc)
             self._recommended.emit(None)

@@ -229,7 +229,7 @@ class ExportDialog(QDialog):
             self.eta_label.setText("Measuring and normalising the sound…")
         else:
             eta = f"{ev.eta_s:.0f} s left" if ev.eta_s is not None else "estimating…"
-            self.eta_label.setText(f"Frame {ev.done} / {ev.total} · {eta}")
+            self.eta_label.setText(f"Frame {ev.step} / {ev.total} · {eta}")
 
     def _on_finished(self, result) -> None:
         self.bar.setValue(1000)

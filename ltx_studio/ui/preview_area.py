@@ -25,10 +25,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ltx_studio.jobs import GenerationJob, Progress
+from ltx_studio.jobs import GenerationJob
 from ltx_studio.progress import JobProgress, format_seconds, job_stages, stage_name
 from ltx_studio.ui.direction_bar import DirectionBar
 from ltx_studio.ui.widgets import ElidedLabel, fixed_width_for
+from model_runtime.api import ProgressEvent
 
 
 class StillPlayer(QLabel):
@@ -206,7 +207,7 @@ class PreviewArea(QFrame):
         job.progress.connect(lambda p, j=job: self._on_progress(j, p))
         job.preview.connect(self._on_preview)
 
-    def _on_progress(self, job: GenerationJob, p: Progress) -> None:
+    def _on_progress(self, job: GenerationJob, p: ProgressEvent) -> None:
         if job is not self._job or self._tracker is None:
             return
         self._tracker.report(p.stage, p.step, p.total)

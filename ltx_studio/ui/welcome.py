@@ -9,11 +9,15 @@ comes back from Help → Getting started.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from ltx_studio.model_setup import PURPOSE
+
+if TYPE_CHECKING:
+    from model_runtime.api import MachineInfo
 
 
 @dataclass(frozen=True)
@@ -33,24 +37,12 @@ class MachineSummary:
         return f"This machine has {self.device} with {self.memory_gb:.0f} GB; {need}, so there is {enough}."
 
 
-def describe_machine(weights_gb: float) -> MachineSummary:
-    """The device the runtime would pick, without importing torch (start-up must stay light): NVIDIA's
-    driver is probed through `nvidia-smi` when present, otherwise it is the CPU and its RAM."""
-    import shutil
-    import subprocess
-
-    import psutil
-
-    smi = shutil.which("nvidia-smi")
-    if smi:
-        try:
-            out = subprocess.run([smi, "--query-gpu=name,memory.total", "--format=csv,noheader,nounits"],
-                                 capture_output=True, text=True, timeout=3, check=True).stdout.splitlines()
-            name, mib = out[0].rsplit(",", 1)
-            return MachineSummary(f"CUDA ({name.strip()})", float(mib) / 1024, weights_gb)
-        except (OSError, subprocess.SubprocessError, ValueError, IndexError):
-            pass
-    return MachineSummary("CPU", psutil.virtual_memory().total / 2**30, weights_gb)
+def describe_machine(info: MachineInfo, weights_gb: float) -> MachineSummary:
+    """What the card says about the machine the runtime detected (`api.detect_machine`, without torch:
+    start-up must stay light): the accelerator and its memory, otherwise the CPU and its RAM."""
+    if info.kind == "cpu":
+        return MachineSummary("CPU", info.ram_total_gb, weights_gb)
+    return MachineSummary(f"{info.kind.upper()} ({info.name})", info.vram_total_gb, weights_gb)
 
 
 class WelcomeCard(QFrame):

@@ -25,12 +25,12 @@ class _ProgressLine:
 
     def __call__(self, ev) -> None:
         now = time.monotonic()
-        if ev.done != ev.total and now - self._last < 0.1:
+        if ev.step != ev.total and now - self._last < 0.1:
             return
         self._last = now
         eta = f"ETA {ev.eta_s:5.1f} s" if ev.eta_s is not None else "ETA   ..."
-        sys.stderr.write(f"\r{ev.stage:<5} {ev.done:>6}/{ev.total:<6} {ev.fraction:6.1%}  {eta}")
-        if ev.stage == "video" and ev.done == ev.total:
+        sys.stderr.write(f"\r{ev.stage:<5} {ev.step:>6}/{ev.total:<6} {ev.fraction:6.1%}  {eta}")
+        if ev.stage == "video" and ev.step == ev.total:
             sys.stderr.write("\n")
 
 

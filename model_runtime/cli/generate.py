@@ -194,8 +194,9 @@ def validate(args: argparse.Namespace) -> Inputs:
         check_gemma_matches(files.main.header, inspect_gemma_folder(args.text_encoder).dims)
     distilled = LoraSpec.parse(args.distilled_lora) if args.distilled_lora else None
     if loras or distilled:
-        if files.is_split:
-            raise InvalidRequestError("LoRAs are supported with LTX-2.3 single checkpoints only in this version")
+        if distilled and files.is_split:  # the dev model's render refines with it; 2.5's transformer is distilled
+            raise InvalidRequestError("--distilled-lora is for the LTX-2.3 dev model; LTX-2.5's transformer is "
+                                      "already distilled")
         check_loras(files.main, (*loras, *((distilled,) if distilled else ())))
         paths = replace(paths, distilled_lora=distilled)
     if auto and not files.has("duration_head"):
@@ -354,14 +355,14 @@ _CHECKED = ("prompt", "width", "height", "frames", "fps", "seed", "negative_prom
 def run(args: argparse.Namespace) -> int:
     from model_runtime.api import GenerationResult, NoticeEvent, ProgressEvent, Runtime, write_result
     from model_runtime.cli.plan import plan_table
-    from model_runtime.memory.machine import detect, machine_for
+    from model_runtime.memory.machine import detect
     from model_runtime.memory.measure import RssAnonPeak
     from model_runtime.models.acceleration import Acceleration
 
     inputs = validate(args)
     started = time.monotonic()
     info = detect(args.device)
-    machine = machine_for(info, args.vram_gb, args.ram_gb)
+    machine = info.jobs(args.vram_gb, args.ram_gb)
     runtime = Runtime.open(inputs.paths, device=info.device, dtype=_dtype(args, info.device), memory=machine,
                            acceleration=Acceleration(args.attention, args.compile))
     spec = inputs.request

@@ -42,7 +42,7 @@ def format_row(c, width: int) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from model_runtime import goldens
+    from model_runtime.goldens import sections as goldens
 
     root: Path = args.dir
     if not root.is_dir():

@@ -36,10 +36,10 @@ def _catalogue(args: argparse.Namespace) -> Catalogue:
 
 
 def _recommendation(cat: Catalogue, variant: str = "distilled"):
-    from model_runtime.hub.machine import detect_machine
     from model_runtime.hub.recommend import recommend
+    from model_runtime.memory.machine import detect
 
-    return recommend(cat, detect_machine(), variant)
+    return recommend(cat, detect(use_torch=False).capacity(), variant)
 
 
 def _list(args: argparse.Namespace) -> int:

@@ -9,13 +9,13 @@ Every run parameter comes from the checkpoint's embedded config and the golden f
 metadata, every tolerance from its `tolerances` metadata: nothing here knows set A's numbers.
 
 Each section module (`text`, `transformer`, `video_vae`, `audio`, `upsampler`, `schedules`, `e2e`,
-`guided`, `lora` (which reads `golden_conditioning.safetensors` itself)) exposes `run(ctx: GoldenContext) -> list[Comparison]`.
+`guided`, `lora` (which reads `golden_conditioning.safetensors` itself)) exposes `run(ctx: GoldenContext) -> list[Comparison]`;
+`goldens.sections` lists them (real functions, imported explicitly) and runs every file of a set.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,18 +25,6 @@ from safetensors import safe_open
 from model_runtime.checkpoints import read_header
 from model_runtime.errors import CheckpointError
 from model_runtime.loading import ComponentSpec, load_component
-
-log = logging.getLogger(__name__)
-
-SECTIONS = ("schedules", "text", "transformer", "video_vae", "upsampler", "audio", "duration", "e2e", "guided",
-            "lora")
-
-#: sections of the other golden files (`golden_*.safetensors`): their `settings` metadata has one entry per
-#: tensor prefix; this maps each prefix to the module that checks it (`run_prefix(ctx, prefix)`)
-PREFIX_SECTIONS = {"i2v": "images", "kf": "images", "retake": "retake", "a2v": "a2v", "lora": "lora",
-                   "lora2": "lora"}
-#: (a module with `run_prefix` is dispatched per prefix; one listed in SECTIONS, e.g. lora, runs in the plain
-#: pass and reads this file itself, so its prefixes are not listed again here: checked once, never twice)
 
 
 def golden_files(root: str | Path) -> list[str]:
@@ -215,57 +203,3 @@ def compare_uint8_frames(name: str, actual: torch.Tensor, reference: torch.Tenso
     frac = float((diff > 0).float().mean().item()) if diff.numel() else 0.0
     ok = worst <= UINT8_MAX_LSB and frac <= UINT8_MAX_FRACTION
     return Comparison(name, float(worst), "1 LSB on <=0.5%", ok, f"{frac * 100:.3f}% of values differ")
-
-
-def file_sections(ctx: GoldenContext) -> tuple[str, ...]:
-    """The sections of one golden file: SECTIONS for golden.safetensors, else its settings' prefixes (less
-    those a plain-pass section checks itself: the `lora` section reads its prefixes from this file)."""
-    if ctx.file == "golden.safetensors":
-        return SECTIONS
-    return tuple(k for k in ctx.settings if k != "set" and PREFIX_SECTIONS.get(k) not in SECTIONS)
-
-
-def all_sections(root: str | Path) -> tuple[str, ...]:
-    names: list[str] = []
-    for file in golden_files(root):
-        ctx = GoldenContext.open(root, file=file) if file != "golden.safetensors" else None
-        names.extend(SECTIONS if ctx is None else file_sections(ctx))
-    return tuple(dict.fromkeys(names))
-
-
-def run_section(ctx: GoldenContext, section: str, plain: GoldenContext | None) -> list[Comparison]:
-    """One section of one file. A prefix section's module exposes `run_prefix(ctx, prefix, plain)`; a prefix
-    without a module is a failure (one row, never silently dropped)."""
-    import importlib
-    import importlib.util
-
-    if ctx.file == "golden.safetensors":
-        return importlib.import_module(f"model_runtime.goldens.{section}").run(ctx)
-    module = PREFIX_SECTIONS.get(section)
-    if module in SECTIONS:  # a section of the plain pass that reads this file's tensors itself (e.g. lora)
-        return []
-    if module is None or importlib.util.find_spec(f"model_runtime.goldens.{module}") is None:
-        return [Comparison(f"{section}.* ({ctx.file})", float("inf"), "-", False, "no runtime section checks it")]
-    return importlib.import_module(f"model_runtime.goldens.{module}").run_prefix(ctx, section, plain)
-
-
-def run_all(root: str | Path, sections: tuple[str, ...] | None = None, *, catch: bool = False) -> list[Comparison]:
-    """Every section of every `golden*.safetensors` in `root` (or only `sections`). `catch`: a section that
-    raises becomes one FAIL row instead of ending the run (one broken section must not hide the others)."""
-    results: list[Comparison] = []
-    plain: GoldenContext | None = None
-    for file in golden_files(root):
-        ctx = GoldenContext.open(root, file=file, share=plain)
-        plain = plain or ctx
-        for section in file_sections(ctx):
-            if sections is not None and section not in sections:
-                continue
-            try:
-                results.extend(run_section(ctx, section, plain))
-            except Exception as exc:
-                if not catch:
-                    raise
-                log.exception("golden section %s failed", section)
-                results.append(Comparison(f"{section} (section error)", float("inf"), "-", False,
-                                          f"{exc.__class__.__name__}: {exc}".splitlines()[0]))
-    return results

@@ -42,7 +42,7 @@ from model_runtime.media.mux import (
 )
 from model_runtime.media.output_safety import output_lock, sweep_partials
 from model_runtime.media.probe import MediaInfo, probe, read_audio
-from model_runtime.sampling.control import CancelToken, StepClock
+from model_runtime.sampling.control import CancelToken, ProgressEvent, StepClock
 
 log = logging.getLogger(__name__)
 
@@ -52,21 +52,6 @@ _MPEG_RANGE = 1
 
 class ExportCancelled(RuntimeErrorBase):  # noqa: N818 - the name reads as the event it reports
     """The user cancelled an export; its partial file has been removed."""
-
-
-@dataclass(frozen=True)
-class ExportProgress:
-    """One progress report: `stage` is "audio" (loudness passes) or "video" (encoding frames)."""
-
-    stage: str
-    done: int
-    total: int
-    elapsed_s: float
-    eta_s: float | None
-
-    @property
-    def fraction(self) -> float:
-        return self.done / self.total if self.total else 0.0
 
 
 @dataclass(frozen=True)
@@ -248,7 +233,7 @@ def _tag(source: Path, preset: ExportPreset, span: Span) -> str:
     return json.dumps(settings, sort_keys=True, ensure_ascii=False)
 
 
-Progress = Callable[[ExportProgress], None]
+Progress = Callable[[ProgressEvent], None]  # stage "audio" (loudness passes) or "video" (frames)
 
 
 def _write(tmp: Path, source: Path, info: MediaInfo, span: Span, preset: ExportPreset, fit: str | None,
@@ -279,7 +264,7 @@ def _write(tmp: Path, source: Path, info: MediaInfo, span: Span, preset: ExportP
                 container.mux(astream.encode(_audio_frame(audio, done_samples, end, rate)))
                 done_samples = end
             if progress is not None:
-                progress(ExportProgress("video", i + 1, span.count, clock.elapsed(), clock.eta(i + 1)))
+                progress(ProgressEvent("video", i + 1, span.count, clock.elapsed(), clock.eta(i + 1)))
         container.mux(vstream.encode(None))
         container.mux(astream.encode(None))
 
@@ -298,7 +283,7 @@ def export(source: str | Path, preset: ExportPreset, out: str | Path, *, in_s: f
     preset.check_duration(span.duration_s)
     check_target(out, preset)
     if progress is not None:
-        progress(ExportProgress("audio", 0, span.count, 0.0, None))
+        progress(ProgressEvent("audio", 0, span.count, 0.0, None))
     audio, measured = export_audio(source, info, span, preset)
     with output_lock(out):
         sweep_partials(out.parent)

@@ -25,7 +25,7 @@ from model_runtime.pipelines.envelope import (
     text_problem,
 )
 from model_runtime.sampling.ancestral import ANCESTRAL_NAMES
-from model_runtime.sampling.control import CancelToken
+from model_runtime.sampling.control import CancelToken, ProgressEvent
 from model_runtime.sampling.guidance import GuidanceParams
 from model_runtime.sampling.noise import NOISE_ORDER
 from model_runtime.spec import SIZE_MULTIPLE, TEMPORAL_STRIDE  # the grid, defined once (torch-free)
@@ -201,21 +201,6 @@ class GenerationResult:
     @property
     def duration_s(self) -> float:
         return self.frames.shape[0] / self.fps
-
-
-@dataclass(frozen=True)
-class ProgressEvent:
-    """Where a generation is: `stage` is "text", "stage1", "stage2", "upsample" or "decode"."""
-
-    stage: str
-    step: int
-    total: int
-    elapsed_s: float
-    eta_s: float | None = None
-
-    @property
-    def fraction(self) -> float:
-        return self.step / self.total if self.total else 1.0
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,12 @@
-"""Cancel token and step timing: how a caller stops a generation and learns how far along it is.
+"""Cancel token, progress event and step timing: how a caller stops a job and learns how far along it is.
 
 The token is a thread-safe flag the GUI thread sets and the worker thread polls between denoising
 steps; polling (rather than interrupting) keeps the model in a consistent state. A cancelled job
 raises `GenerationCancelled`, so no code after the check (more steps, the VAE decode) ever runs.
+
+`ProgressEvent` is the one progress report of the runtime (a generation's stages, an export's frames)
+and of the app (its job list and progress bar show it as is). Torch-free, so the app's GUI thread can
+import it with `model_runtime.api`.
 """
 
 from __future__ import annotations
@@ -32,6 +36,27 @@ class CancelToken:
     def raise_if_cancelled(self) -> None:
         if self._event.is_set():
             raise GenerationCancelled(self._reason)
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """Where a job is: `stage` names the part running ("text", "stage1", "stage2", "upsample", "decode" for
+    a generation; "audio", "video" for an export; the app adds "loading model" and "saving"), `step` of
+    `total` of it is done, `elapsed_s` since the job started, `eta_s` left of the stage (None: unknown)."""
+
+    stage: str
+    step: int
+    total: int
+    elapsed_s: float
+    eta_s: float | None = None
+
+    @property
+    def fraction(self) -> float:
+        return self.step / self.total if self.total else 1.0
+
+    def describe(self) -> str:
+        eta = f", ~{self.eta_s:.0f} s left" if self.eta_s is not None else ""
+        return f"{self.stage} {self.step}/{self.total} · {self.elapsed_s:.1f} s{eta}"
 
 
 @dataclass

@@ -17,14 +17,23 @@ class FakeRuntime:
     step_s: float = 0.02
     fail_with: BaseException | None = None
     requests: list | None = None
+    notice: str | None = None  # a NoticeEvent first, like the real runtime's out-of-memory retry
 
     def generate(self, request, cancel=None):
         import torch
 
-        from model_runtime.pipelines.types import GenerationResult, PreviewEvent, ProgressEvent, StageLatents
+        from model_runtime.pipelines.types import (
+            GenerationResult,
+            NoticeEvent,
+            PreviewEvent,
+            ProgressEvent,
+            StageLatents,
+        )
 
         if self.requests is not None:
             self.requests.append(request)
+        if self.notice is not None:
+            yield NoticeEvent(self.notice)
         started = time.monotonic()
         stages = ["stage1"] if request.stage == "draft" and request.draft_latents is None else ["stage2"]
         if request.stage == "render" and request.draft_latents is None:
@@ -50,6 +59,16 @@ class FakeRuntime:
         return GenerationResult(frames, wave, request.fps, 48000, {"stage1": lat},
                                 {"prompt": request.prompt, "seed": request.seed, "stage": request.stage,
                                  "loras": loras})
+
+
+    def predict_duration(self, prompt, fps, bounds=None):
+        """LTX-2.5 "Auto" duration, faked: a quarter second per word, snapped as the runtime snaps it."""
+        from model_runtime.models.duration_head import DurationBounds, DurationPrediction, seconds_to_frames
+
+        if self.requests is not None:
+            self.requests.append(("predict_duration", prompt, fps))
+        seconds = 0.25 * len(prompt.split())
+        return DurationPrediction(seconds, seconds_to_frames(seconds, fps, bounds or DurationBounds()), fps)
 
 
 class FakeFactory:

@@ -49,6 +49,7 @@ def main(profile: str, out: str, theme: str) -> None:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
+    from ltx_studio.app import close_main_window
     from ltx_studio.context import AppContext
     from ltx_studio.paths import AppPaths
     from ltx_studio.ui.main_window import MainWindow
@@ -100,7 +101,7 @@ def main(profile: str, out: str, theme: str) -> None:
     QTimer.singleShot(0, check)
     QTimer.singleShot(60_000, app.quit)
     app.exec()
-    w.shutdown()
+    close_main_window(w)  # the app's own exit path
 
 
 if __name__ == "__main__":

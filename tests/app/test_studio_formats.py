@@ -6,7 +6,6 @@ import pytest
 
 from ltx_studio.formats import (
     FormatChoice,
-    Machine,
     can_promote,
     detect_format,
     fit_advice,
@@ -16,6 +15,7 @@ from ltx_studio.formats import (
     snap_frames,
     snap_size,
 )
+from model_runtime.api import Machine
 
 P = load_presets()
 
@@ -70,8 +70,9 @@ def test_prompt_format_words(prompt, expect):
 
 def test_fit_check_explains_instead_of_gating():
     big = resolve(FormatChoice("16:9", "4K", 24, 20), stage="render")
-    msg = fit_advice(big, Machine("cuda", 48, demo=False))
-    assert msg and "latent tokens" in msg and "lower tier" in msg
-    assert fit_advice(resolve(FormatChoice("16:9", "720p", 24, 5)), Machine("cuda", 80, demo=False)) is None
-    assert "out-of-memory" in fit_advice(big, Machine("cuda", 12, demo=False))
-    assert fit_advice(resolve(FormatChoice("16:9", "Draft", 24, 2)), Machine("cpu", 8, demo=True)) is None
+    msg = fit_advice(big, Machine(48, 64, "cuda"), demo=False)
+    assert msg and "latent tokens" in msg and "lower tier" in msg and "CUDA (48 GB)" in msg
+    assert fit_advice(resolve(FormatChoice("16:9", "720p", 24, 5)), Machine(80, 128, "cuda"), demo=False) is None
+    assert "out-of-memory" in fit_advice(big, Machine(12, 128, "cuda"), demo=False)  # the card's VRAM, not RAM
+    assert "CPU has 8 GB" in fit_advice(big, Machine(80, 8, "cpu"), demo=False)  # the CPU's RAM, not "VRAM"
+    assert fit_advice(resolve(FormatChoice("16:9", "Draft", 24, 2)), Machine(8, 8, "cpu"), demo=True) is None

@@ -84,15 +84,19 @@ def test_history_filter_requeue_delete(window, qtbot):
 def test_empty_prompt_and_failures_keep_the_app_usable(window, qtbot):
     assert window.draft() is None
     assert "prompt" in window.statusBar().currentMessage().lower()
+    from ltx_studio.runtime_api import ModelChoice
+
     window.factory.kw["fail_with"] = OSError(28, "No space left on device")
-    window.queue.worker._runtime = None  # the next job opens a runtime with the failing fake
+    # as in the app, a new model choice (Settings -> Models -> Save) makes the worker open a new runtime,
+    # here the failing fake: sent through the queue's queued signal, never set on the worker from this thread
+    window.queue.set_model(ModelChoice(demo=False, checkpoint="other.safetensors"))
     window.prompt_panel.prompt.setPlainText("A storm")
     job = window.draft()
     qtbot.waitUntil(lambda: not job.is_active, timeout=20_000)
     assert job.state == "failed" and "Disk full" in job.message
     assert "failed" in window.statusBar().currentMessage() and "Disk full" in window.preview.stage_label.text()
     window.factory.kw.pop("fail_with")
-    window.queue.worker._runtime = None
+    window.queue.set_model(ModelChoice(demo=True))  # back to the demo: opened again, without the fault
     ok = window.draft()
     qtbot.waitUntil(lambda: not ok.is_active, timeout=20_000)
     assert ok.state == "done"

@@ -163,7 +163,7 @@ def test_preset_output(tmp_path, clips, preset, source, in_s, out_s, frames):
     events = []
     result = export(clips[source], p, out, in_s=in_s, out_s=out_s, progress=events.append)
     assert result.frames == frames and out.is_file()
-    assert [e.done for e in events if e.stage == "video"] == list(range(1, frames + 1))
+    assert [e.step for e in events if e.stage == "video"] == list(range(1, frames + 1))
     assert events[-1].eta_s == pytest.approx(0.0)
     check_output(out, preset, clips[source], frames)
     check_loudness(out, preset, clips[source])

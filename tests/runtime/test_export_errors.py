@@ -43,7 +43,7 @@ def test_cancel_removes_the_partial_file(tmp_path, clip):
     token = CancelToken()
 
     def on_progress(ev):
-        if ev.stage == "video" and ev.done == 3:
+        if ev.stage == "video" and ev.step == 3:
             token.cancel()
 
     with pytest.raises(ExportCancelled):

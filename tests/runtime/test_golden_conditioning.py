@@ -19,8 +19,8 @@ def cond_ctx(golden_ctx, tiny_dir):
 
 
 def test_lora_prefixes_are_checked_once_by_the_lora_section(cond_ctx, tiny_dir):
-    from model_runtime.goldens import SECTIONS, all_sections, file_sections, run_section
     from model_runtime.goldens.lora import cases
+    from model_runtime.goldens.sections import SECTIONS, all_sections, file_sections, run_section
 
     assert {"lora", "lora2"} <= set(cases(cond_ctx))  # the file holds LoRA cases ...
     assert "lora" in SECTIONS  # ... which the plain pass's lora section checks

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from model_runtime.components import REGISTRY, refs
+from model_runtime.components import REGISTRY, in_file
 from model_runtime.layout import LayoutSource, check_layout_file, check_shapes, read_layout_json
 
 
@@ -27,7 +27,7 @@ def test_full_single_file_matches(full_reports, sources):
     assert report.file_tensors == len(sources["checkpoint"].shapes) > 5000
     assert report.claimed_params == report.file_params  # every parameter of the file has a module, once
     names = {c.name for c in report.components}
-    assert len(names) == len(refs("checkpoint"))
+    assert len(names) == len(in_file("checkpoint"))
     # the VAE statistics are the only tensors two components share
     assert report.shared_keys and all(".per_channel_statistics." in k for k in report.shared_keys)
 
@@ -41,13 +41,13 @@ def test_registry_covers_every_file():
     """The 2.3 single file + upscaler, and each LTX-2.5 split file; a spec appears once per file."""
     assert {r.file for r in REGISTRY} == {"checkpoint", "upsampler", "transformer", "text_encoder", "video_vae",
                                           "video_vae_conv", "audio_vae", "duration_head"}
-    assert len({(r.file, r.module, r.attr) for r in REGISTRY}) == len(REGISTRY)
+    assert len({(r.file, id(r.spec)) for r in REGISTRY}) == len(REGISTRY)
 
 
 def _small(source: LayoutSource, *prefixes: str) -> tuple[LayoutSource, tuple]:
     """The layout restricted to some components (fast to build), with their registry entries."""
     shapes = {k: v for k, v in source.shapes.items() if k.startswith(prefixes)}
-    comps = tuple(r for r in refs("checkpoint") if r.resolve().prefix.startswith(prefixes))
+    comps = tuple(r for r in in_file("checkpoint") if r.spec.prefix.startswith(prefixes))
     return dataclasses.replace(source, shapes=shapes), comps
 
 

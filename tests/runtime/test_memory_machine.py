@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from model_runtime.memory.layout import ModelLayout
-from model_runtime.memory.machine import detect, machine_for, ram_gb, resolve_device
+from model_runtime.memory.machine import detect, ram_gb, resolve_device
 from model_runtime.memory.plan import Machine, Placement, RequestShape
 from model_runtime.memory.planner import choose_plan, nearest_fitting
 
@@ -27,10 +27,31 @@ def test_detect_reads_this_machine_and_overrides_replace_it():
     info = detect("cpu")
     assert info.kind == "cpu" and info.vram_total_gb == 0 and info.ram_total_gb == pytest.approx(total, rel=0.01)
     assert "GB RAM available" in info.line()
-    m = machine_for(info)
+    m = info.jobs()
     assert m.device == "cpu" and 0 < m.ram_gb <= total
-    assert machine_for(info, ram_gb_=6).ram_gb == 6 and machine_for(info, vram_gb=8).vram_gb == 8
+    assert info.jobs(ram_gb=6).ram_gb == 6 and info.jobs(vram_gb=8).vram_gb == 8
     assert resolve_device("auto") in ("cuda", "mps", "cpu") and resolve_device("cuda:1") == "cuda:1"
+
+
+def test_one_detection_without_torch_reads_nvidia_smi_and_gives_both_views(tmp_path, monkeypatch):
+    """The Models page, `models list`, the fit advice and the welcome card read the machine without torch
+    (one detection, two views: `jobs()` free memory for planning, `capacity()` totals for advice)."""
+    import subprocess
+    import sys
+
+    probe = ("import sys; from model_runtime.memory.machine import detect; i = detect(use_torch=False); "
+             "print(i.kind, i.name, round(i.vram_total_gb, 2), round(i.vram_free_gb, 2), i.capacity().vram_gb, "
+             "i.jobs().vram_gb, 'torch' in sys.modules)")
+    smi = tmp_path / "nvidia-smi"
+    smi.write_text("#!/bin/sh\necho 'NVIDIA Test 24GB, 24576, 20480'\necho 'NVIDIA Other, 81920, 81920'\n")
+    smi.chmod(0o755)
+    env = {"PATH": f"{tmp_path}:/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True).stdout
+    # the first card (cuda:0, what "cuda" runs on), MiB -> GB; free for jobs, total for capacity; no torch
+    assert out.split() == ["cuda", "NVIDIA", "Test", "24GB", "25.77", "21.47", "25.8", "21.47", "False"]
+    cpu = detect("cpu", use_torch=False)
+    assert cpu.capacity().vram_gb == cpu.capacity().ram_gb == round(cpu.ram_total_gb, 1)  # one pool
+    assert cpu.jobs().vram_gb == 0 and cpu.capacity().device == "cpu"
 
 
 def test_cpu_plan_maps_weights_when_float32_does_not_fit(full):
