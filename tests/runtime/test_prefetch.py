@@ -23,9 +23,8 @@ REQUEST = GenerationRequest(prompt="a fox in the snow", width=64, height=64, fra
 
 
 @pytest.fixture(scope="module")
-def paths(tiny_dir) -> ModelPaths:
-    return ModelPaths(tiny_dir / "checkpoint.safetensors", tiny_dir / "spatial_upscaler_x2.safetensors",
-                      tiny_dir / "text_encoder")
+def paths(tiny_paths) -> ModelPaths:
+    return tiny_paths
 
 
 def _plan(strategy: Strategy) -> MemoryPlan:
