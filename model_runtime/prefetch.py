@@ -27,6 +27,18 @@ from model_runtime.loading import ComponentSpec
 log = logging.getLogger(__name__)
 
 
+def component_keys(header: SafetensorsHeader, spec: ComponentSpec) -> list[str]:
+    """The file keys `spec` reads (its prefix, minus keys another component stored there owns)."""
+    p = spec.prefix
+    return [k for k in header.tensors if k.startswith(p) and spec.rename(k[len(p):]) is not None]
+
+
+def prefetch_bytes(header: SafetensorsHeader, spec: ComponentSpec, dtype: torch.dtype) -> int:
+    """RAM the prefetched tensors take once cast to `dtype` (what the plan must have room for)."""
+    itemsize = torch.empty((), dtype=dtype).element_size()
+    return sum(header.tensors[k].numel * itemsize for k in component_keys(header, spec))
+
+
 class WeightPrefetch:
     """The tensors of `spec` in `header`'s file, cast like `load_component(dtype=dtype)` casts them."""
 
@@ -39,16 +51,12 @@ class WeightPrefetch:
         self._thread = threading.Thread(target=self._run, name=f"prefetch-{spec.name}", daemon=True)
         self._thread.start()
 
-    def _keys(self) -> list[str]:
-        p = self.spec.prefix
-        return [k for k in self.header.tensors if k.startswith(p) and self.spec.rename(k[len(p):]) is not None]
-
     def _run(self) -> None:
         t0 = time.perf_counter()
         try:
             out: dict[str, torch.Tensor] = {}
             with safe_open(str(self.header.path), framework="pt", device="cpu") as fh:
-                for key in self._keys():
+                for key in component_keys(self.header, self.spec):
                     t = fh.get_tensor(key)
                     out[key] = t.to(device=self.device, dtype=self.dtype if t.is_floating_point() else t.dtype)
             self._tensors = out

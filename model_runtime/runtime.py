@@ -212,7 +212,8 @@ class ModelEngine:
     def prefetch_transformer(self) -> bool:
         """Start reading and casting the transformer's weights on a background thread (`prefetch`), so the
         prompt's encoding overlaps them; only on the CPU under a plan that keeps them resident in the
-        compute dtype (a mapped, streamed or fp8 plan places them its own way). True when started."""
+        compute dtype (a mapped, streamed or fp8 plan places them its own way) and whose RAM budget holds
+        them beside the text encoding's peak. True when started."""
         from model_runtime.memory.plan import Placement, Weights
 
         plan = self._plan
@@ -220,10 +221,13 @@ class ModelEngine:
                 or plan is None or plan.strategy.placement is not Placement.RESIDENT
                 or plan.strategy.weights is not Weights.BF16 or self.acceleration.compile):
             return False
-        from model_runtime.prefetch import WeightPrefetch
+        from model_runtime.prefetch import WeightPrefetch, prefetch_bytes
 
-        self._prefetch = WeightPrefetch(self.files.file_for("transformer").header, _spec("transformer"), self.dtype,
-                                        "cpu")
+        header, spec = self.files.file_for("transformer").header, _spec("transformer")
+        text = next((s.ram_bytes for s in plan.stages if s.name == "text encoding"), 0)
+        if text + prefetch_bytes(header, spec, self.dtype) > plan.machine.ram_budget:
+            return False  # the weights would sit beside Gemma during the encoding: only when RAM has room
+        self._prefetch = WeightPrefetch(header, spec, self.dtype, "cpu")
         return True
 
     def _loaded_transformer(self, storage: str | None) -> torch.nn.Module:

@@ -27,9 +27,9 @@ def paths(tiny_paths) -> ModelPaths:
     return tiny_paths
 
 
-def _plan(strategy: Strategy) -> MemoryPlan:
+def _plan(strategy: Strategy, ram_gb: float = 8) -> MemoryPlan:
     req = RequestShape(REQUEST.width, REQUEST.height, REQUEST.frames, REQUEST.fps, "draft")
-    return MemoryPlan(strategy, (), None, req, Machine(0, 8, "cpu"))
+    return MemoryPlan(strategy, (), None, req, Machine(0, ram_gb, "cpu"))
 
 
 RESIDENT = _plan(Strategy(Weights.BF16, Placement.RESIDENT))
@@ -58,10 +58,12 @@ def test_a_planned_cpu_job_prefetches_and_gives_the_same_result(paths, monkeypat
 
 @pytest.mark.parametrize("strategy", [Strategy(Weights.BF16, Placement.MAPPED), Strategy(Weights.FP8, Placement.RESIDENT),
                                       Strategy(Weights.BF16, Placement.STREAM)])
-def test_plans_that_place_weights_their_own_way_do_not_prefetch(paths, strategy):
+def test_plans_that_place_weights_their_own_way_or_lack_room_do_not_prefetch(paths, strategy):
     engine = ModelEngine(paths, "cpu", torch.float32, planned=True)
     with engine.memory_plan(_plan(strategy)):
         assert engine.prefetch_transformer() is False
+    with engine.memory_plan(_plan(Strategy(Weights.BF16, Placement.RESIDENT), ram_gb=1e-4)):
+        assert engine.prefetch_transformer() is False  # no room beside the text encoding
     with engine.memory_plan(RESIDENT):
         assert engine.prefetch_transformer() is True
         assert engine.prefetch_transformer() is False  # one at a time
