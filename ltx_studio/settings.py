@@ -35,6 +35,7 @@ class Settings:
     default_fps: float = 24.0
     lora_folder: str = ""         # the LoRA library's folder
     distilled_lora: str = ""      # ltx-2.3 distilled LoRA: the dev render's stage 2 refines with it
+    render_backend: str = "local"  # local (this machine), auto (a Ray cluster on it) or ray://host:port
     # LTX-2.5 ships one file per component; both families' paths are kept, `family` says which one runs
     family: str = "2.3"           # "2.3" (the single checkpoint above) or "2.5" (the split files below)
     transformer: str = ""         # diffusion_models/ltx-2.5-*-transformer-*.safetensors

@@ -23,7 +23,6 @@ from PySide6.QtGui import QImage
 import model_runtime.api as api
 from ltx_studio.jobs import JobOutput, JobSpec
 from ltx_studio.runtime_api import ModelChoice, RuntimeFactory, describe_error
-from ltx_studio.threads import drive
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +56,9 @@ def preview_image(image: Any) -> QImage:
     return QImage(frame.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
 
 
-class Worker(QObject):
-    """Runs jobs on its own thread; reports through signals that Qt queues onto the GUI thread."""
+class JobSignals(QObject):
+    """What a render backend reports about its jobs (the local `Worker`, the Ray `ClusterWorker`): the
+    queue listens to either the same way."""
 
     jobStarted = Signal(int)
     jobProgress = Signal(int, object)
@@ -68,6 +68,11 @@ class Worker(QObject):
     jobNotice = Signal(int, str)
     jobCancelled = Signal(int, str)
     modelStatus = Signal(str)
+
+
+class Worker(JobSignals):
+    """Runs jobs on its own thread; reports through signals that Qt queues onto the GUI thread."""
+
     engineReady = Signal()
     durationPredicted = Signal(int, object)  # request id, api.DurationPrediction
     durationFailed = Signal(int, str)  # request id, one line
@@ -143,8 +148,8 @@ class Worker(QObject):
             token.raise_if_cancelled()
             self.jobProgress.emit(job_id, api.ProgressEvent("loading model", 0, 1, 0.0))
             runtime = self._ensure_runtime()
-            events = _EventRouter(self, job_id)
-            result = drive(runtime.generate(spec.request, cancel=token), events.route)
+            events = EventRouter(self, job_id)
+            result = api.drive(runtime.generate(spec.request, cancel=token), events.route)
             token.raise_if_cancelled()  # a cancel that arrived after the last step still wins
             output = self._write_outputs(job_id, spec, result, token)
         except api.GenerationCancelled as exc:
@@ -189,7 +194,7 @@ class Worker(QObject):
         return JobOutput(mux.path, thumb, latents, settings)
 
 
-class _EventRouter:
+class EventRouter:
     """Turns the runtime's typed events into the worker's signals (`match` on the type), throttled so a
     fast sampler cannot flood the GUI event loop."""
 
@@ -197,7 +202,7 @@ class _EventRouter:
         self.worker, self.job_id = worker, job_id
         self.last_preview = self.last_progress = 0.0
 
-    def route(self, event: object) -> None:
+    def route(self, event: object) -> None:  # `worker`: anything with the job signals (Worker, ClusterWorker)
         now = time.monotonic()
         match event:
             case api.ProgressEvent(step=step, total=total):

@@ -42,7 +42,7 @@ from model_runtime.errors import (
     UnsupportedModelError,
 )
 from model_runtime.loras.spec import STRENGTH_RANGE, LoraSpec
-from model_runtime.sampling.control import CancelToken, ProgressEvent
+from model_runtime.sampling.control import CancelToken, ProgressEvent, drive
 from model_runtime.spec import (
     SIZE_MULTIPLE,
     TEMPORAL_STRIDE,
@@ -55,6 +55,16 @@ from model_runtime.spec import (
 
 if TYPE_CHECKING:
     from model_runtime.checkpoints import inspect_checkpoint, inspect_upsampler
+    from model_runtime.cluster.client import Cluster, save_result
+    from model_runtime.cluster.protocol import (
+        ClusterError,
+        RemoteJob,
+        RemoteResult,
+        VersionSkewError,
+        WorkerInfo,
+        WorkerModel,
+        backend_address,
+    )
     from model_runtime.demo import ensure_demo_model
     from model_runtime.families import ROLE_TEXT as MODEL_FILE_ROLES
     from model_runtime.families import ComponentFile, ModelFiles
@@ -99,6 +109,9 @@ __all__ = [
     # model families (LTX-2.3 single file, LTX-2.5 split files) and LTX-2.5's auto duration / decoders
     "ComponentFile", "DurationBounds", "DurationPrediction", "MODEL_FILE_ROLES", "ModelFiles", "decoder_seconds",
     "identify_model_file",
+    # render on a Ray cluster (model_runtime.cluster; Ray itself only when a cluster is connected)
+    "Cluster", "ClusterError", "RemoteJob", "RemoteResult", "VersionSkewError", "WorkerInfo", "WorkerModel",
+    "backend_address", "drive", "save_result",
     # model downloads (model_runtime.hub)
     "Catalogue", "DownloadCancelled", "DownloadControl", "DownloadPaused", "FileProgress", "FileState", "ItemDownload",
     "ItemRow", "ModelStore", "TokenStoreError", "adopt", "default_models_dir", "find_token",
@@ -144,6 +157,24 @@ def _duration() -> dict[str, Any]:
     from model_runtime.models.duration_head import DurationBounds, DurationPrediction
 
     return {"DurationBounds": DurationBounds, "DurationPrediction": DurationPrediction}
+
+
+def _cluster() -> dict[str, Any]:
+    """The Ray render backend's client side: torch-free; Ray is imported by `Cluster.connect` only."""
+    from model_runtime.cluster.client import Cluster, save_result
+    from model_runtime.cluster.protocol import (
+        ClusterError,
+        RemoteJob,
+        RemoteResult,
+        VersionSkewError,
+        WorkerInfo,
+        WorkerModel,
+        backend_address,
+    )
+
+    return {"Cluster": Cluster, "save_result": save_result, "ClusterError": ClusterError, "RemoteJob": RemoteJob,
+            "RemoteResult": RemoteResult, "VersionSkewError": VersionSkewError, "WorkerInfo": WorkerInfo,
+            "WorkerModel": WorkerModel, "backend_address": backend_address}
 
 
 def _media() -> dict[str, Any]:
@@ -208,6 +239,8 @@ _LOADERS: dict[str, Callable[[], dict[str, Any]]] = {
     **dict.fromkeys(_HUB_NAMES, _hub),
     **dict.fromkeys(("identify_model_file", "MODEL_FILE_ROLES", "ComponentFile", "ModelFiles"), _families),
     **dict.fromkeys(("DurationBounds", "DurationPrediction"), _duration),
+    **dict.fromkeys(("Cluster", "save_result", "ClusterError", "RemoteJob", "RemoteResult", "VersionSkewError",
+                     "WorkerInfo", "WorkerModel", "backend_address"), _cluster),
 }
 
 
@@ -242,8 +275,7 @@ def demo_model_paths(root: Path) -> ModelPaths:
     """The demo model's files under `root` (built there by `ensure_demo_model`)."""
     from model_runtime.demo import demo_paths
 
-    d = demo_paths(Path(root))
-    return ModelPaths(d.checkpoint, d.upsampler, d.text_encoder_dir)
+    return demo_paths(Path(root)).model_paths()
 
 
 def plan_line(paths: ModelPaths, width: int, height: int, frames: int, fps: float, stage: str, machine) -> str:
@@ -288,18 +320,9 @@ def warm_up(stop: Callable[[], bool] = lambda: False, after_step: Callable[[], N
     worker thread, it does not freeze a UI during the job. A failed import only costs a debug line: the
     job then imports (and reports) it itself.
     """
-    import logging
+    from model_runtime.warm import run_steps
 
-    from model_runtime.warm import WARM_STEPS
-
-    log = logging.getLogger(__name__)
-    for step in WARM_STEPS:
-        if stop():
-            return False
-        try:
-            step()
-        except Exception as exc:  # noqa: BLE001 - a warm-up miss only means the job imports it later
-            log.debug("warm-up step %s skipped: %s", step.__name__, exc)
-        after_step()
+    if not run_steps(stop, after_step):
+        return False
     pick_device()
     return True

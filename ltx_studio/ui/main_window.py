@@ -248,6 +248,24 @@ class MainWindow(QMainWindow):
         ctx = self.ctx
         self.queue = JobQueue(self.store, self._factory or open_runtime, model_choice(ctx), ctx.paths.cache,
                               ctx.paths.outputs, self)
+        self.cluster_workers: list[str] = []  # the Settings page shows them
+        self.queue.workersChanged.connect(self._on_workers)
+        self.queue.backendProblem.connect(self.show_notice)
+        self._apply_backend()
+
+    def _on_workers(self, lines: list[str]) -> None:
+        self.cluster_workers = list(lines)
+
+    def _apply_backend(self) -> None:
+        """The render backend from Settings; a value that is not one (a hand-edited file) falls back to local
+        with a notice."""
+        from model_runtime.api import InvalidRequestError
+
+        try:
+            self.queue.set_backend(self.ctx.settings.render_backend)
+        except InvalidRequestError as exc:
+            self.show_notice(f"Settings: {exc}; rendering on this machine")
+            self.queue.set_backend("local")
 
     def _build_left(self) -> None:
         from ltx_studio.ui.presets_panel import PresetsPanel
@@ -754,11 +772,12 @@ class MainWindow(QMainWindow):
         """Settings → Models (modal); True when the user saved new model settings."""
         from ltx_studio.ui.models_page import ModelsDialog
 
-        dlg = ModelsDialog(self.ctx.settings, self)
+        dlg = ModelsDialog(self.ctx.settings, self, self.cluster_workers)
         saved = bool(dlg.exec())
         if saved:
             self.ctx.save_settings(dlg.result_settings())
             self._apply_model_choice()
+            self._apply_backend()
         dlg.deleteLater()  # closed for good: its catalogue panel and connections go now, not at exit
         return saved
 

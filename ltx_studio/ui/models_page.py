@@ -24,7 +24,7 @@ from ltx_studio.model_setup import check_all, check_split, present_and_missing, 
 from ltx_studio.settings import Settings
 from ltx_studio.ui.catalogue_panel import CataloguePanel
 from ltx_studio.ui.theme import current_colours
-from model_runtime.api import default_models_dir
+from model_runtime.api import InvalidRequestError, backend_address, default_models_dir
 
 #: catalogue role -> the Settings field it fills
 ROLE_FIELDS = {"checkpoint": "checkpoint", "upscaler": "upsampler", "text_encoder": "text_encoder"}
@@ -39,7 +39,7 @@ SPLIT_LABELS = {"transformer": "Transformer", "text_encoder_file": "Gemma-4 text
 class ModelsDialog(QDialog):
     """Edits the model paths of a Settings value; `result_settings()` returns the edited copy."""
 
-    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
+    def __init__(self, settings: Settings, parent: QWidget | None = None, workers: list[str] | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("modelsDialog")
         self.setWindowTitle("Settings — Models")
@@ -73,6 +73,18 @@ class ModelsDialog(QDialog):
                       for field, label in SPLIT_LABELS.items()}
         lay.addWidget(self.single_box)
         lay.addWidget(self.split_box)
+        backend_form = QFormLayout()
+        self.backend = QLineEdit(settings.render_backend)
+        self.backend.setObjectName("renderBackend")
+        self.backend.setPlaceholderText("local, auto (a Ray cluster on this machine) or ray://HOST:10001")
+        self.backend.setToolTip("Where jobs run: this machine, or the GPU workers of a Ray cluster "
+                                "(set one up with `ltx-studio-cli worker`)")
+        backend_form.addRow("Render backend", self.backend)
+        self.workers = QLabel("<br>".join(workers) if workers else "no cluster workers connected")
+        self.workers.setObjectName("clusterWorkers")
+        self.workers.setWordWrap(True)
+        backend_form.addRow("Cluster workers", self.workers)
+        lay.addLayout(backend_form)
         scan = QPushButton("Find them in a folder… (e.g. a ComfyUI models folder)")
         scan.clicked.connect(self._scan)
         lay.addWidget(scan)
@@ -175,10 +187,17 @@ class ModelsDialog(QDialog):
     def accept(self) -> None:
         """Save only paths that are what they claim to be; otherwise say why and stay open."""
         self.refresh()
-        reason = save_refusal(self.statuses, self.demo.isChecked())
+        reason = save_refusal(self.statuses, self.demo.isChecked()) or self._backend_refusal()
         self.refusal.setText(f"Not saved: {reason}" if reason else "")
         if reason is None:
             super().accept()
+
+    def _backend_refusal(self) -> str | None:
+        try:
+            backend_address(self.backend.text().strip() or "local")
+        except InvalidRequestError as exc:
+            return str(exc)
+        return None
 
     def result_settings(self) -> Settings:
         split = {field: edit.text().strip() for field, edit in self.split.items()}
@@ -186,4 +205,4 @@ class ModelsDialog(QDialog):
             checkpoint=self.checkpoint.text().strip(), upsampler=self.upsampler.text().strip(),
             text_encoder=self.text_encoder.text().strip(), use_demo_model=self.demo.isChecked(),
             distilled_lora=self.distilled_lora.text().strip(), family=self.current_family(), **split,
-            models_dir=self.catalogue.folder.text().strip())
+            models_dir=self.catalogue.folder.text().strip(), render_backend=self.backend.text().strip() or "local")
