@@ -88,6 +88,7 @@ class ModelEngine:
         self._placed = False
         self.min_mapped_bytes = min_mapped_bytes
         self._mapped_files: dict[Path, Any] = {}  # per model file, mapped once a MAPPED plan needs it
+        self._prefetch: Any = None  # the transformer's weights being read on a background thread
         self.files = paths.model_files()
         self._device = torch.device(device)
         self.dtype = dtype
@@ -146,13 +147,17 @@ class ModelEngine:
 
     def release(self, *names: str) -> None:
         """Drop loaded components (all when no names are given); they reload on next use."""
+        if not names or "transformer" in names:
+            prefetch, self._prefetch = self._prefetch, None
+            if prefetch is not None:
+                prefetch.take()  # wait for the thread; its tensors are dropped
         for name in names or tuple(self._modules):
             module = self._modules.pop(name, None)
             if hasattr(module, "release"):  # the text encoder frees Gemma and its heads
                 module.release()
 
     def _load(self, spec: ComponentSpec, device: torch.device | str | None = None, *,
-              mappable: bool = False) -> torch.nn.Module:
+              mappable: bool = False, preloaded: dict[str, torch.Tensor] | None = None) -> torch.nn.Module:
         """Load one component from the file that holds it; `mappable` ones keep their large weights in the
         mapped file under a MAPPED plan (CPU), so a model bigger than RAM runs."""
         source = self.files.file_for(spec.name)
@@ -160,7 +165,7 @@ class ModelEngine:
         mapped = self._mapped(source.header) if mappable and on_cpu else None
         module, _ = load_component(source.header, spec, self.files.config_for(spec.name), dtype=self.dtype,
                                    device=device or self._device, strict=self.strict, mapped=mapped,
-                                   min_mapped_bytes=self.min_mapped_bytes)
+                                   min_mapped_bytes=self.min_mapped_bytes, preloaded=preloaded)
         return module
 
     def _mapped(self, header: SafetensorsHeader | None = None):
@@ -204,8 +209,31 @@ class ModelEngine:
             self._loras.apply(denoiser.transformer, self._device)
         return denoiser
 
+    def prefetch_transformer(self) -> bool:
+        """Start reading and casting the transformer's weights on a background thread (`prefetch`), so the
+        prompt's encoding overlaps them; only on the CPU under a plan that keeps them resident in the
+        compute dtype (a mapped, streamed or fp8 plan places them its own way) and whose RAM budget holds
+        them beside the text encoding's peak. True when started."""
+        from model_runtime.memory.plan import Placement, Weights
+
+        plan = self._plan
+        if ("transformer" in self._modules or self._prefetch is not None or self._device.type != "cpu"
+                or plan is None or plan.strategy.placement is not Placement.RESIDENT
+                or plan.strategy.weights is not Weights.BF16 or self.acceleration.compile):
+            return False
+        from model_runtime.prefetch import WeightPrefetch, prefetch_bytes
+
+        header, spec = self.files.file_for("transformer").header, _spec("transformer")
+        text = next((s.ram_bytes for s in plan.stages if s.name == "text encoding"), 0)
+        if text + prefetch_bytes(header, spec, self.dtype) > plan.machine.ram_budget:
+            return False  # the weights would sit beside Gemma during the encoding: only when RAM has room
+        self._prefetch = WeightPrefetch(header, spec, self.dtype, "cpu")
+        return True
+
     def _loaded_transformer(self, storage: str | None) -> torch.nn.Module:
-        transformer = self._load(_spec("transformer"), storage, mappable=True)
+        prefetch, self._prefetch = self._prefetch, None
+        preloaded = prefetch.take() if prefetch is not None else None
+        transformer = self._load(_spec("transformer"), storage, mappable=preloaded is None, preloaded=preloaded)
         if self.acceleration.compile:
             from model_runtime.models.acceleration import compile_blocks
 
@@ -571,4 +599,7 @@ class Runtime:
         if request.decoder == "auto" and "diffusion" in getattr(self.engine, "decoders", ()):
             request = replace(request, decoder=plan.video_decoder)  # the sharp decoder only when it fits
         with self.engine.memory_plan(plan):
+            prefetch = getattr(self.engine, "prefetch_transformer", None)  # test engines may not have it
+            if prefetch is not None:
+                prefetch()  # the transformer's read overlaps the prompt's encoding (CPU, resident plans)
             return (yield from run(self.engine, request, cancel))

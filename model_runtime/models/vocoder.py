@@ -121,13 +121,42 @@ def build_vocoder(section: dict) -> nn.Module:
     outer = GeneratorConfig.from_section(bwe, final_activation=False)
     if bwe["output_sampling_rate"] % bwe["input_sampling_rate"]:
         raise UnsupportedModelError("vocoder BWE: output rate must be an integer multiple of the input rate")
-    return LTX2VocoderWithBWE(
-        **inner.kwargs(), **outer.kwargs("bwe_"),
-        # the reference uses n_fft as the STFT window length (the config's win_size is not read)
-        filter_length=bwe["n_fft"], hop_length=bwe["hop_length"], window_length=bwe["n_fft"],
-        num_mel_channels=bwe["num_mels"], input_sampling_rate=bwe["input_sampling_rate"],
-        output_sampling_rate=bwe["output_sampling_rate"],
-    )
+    with _filters_from_the_file():
+        return LTX2VocoderWithBWE(
+            **inner.kwargs(), **outer.kwargs("bwe_"),
+            # the reference uses n_fft as the STFT window length (the config's win_size is not read)
+            filter_length=bwe["n_fft"], hop_length=bwe["hop_length"], window_length=bwe["n_fft"],
+            num_mel_channels=bwe["num_mels"], input_sampling_rate=bwe["input_sampling_rate"],
+            output_sampling_rate=bwe["output_sampling_rate"],
+        )
+
+
+@contextlib.contextmanager
+def _filters_from_the_file() -> Iterator[None]:
+    """Under the meta build, skip the arithmetic of the ~200 anti-alias (Kaiser-sinc) filters.
+
+    Why: diffusers computes each filter in its constructor (a dozen small tensor ops); on the meta device
+    every op goes through PyTorch's Python meta kernels, ~0.6 s of CPU for the 2.3 vocoder, i.e. most of
+    the whole model's load at the benchmark size. The filters are persistent buffers: the strict load
+    replaces every one of them with the file's copy (a filter the file lacks is a missing key, and one left
+    on meta is refused by `load_component`), so only their shape matters here. Outside a meta build the
+    filters are computed as usual.
+    """
+    import diffusers.pipelines.ltx2.vocoder as diffusers_vocoder
+
+    original = diffusers_vocoder.kaiser_sinc_filter1d
+    if not torch.empty(0).is_meta:
+        yield
+        return
+
+    def shape_only(cutoff: float, half_width: float, kernel_size: int) -> torch.Tensor:
+        return torch.empty(kernel_size)  # meta, like everything the build allocates
+
+    diffusers_vocoder.kaiser_sinc_filter1d = shape_only
+    try:
+        yield
+    finally:
+        diffusers_vocoder.kaiser_sinc_filter1d = original
 
 
 def finish_vocoder(module: nn.Module) -> None:
