@@ -121,13 +121,42 @@ def build_vocoder(section: dict) -> nn.Module:
     outer = GeneratorConfig.from_section(bwe, final_activation=False)
     if bwe["output_sampling_rate"] % bwe["input_sampling_rate"]:
         raise UnsupportedModelError("vocoder BWE: output rate must be an integer multiple of the input rate")
-    return LTX2VocoderWithBWE(
-        **inner.kwargs(), **outer.kwargs("bwe_"),
-        # the reference uses n_fft as the STFT window length (the config's win_size is not read)
-        filter_length=bwe["n_fft"], hop_length=bwe["hop_length"], window_length=bwe["n_fft"],
-        num_mel_channels=bwe["num_mels"], input_sampling_rate=bwe["input_sampling_rate"],
-        output_sampling_rate=bwe["output_sampling_rate"],
-    )
+    with _kaiser_filters_as_placeholders():
+        return LTX2VocoderWithBWE(
+            **inner.kwargs(), **outer.kwargs("bwe_"),
+            # the reference uses n_fft as the STFT window length (the config's win_size is not read)
+            filter_length=bwe["n_fft"], hop_length=bwe["hop_length"], window_length=bwe["n_fft"],
+            num_mel_channels=bwe["num_mels"], input_sampling_rate=bwe["input_sampling_rate"],
+            output_sampling_rate=bwe["output_sampling_rate"],
+        )
+
+
+@contextlib.contextmanager
+def _kaiser_filters_as_placeholders() -> Iterator[None]:
+    """While the vocoder is built on the meta device (`build_on_meta`), its ~200 anti-aliasing kaiser filters
+    are left uncomputed: an empty meta tensor of the filter's shape.
+
+    Why: diffusers computes each filter in its constructor (a kaiser window, a sinc, ~20 ops); on the meta
+    device every op runs through torch's Python meta kernels, which made the vocoder's build most of its
+    load time (~1 s of 1.1 s on a loaded 2-core machine, measured). The values are never used: the filters
+    are persistent buffers and the strict load assigns every one from the file (module doc), or fails.
+    Only `build_vocoder` constructs the diffusers vocoder; the Hann resampler (`finish_vocoder`) does not
+    use this function."""
+    from diffusers.pipelines.ltx2 import vocoder as diffusers_vocoder
+
+    if not torch.empty(0).is_meta:  # a real build (the demo-model writer saves the computed filters)
+        yield
+        return
+    computed = diffusers_vocoder.kaiser_sinc_filter1d
+
+    def placeholder(cutoff: float, half_width: float, kernel_size: int) -> torch.Tensor:
+        return torch.empty(kernel_size)
+
+    diffusers_vocoder.kaiser_sinc_filter1d = placeholder
+    try:
+        yield
+    finally:
+        diffusers_vocoder.kaiser_sinc_filter1d = computed
 
 
 def finish_vocoder(module: nn.Module) -> None:
