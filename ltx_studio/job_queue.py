@@ -1,4 +1,10 @@
-"""The job queue: accepts jobs at any time, runs them one at a time on the worker thread, persists every step.
+"""The job queue: accepts jobs at any time, runs them on a render backend, persists every step.
+
+Render backends (why a seam): the local backend is the worker thread and its one GPU, one job at a time
+(the default); the Ray backend (`ClusterWorker`) runs as many jobs at once as the cluster has workers.
+Both report through the same signals, so queue order, history, previews, cancel and the plan line do not
+depend on where a job runs. A lost cluster pauses the queue (waiting jobs stay waiting) and says so;
+switching back to local (`set_backend("local")`) and resuming runs them here.
 
 Ordering policy (why): the creator waits on drafts, so a queued draft runs before queued renders; every
 draft is kept (drafts are variants to compare: three quick clicks make three cards), unless the user
@@ -23,11 +29,13 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 
+import model_runtime.api as api
+from ltx_studio.cluster_worker import ClusterWorker
 from ltx_studio.jobs import GenerationJob, JobOutput, JobSpec, JobState
 from ltx_studio.runtime_api import ModelChoice, RuntimeFactory
 from ltx_studio.store import JobStore
 from ltx_studio.threads import WorkerThread
-from ltx_studio.worker import Worker
+from ltx_studio.worker import JobSignals, Worker
 from model_runtime.api import ProgressEvent
 
 log = logging.getLogger(__name__)
@@ -38,8 +46,13 @@ class JobQueue(QObject):
     jobEnded = Signal(object)        # GenerationJob, in a final state
     pausedChanged = Signal(bool)
     modelStatus = Signal(str)
+    backendProblem = Signal(str)     # the cluster is unreachable or was lost: one sentence for the user
+    workersChanged = Signal(object)  # list[str]: the cluster's workers, one line each
     engineReady = Signal()
+    durationPredicted = Signal(int, object)  # request id, api.DurationPrediction (see predict_duration)
+    durationFailed = Signal(int, str)
     _run = Signal(int, object, object)
+    _predict = Signal(int, str, float, float, float)
     _setModel = Signal(object)
     _prepare = Signal()
 
@@ -49,18 +62,29 @@ class JobQueue(QObject):
         self.store = store
         self.jobs: dict[int, GenerationJob] = {}
         self.pending: list[GenerationJob] = []
-        self.current: GenerationJob | None = None
+        self.running: dict[int, GenerationJob] = {}  # in start order
         self.paused = False
         self.preparing = False
         self.closed = False  # after shutdown: reports still queued from the worker are dropped
         self.supersede_drafts = False  # an explicit option (Queue tab), off by default: drafts are variants
         self.worker = Worker(factory, choice, cache_dir, outputs, threads)
+        self.cluster: ClusterWorker | None = None  # the Ray backend when chosen (set_backend)
+        self._cluster_args = (choice, cache_dir, outputs)
+        self._retired: list[ClusterWorker] = []  # backends switched away from while their jobs ran
         self._host = WorkerThread(self.worker, "generation-worker")
         self.engine_ready = not self.worker.can_prepare
         self._run.connect(self.worker.run)
         self._setModel.connect(self.worker.set_model)
         self._prepare.connect(self.worker.prepare)
-        w = self.worker
+        self._predict.connect(self.worker.predict_duration)
+        self._duration_request = 0
+        self._connect_reports(self.worker)
+        self.worker.engineReady.connect(self._on_engine_ready)
+        self.worker.durationPredicted.connect(self.durationPredicted)
+        self.worker.durationFailed.connect(self.durationFailed)
+        self._host.start()
+
+    def _connect_reports(self, w: JobSignals) -> None:
         w.jobStarted.connect(self._on_started)
         w.jobProgress.connect(self._on_progress)
         w.jobPreview.connect(self._on_preview)
@@ -69,8 +93,6 @@ class JobQueue(QObject):
         w.jobCancelled.connect(self._on_cancelled)
         w.jobNotice.connect(self._on_notice)
         w.modelStatus.connect(self.modelStatus)
-        w.engineReady.connect(self._on_engine_ready)
-        self._host.start()
 
     # --- public API ------------------------------------------------------------------------------------
     def restore(self) -> int:
@@ -97,7 +119,7 @@ class JobQueue(QObject):
     def cancel(self, job: GenerationJob, reason: str = "cancelled by the user") -> None:
         if job in self.pending:
             self._drop_pending(job, reason)
-        elif job is self.current:
+        elif job.id in self.running:
             job.cancel(reason)  # the worker stops at its next step and reports cancelled
 
     def set_paused(self, paused: bool) -> None:
@@ -109,6 +131,33 @@ class JobQueue(QObject):
 
     def set_model(self, choice: ModelChoice) -> None:
         self._setModel.emit(choice)
+        self._cluster_args = (choice, *self._cluster_args[1:])
+        if self.cluster is not None:
+            self.cluster.set_model(choice)
+
+    def set_backend(self, backend: str) -> None:
+        """"local", "auto" or "ray://host:port" (`api.backend_address` has checked it). Jobs already running
+        finish where they are; the next ones go to the chosen backend. Choosing a cluster connects on a
+        thread right away, so a wrong address is reported before the first job."""
+        address = api.backend_address(backend)
+        if address == (self.cluster.address if self.cluster is not None else None):
+            return
+        if self.cluster is not None:  # its running jobs finish there (it stays connected until shutdown)
+            self._retired.append(self.cluster)
+            self.cluster = None
+        if address is not None:
+            self.cluster = ClusterWorker(address, *self._cluster_args)
+            self._connect_reports(self.cluster)
+            self.cluster.clusterLost.connect(self._on_cluster_lost)
+            self.cluster.connected.connect(self._on_cluster_connected)
+            self.cluster.workersChanged.connect(self.workersChanged)
+            self.cluster.connect_later()
+        self._dispatch()
+
+    @property
+    def current(self) -> GenerationJob | None:
+        """The job started last among those running (what the preview shows)."""
+        return next(reversed(self.running.values()), None)
 
     def prepare_engine(self) -> bool:
         """Warm the engine on the worker thread (see the module doc); False when the factory needs none."""
@@ -118,22 +167,35 @@ class JobQueue(QObject):
         self._prepare.emit()
         return True
 
+    def predict_duration(self, prompt: str, fps: float, min_seconds: float, max_seconds: float) -> int:
+        """Ask the worker for LTX-2.5's predicted clip length of `prompt` (answered by durationPredicted /
+        durationFailed with the returned id); a newer request supersedes the ones still waiting."""
+        self._duration_request += 1
+        self.worker.latest_duration_request = self._duration_request
+        self._predict.emit(self._duration_request, prompt, fps, min_seconds, max_seconds)
+        return self._duration_request
+
     @property
     def busy(self) -> bool:
-        return self.current is not None
+        return bool(self.running)
 
     def shutdown(self) -> None:
         """Stop by request: cancel the running job (it stops at its next step), stop the warm-up (between
         import groups), end the worker thread and wait for it. Waiting jobs stay queued in the store; the
         running one is recorded as interrupted by `store.recover` at the next start, like after a crash."""
         self.closed = True
+        for cluster in [*self._retired, *([self.cluster] if self.cluster is not None else [])]:
+            cluster.stop(self._cancel_running)
         if self._host.is_running():
             self._host.stop(self._request_stop)
 
+    def _cancel_running(self) -> None:
+        for job in list(self.running.values()):
+            job.cancel("the app is closing")
+
     def _request_stop(self) -> None:
         self.worker.request_stop()
-        if self.current is not None:
-            self.current.cancel("the app is closing")
+        self._cancel_running()
 
     # --- internals -------------------------------------------------------------------------------------
     def _enqueue(self, job: GenerationJob) -> None:
@@ -151,19 +213,39 @@ class JobQueue(QObject):
         self.jobEnded.emit(job)
 
     def _dispatch(self) -> None:
-        if self.closed or self.current is not None or self.paused or not self.pending:
-            return
-        if not self.engine_ready:
-            self.prepare_engine()  # no-op while it runs: _on_engine_ready dispatches
-            return
-        job = self.pending.pop(0)
-        self.current = job
-        job.transition(JobState.RUNNING)
-        self._run.emit(job.id, job.spec, job.token)
+        """Start waiting jobs while the backend has room: one locally, one per live cluster worker."""
+        while not self.closed and not self.paused and self.pending:
+            if self.cluster is None:
+                if self.running:
+                    return
+                if not self.engine_ready:
+                    self.prepare_engine()  # no-op while it runs: _on_engine_ready dispatches
+                    return
+            elif len(self.running) >= self.cluster.capacity:
+                return
+            job = self.pending.pop(0)
+            self.running[job.id] = job
+            job.transition(JobState.RUNNING)
+            if self.cluster is None:
+                self._run.emit(job.id, job.spec, job.token)
+            else:
+                self.cluster.run(job.id, job.spec, job.token)
 
     def _job(self, job_id: int) -> GenerationJob | None:
-        job = self.jobs.get(job_id)
-        return job if job is not None and job is self.current and not self.closed else None
+        return None if self.closed else self.running.get(job_id)
+
+    def _on_cluster_connected(self, workers: int) -> None:
+        log.info("render cluster connected: %d worker(s)", workers)
+        self._dispatch()
+
+    def _on_cluster_lost(self, message: str) -> None:
+        """Waiting jobs stay waiting: the queue pauses until the user resumes (after switching to local, or
+        once the cluster is back)."""
+        if self.closed:
+            return
+        self.set_paused(True)
+        self.backendProblem.emit(f"{message}. The queue is paused; switch Settings → Render backend to local "
+                                 "(or fix the cluster) and resume.")
 
     def _on_engine_ready(self) -> None:
         if self.closed:
@@ -188,7 +270,7 @@ class JobQueue(QObject):
             job.preview.emit(img)
 
     def _end(self, job: GenerationJob) -> None:
-        self.current = None
+        self.running.pop(job.id, None)
         self.jobEnded.emit(job)
         self._dispatch()
 

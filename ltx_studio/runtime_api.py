@@ -28,19 +28,31 @@ class GenerationRuntime(Protocol):
     def generate(self, request: api.RequestSpec, cancel: api.CancelToken | None = None
                  ) -> Generator[api.ProgressEvent | api.PreviewEvent | api.NoticeEvent, None, api.GenerationResult]: ...
 
+    def predict_duration(self, prompt: str, fps: float, bounds: api.DurationBounds | None = None
+                         ) -> api.DurationPrediction:
+        """LTX-2.5 "Auto" duration: the clip length the model's duration head predicts for `prompt`."""
+        ...
+
 
 @dataclass(frozen=True)
 class ModelChoice:
-    """Which weights to open: the demo model, or the user's three official files/folders."""
+    """Which weights to open: the demo model, the user's LTX-2.3 files (single checkpoint, upscaler, Gemma-3
+    folder) or the user's LTX-2.5 split files (`split`: `ModelPaths` field name -> path, upscaler included)."""
 
     demo: bool
     checkpoint: str = ""
     upsampler: str = ""
     text_encoder: str = ""
     distilled_lora: str = ""  # the dev two-stage render refines with it (stage 2), as ltx-pipelines does
+    family: str = "2.3"
+    split: tuple[tuple[str, str], ...] = ()  # LTX-2.5: (ModelPaths field, path) pairs, set ones only
 
     def describe(self) -> str:
-        return "demo model (random weights)" if self.demo else Path(self.checkpoint).name or "no checkpoint"
+        if self.demo:
+            return "demo model (random weights)"
+        if self.family == "2.5":
+            return f"LTX-2.5 {Path(dict(self.split).get('transformer', '')).name or 'no transformer'}"
+        return Path(self.checkpoint).name or "no checkpoint"
 
 
 RuntimeFactory = Callable[[ModelChoice, Path], GenerationRuntime]
@@ -50,6 +62,8 @@ def model_paths(choice: ModelChoice, cache_dir: Path) -> api.ModelPaths:
     """The files of a model choice (the demo's live in the cache folder once built)."""
     if choice.demo:
         return api.demo_model_paths(cache_dir / "demo-model")
+    if choice.family == "2.5":
+        return api.ModelPaths(**{name: Path(path) for name, path in choice.split if path})
     return api.ModelPaths(Path(choice.checkpoint), Path(choice.upsampler) if choice.upsampler else None,
                           Path(choice.text_encoder),
                           api.LoraSpec(Path(choice.distilled_lora)) if choice.distilled_lora else None)
@@ -104,6 +118,33 @@ def _freeze_heap() -> None:
 
 
 open_runtime = RuntimeOpener()
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """What the chosen files offer beyond a plain job, read from their headers (no torch): the family,
+    LTX-2.5's "Auto" duration (a duration head was given) and the video decoders (both: Sharp/Fast choice)."""
+
+    family: str = "2.3"
+    auto_duration: bool = False
+    decoders: tuple[str, ...] = ("conv",)
+
+    @property
+    def decoder_choice(self) -> bool:
+        return {"conv", "diffusion"} <= set(self.decoders)
+
+
+def model_facts(choice: ModelChoice, cache_dir: Path) -> ModelFacts:
+    """The facts of a model choice; files that do not check out offer nothing extra (the job says why)."""
+    if choice.demo or choice.family != "2.5":
+        return ModelFacts()
+    try:
+        files = model_paths(choice, cache_dir).model_files()
+    except (api.RuntimeErrorBase, OSError) as exc:
+        log.info("model facts: %s", exc)
+        return ModelFacts("2.5")
+    decoders = tuple(d for d, role in (("conv", "video_vae_conv"), ("diffusion", "video_vae")) if files.has(role))
+    return ModelFacts(files.family, files.has("duration_head"), decoders)
 
 
 def describe_error(exc: BaseException) -> str:

@@ -17,6 +17,12 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
+FAMILIES = ("2.3", "2.5")
+#: the LTX-2.5 split files' Settings fields -> `ModelPaths` fields (the runtime's names)
+SPLIT_FIELDS = {"transformer": "transformer", "text_encoder_file": "text_encoder", "video_vae": "video_vae",
+                "video_vae_conv": "video_vae_conv", "audio_vae": "audio_vae", "duration_head": "duration_head",
+                "upsampler_25": "upsampler"}
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -29,6 +35,16 @@ class Settings:
     default_fps: float = 24.0
     lora_folder: str = ""         # the LoRA library's folder
     distilled_lora: str = ""      # ltx-2.3 distilled LoRA: the dev render's stage 2 refines with it
+    render_backend: str = "local"  # local (this machine), auto (a Ray cluster on it) or ray://host:port
+    # LTX-2.5 ships one file per component; both families' paths are kept, `family` says which one runs
+    family: str = "2.3"           # "2.3" (the single checkpoint above) or "2.5" (the split files below)
+    transformer: str = ""         # diffusion_models/ltx-2.5-*-transformer-*.safetensors
+    text_encoder_file: str = ""   # text_encoders/gemma4-12b-with-proj-ltx-2.5-*.safetensors (packed Gemma-4)
+    video_vae: str = ""           # vae/ltx-2.5-video-vae-*.safetensors (diffusion decoder: Sharp)
+    video_vae_conv: str = ""      # vae/ltx-2.5-video-vae-conv-*.safetensors (conv decoder: Fast)
+    audio_vae: str = ""           # vae/ltx-2.5-audio-vae-*.safetensors (audio VAE + vocoder)
+    duration_head: str = ""       # model_patches/ltx-2.5-duration-head-*.safetensors ("Auto" duration)
+    upsampler_25: str = ""        # latent_upscale_models/ltx-2.5-latent-spatial-upscaler-x2-*.safetensors
 
     def with_changes(self, **changes) -> Settings:
         return replace(self, **changes)
@@ -63,6 +79,8 @@ class Settings:
             ok = type(value) is type(default) and (not isinstance(value, float) or math.isfinite(value))
             if ok and f.name == "default_fps":
                 ok = 1.0 <= value <= 60.0
+            if ok and f.name == "family":
+                ok = value in FAMILIES
             if ok:
                 kept[f.name] = value
             else:

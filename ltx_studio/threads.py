@@ -1,6 +1,7 @@
 """The app's one thread idiom: a worker QObject on its own named QThread, driven by generators, stopped by request.
 
-In the spirit of superqt's `GeneratorWorker`: the work is a generator (the runtime's `generate`) or a
+In the spirit of superqt's `GeneratorWorker`: the work is a generator (the runtime's `generate`, driven by
+`api.drive`) or a
 function that reports through a callback (the export); each item it produces becomes a signal, emitted on
 the worker thread and delivered on the GUI thread by Qt's queued connections.
 
@@ -17,22 +18,12 @@ Rules that keep it safe (each one fixes a bug we had):
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 log = logging.getLogger(__name__)
-
-
-def drive(gen: Generator[Any, None, Any], on_event: Callable[[Any], None]) -> Any:
-    """Run a generator to its end, passing each yielded event to `on_event`; return its return value."""
-    while True:
-        try:
-            event = next(gen)
-        except StopIteration as stop:
-            return stop.value
-        on_event(event)
 
 
 class WorkerThread:

@@ -23,7 +23,6 @@ from PySide6.QtGui import QImage
 import model_runtime.api as api
 from ltx_studio.jobs import JobOutput, JobSpec
 from ltx_studio.runtime_api import ModelChoice, RuntimeFactory, describe_error
-from ltx_studio.threads import drive
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +56,9 @@ def preview_image(image: Any) -> QImage:
     return QImage(frame.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
 
 
-class Worker(QObject):
-    """Runs jobs on its own thread; reports through signals that Qt queues onto the GUI thread."""
+class JobSignals(QObject):
+    """What a render backend reports about its jobs (the local `Worker`, the Ray `ClusterWorker`): the
+    queue listens to either the same way."""
 
     jobStarted = Signal(int)
     jobProgress = Signal(int, object)
@@ -68,7 +68,14 @@ class Worker(QObject):
     jobNotice = Signal(int, str)
     jobCancelled = Signal(int, str)
     modelStatus = Signal(str)
+
+
+class Worker(JobSignals):
+    """Runs jobs on its own thread; reports through signals that Qt queues onto the GUI thread."""
+
     engineReady = Signal()
+    durationPredicted = Signal(int, object)  # request id, api.DurationPrediction
+    durationFailed = Signal(int, str)  # request id, one line
 
     def __init__(self, factory: RuntimeFactory, choice: ModelChoice, cache_dir: Path, outputs: Path,
                  threads: int | None = None) -> None:
@@ -81,6 +88,7 @@ class Worker(QObject):
         self._runtime = None
         self._runtime_choice: ModelChoice | None = None
         self._stopping = False  # set from the GUI thread by `request_stop`: the warm-up ends early
+        self.latest_duration_request = 0  # set from the GUI thread: older predictions still queued are skipped
 
     def request_stop(self) -> None:
         """Thread-safe (a plain flag): the warm-up stops between import groups; jobs stop by their token."""
@@ -140,8 +148,8 @@ class Worker(QObject):
             token.raise_if_cancelled()
             self.jobProgress.emit(job_id, api.ProgressEvent("loading model", 0, 1, 0.0))
             runtime = self._ensure_runtime()
-            events = _EventRouter(self, job_id)
-            result = drive(runtime.generate(spec.request, cancel=token), events.route)
+            events = EventRouter(self, job_id)
+            result = api.drive(runtime.generate(spec.request, cancel=token), events.route)
             token.raise_if_cancelled()  # a cancel that arrived after the last step still wins
             output = self._write_outputs(job_id, spec, result, token)
         except api.GenerationCancelled as exc:
@@ -152,6 +160,23 @@ class Worker(QObject):
             self.jobFailed.emit(job_id, describe_error(exc))
         else:
             self.jobFinished.emit(job_id, output)
+
+    @Slot(int, str, float, float, float)
+    def predict_duration(self, request_id: int, prompt: str, fps: float, min_s: float, max_s: float) -> None:
+        """LTX-2.5 "Auto" duration for a prompt, on this thread because this thread owns the loaded model
+        (the runtime runs one thing at a time: a prediction asked for during a job waits for its end here,
+        in the thread's event queue). A request superseded while it waited (the user kept typing) is
+        skipped; exactly one of durationPredicted / durationFailed answers the others."""
+        if request_id != self.latest_duration_request:
+            return
+        try:
+            runtime = self._ensure_runtime()
+            prediction = runtime.predict_duration(prompt, fps, api.DurationBounds(min_s, max_s))
+        except Exception as exc:  # noqa: BLE001 - the thread must survive; the panel shows the reason
+            log.warning("auto duration failed: %s", exc)
+            self.durationFailed.emit(request_id, describe_error(exc))
+        else:
+            self.durationPredicted.emit(request_id, prediction)
 
     def _write_outputs(self, job_id: int, spec: JobSpec, result: api.GenerationResult,
                        token: api.CancelToken) -> JobOutput:
@@ -169,7 +194,7 @@ class Worker(QObject):
         return JobOutput(mux.path, thumb, latents, settings)
 
 
-class _EventRouter:
+class EventRouter:
     """Turns the runtime's typed events into the worker's signals (`match` on the type), throttled so a
     fast sampler cannot flood the GUI event loop."""
 
@@ -177,7 +202,7 @@ class _EventRouter:
         self.worker, self.job_id = worker, job_id
         self.last_preview = self.last_progress = 0.0
 
-    def route(self, event: object) -> None:
+    def route(self, event: object) -> None:  # `worker`: anything with the job signals (Worker, ClusterWorker)
         now = time.monotonic()
         match event:
             case api.ProgressEvent(step=step, total=total):

@@ -42,7 +42,7 @@ from model_runtime.errors import (
     UnsupportedModelError,
 )
 from model_runtime.loras.spec import STRENGTH_RANGE, LoraSpec
-from model_runtime.sampling.control import CancelToken, ProgressEvent
+from model_runtime.sampling.control import CancelToken, ProgressEvent, drive
 from model_runtime.spec import (
     SIZE_MULTIPLE,
     TEMPORAL_STRIDE,
@@ -55,7 +55,20 @@ from model_runtime.spec import (
 
 if TYPE_CHECKING:
     from model_runtime.checkpoints import inspect_checkpoint, inspect_upsampler
+    from model_runtime.cluster.client import Cluster, save_result
+    from model_runtime.cluster.protocol import (
+        ClusterError,
+        RemoteJob,
+        RemoteResult,
+        VersionSkewError,
+        WorkerInfo,
+        WorkerModel,
+        backend_address,
+    )
     from model_runtime.demo import ensure_demo_model
+    from model_runtime.families import ROLE_TEXT as MODEL_FILE_ROLES
+    from model_runtime.families import ComponentFile, ModelFiles
+    from model_runtime.families import identify as identify_model_file
     from model_runtime.hub.adopt import adopt, scan_everywhere
     from model_runtime.hub.auth import find_token, store_token
     from model_runtime.hub.catalogue import Catalogue, load_catalogue
@@ -73,6 +86,7 @@ if TYPE_CHECKING:
     from model_runtime.media.result import atomic_write, read_request, write_latents, write_result
     from model_runtime.memory.machine import MachineInfo
     from model_runtime.memory.plan import Machine
+    from model_runtime.models.duration_head import DurationBounds, DurationPrediction
     from model_runtime.pipelines.types import (
         GenerationRequest,
         GenerationResult,
@@ -92,6 +106,12 @@ __all__ = [
     "RuntimeErrorBase", "Stage", "StageLatents", "UnsupportedModelError", "atomic_write", "ensure_demo_model",
     "export", "inspect_checkpoint", "inspect_upsampler", "list_presets", "pick_device", "demo_model_paths", "detect_machine", "plan_line", "plan_machine", "probe",
     "read_metadata", "read_request", "thumbnails", "warm_up", "waveform_peaks", "write_latents", "write_result",
+    # model families (LTX-2.3 single file, LTX-2.5 split files) and LTX-2.5's auto duration / decoders
+    "ComponentFile", "DurationBounds", "DurationPrediction", "MODEL_FILE_ROLES", "ModelFiles", "decoder_seconds",
+    "identify_model_file",
+    # render on a Ray cluster (model_runtime.cluster; Ray itself only when a cluster is connected)
+    "Cluster", "ClusterError", "RemoteJob", "RemoteResult", "VersionSkewError", "WorkerInfo", "WorkerModel",
+    "backend_address", "drive", "save_result",
     # model downloads (model_runtime.hub)
     "Catalogue", "DownloadCancelled", "DownloadControl", "DownloadPaused", "FileProgress", "FileState", "ItemDownload",
     "ItemRow", "ModelStore", "TokenStoreError", "adopt", "default_models_dir", "find_token",
@@ -122,6 +142,39 @@ def _files() -> dict[str, Any]:
     return {"inspect_checkpoint": inspect_checkpoint, "inspect_upsampler": inspect_upsampler,
             "ensure_demo_model": ensure_demo_model, "read_metadata": read_metadata, "atomic_write": atomic_write,
             "read_request": read_request, "write_latents": write_latents, "write_result": write_result}
+
+
+def _families() -> dict[str, Any]:
+    """Which family and component a model file is, from its header (no torch)."""
+    from model_runtime.families import ROLE_TEXT, ComponentFile, ModelFiles, identify
+
+    return {"identify_model_file": identify, "MODEL_FILE_ROLES": ROLE_TEXT, "ComponentFile": ComponentFile,
+            "ModelFiles": ModelFiles}
+
+
+def _duration() -> dict[str, Any]:
+    """LTX-2.5 auto duration's bounds and prediction (imports torch: worker thread only)."""
+    from model_runtime.models.duration_head import DurationBounds, DurationPrediction
+
+    return {"DurationBounds": DurationBounds, "DurationPrediction": DurationPrediction}
+
+
+def _cluster() -> dict[str, Any]:
+    """The Ray render backend's client side: torch-free; Ray is imported by `Cluster.connect` only."""
+    from model_runtime.cluster.client import Cluster, save_result
+    from model_runtime.cluster.protocol import (
+        ClusterError,
+        RemoteJob,
+        RemoteResult,
+        VersionSkewError,
+        WorkerInfo,
+        WorkerModel,
+        backend_address,
+    )
+
+    return {"Cluster": Cluster, "save_result": save_result, "ClusterError": ClusterError, "RemoteJob": RemoteJob,
+            "RemoteResult": RemoteResult, "VersionSkewError": VersionSkewError, "WorkerInfo": WorkerInfo,
+            "WorkerModel": WorkerModel, "backend_address": backend_address}
 
 
 def _media() -> dict[str, Any]:
@@ -184,6 +237,10 @@ _LOADERS: dict[str, Callable[[], dict[str, Any]]] = {
     **dict.fromkeys(("ExportCancelled", "export", "ExportPreset", "list_presets", "probe", "thumbnails",
                      "waveform_peaks"), _media),
     **dict.fromkeys(_HUB_NAMES, _hub),
+    **dict.fromkeys(("identify_model_file", "MODEL_FILE_ROLES", "ComponentFile", "ModelFiles"), _families),
+    **dict.fromkeys(("DurationBounds", "DurationPrediction"), _duration),
+    **dict.fromkeys(("Cluster", "save_result", "ClusterError", "RemoteJob", "RemoteResult", "VersionSkewError",
+                     "WorkerInfo", "WorkerModel", "backend_address"), _cluster),
 }
 
 
@@ -218,8 +275,7 @@ def demo_model_paths(root: Path) -> ModelPaths:
     """The demo model's files under `root` (built there by `ensure_demo_model`)."""
     from model_runtime.demo import demo_paths
 
-    d = demo_paths(Path(root))
-    return ModelPaths(d.checkpoint, d.upsampler, d.text_encoder_dir)
+    return demo_paths(Path(root)).model_paths()
 
 
 def plan_line(paths: ModelPaths, width: int, height: int, frames: int, fps: float, stage: str, machine) -> str:
@@ -230,6 +286,17 @@ def plan_line(paths: ModelPaths, width: int, height: int, frames: int, fps: floa
     from model_runtime.memory.plan import RequestShape
 
     return line(paths, RequestShape(width, height, frames, fps, stage=str(stage)), machine)
+
+
+def decoder_seconds(paths: ModelPaths, width: int, height: int, frames: int, fps: float, stage: str,
+                    machine) -> dict[str, float]:
+    """LTX-2.5's video decoders' predicted decode time for a job ("conv" = Fast, "diffusion" = Sharp; only
+    those the files provide), from the memory planner's FLOP estimates on `machine`'s throughput. Headers
+    only, no torch: the app calls it from the GUI thread on every format change."""
+    from model_runtime.memory.job_plan import decoder_seconds as seconds
+    from model_runtime.memory.plan import RequestShape
+
+    return seconds(paths, RequestShape(width, height, frames, fps, stage=str(stage)), machine)
 
 
 def pick_device() -> tuple[Device, Any]:
@@ -253,18 +320,9 @@ def warm_up(stop: Callable[[], bool] = lambda: False, after_step: Callable[[], N
     worker thread, it does not freeze a UI during the job. A failed import only costs a debug line: the
     job then imports (and reports) it itself.
     """
-    import logging
+    from model_runtime.warm import run_steps
 
-    from model_runtime.warm import WARM_STEPS
-
-    log = logging.getLogger(__name__)
-    for step in WARM_STEPS:
-        if stop():
-            return False
-        try:
-            step()
-        except Exception as exc:  # noqa: BLE001 - a warm-up miss only means the job imports it later
-            log.debug("warm-up step %s skipped: %s", step.__name__, exc)
-        after_step()
+    if not run_steps(stop, after_step):
+        return False
     pick_device()
     return True

@@ -111,6 +111,12 @@ class DemoModel:
     upsampler: Path
     text_encoder_dir: Path
 
+    def model_paths(self):
+        """As the runtime opens them (`spec.ModelPaths`)."""
+        from model_runtime.spec import ModelPaths
+
+        return ModelPaths(self.checkpoint, self.upsampler, self.text_encoder_dir)
+
 
 def demo_paths(root: Path) -> DemoModel:
     """Where the demo files are (or will be, once `ensure_demo_model` built them) under `root`."""

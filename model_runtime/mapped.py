@@ -80,6 +80,26 @@ def keep_mapped(t: torch.Tensor, min_bytes: int = MIN_MAPPED_BYTES) -> bool:
     return t.is_floating_point() and t.numel() * t.element_size() >= min_bytes
 
 
+def assign_mapped(model: nn.Module, tensors: dict[str, torch.Tensor], dtype: torch.dtype,
+                  min_bytes: int = MIN_MAPPED_BYTES) -> None:
+    """Assign views of a `MappedFile` to a meta-built `model` strictly: the large floating ones stay views
+    of the file (marked, in the file's dtype), the rest become `dtype` copies. The caller then fills the
+    non-persistent buffers and calls `upcast_on_use`."""
+    state: dict[str, torch.Tensor] = {}
+    pointers: set[int] = set()
+    for name, t in tensors.items():
+        if keep_mapped(t, min_bytes):
+            state[name] = mark_mapped(t)
+            pointers.add(t.data_ptr())
+        else:
+            state[name] = t.to(dtype) if t.is_floating_point() else t.clone()
+    model.load_state_dict(state, strict=True, assign=True)
+    del state
+    for t in [*model.parameters(), *model.buffers()]:  # assign wraps views in Parameters: mark those too
+        if t.data_ptr() in pointers:
+            mark_mapped(t)
+
+
 def compute_dtype(module: nn.Module, weight: torch.Tensor) -> torch.dtype:
     """The dtype `module` computes in: set by `upcast_on_use` when its weights stay in the file, else the
     dtype of its representative `weight`."""

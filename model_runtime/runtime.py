@@ -306,11 +306,16 @@ class ModelEngine:
         from model_runtime.models.video_vae import TilingConfig, decode_video
 
         if decoder == "diffusion":
-            if tiled:
-                log.warning("the diffusion decoder decodes untiled in this version (tiled decode is conv-only)")
             module = self._diffusion_decoder()
+            tiling = self._diffusion_tiling(tiled)
             with torch.inference_mode():
-                yield module.decode(video_latent.to(self._device, self.dtype), noise=noise).float().cpu()
+                latent = video_latent.to(self._device, self.dtype)
+                if tiling is None:
+                    yield module.decode(latent, noise=noise).float().cpu()
+                    return
+                store = None if self._device.type == "cpu" else torch.device("cpu")  # features + blend in RAM
+                for chunk in module.decode_tiled(latent, tiling, noise=noise, store=store):
+                    yield chunk.float().cpu()
             return
         conv = self._video_decoder()
         tiled = tiled or (self._plan is not None and self._plan.vae_tile is not None)
@@ -320,9 +325,19 @@ class ModelEngine:
             for chunk in chunks:
                 yield chunk.float().cpu()
 
+    def _diffusion_tiling(self, tiled: bool):
+        """The diffusion decoder's tiles: the plan's tile when it planned one (its peak is one tile's), else
+        the conv decoder's default sizes when the request asks for tiling, else None (untiled)."""
+        from model_runtime.models.video_vae import TilingConfig
+
+        tile = None if self._plan is None else self._plan.vae_tile
+        if tile is not None:
+            return tile.tiling()
+        return TilingConfig() if tiled else None
+
     def decoder_noise_shape(self, latent_shape: tuple[int, ...]) -> tuple[int, ...]:
         """The diffusion decoder's pixel-noise canvas for a latent (from the config; nothing is loaded)."""
-        from model_runtime.models.diffusion_decoder import DiffusionDecoderConfig
+        from model_runtime.models.diffusion_decoder_config import DiffusionDecoderConfig
 
         vae = self.files.config_for("video_diffusion_decoder")["vae"]
         return DiffusionDecoderConfig.from_vae_section(vae).canvas_shape(latent_shape)

@@ -7,7 +7,10 @@ linter and PyInstaller see every module by name (no strings).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
+
+log = logging.getLogger(__name__)
 
 
 def import_torch() -> None:
@@ -57,3 +60,17 @@ def import_diffusers() -> None:
 WARM_STEPS: tuple[Callable[[], None], ...] = (
     import_torch, import_safetensors, import_runtime, import_transformers, import_diffusers,
 )
+
+
+def run_steps(stop: Callable[[], bool] = lambda: False, after_step: Callable[[], None] = lambda: None) -> bool:
+    """Every step in order (see `api.warm_up` for why); False when `stop()` ended it early. A failed import
+    only costs a debug line: the job then imports (and reports) it itself."""
+    for step in WARM_STEPS:
+        if stop():
+            return False
+        try:
+            step()
+        except Exception as exc:  # noqa: BLE001 - a warm-up miss only means the job imports it later
+            log.debug("warm-up step %s skipped: %s", step.__name__, exc)
+        after_step()
+    return True

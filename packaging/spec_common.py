@@ -36,8 +36,10 @@ def build(g: dict, *, icon: str | None = None, windowed_console: bool = False) -
     # CLI subcommands, golden sections, pipelines, components and the memory executors are imported by
     # name at run time: PyInstaller's import scan cannot see them, so every submodule is listed
     hidden = [m for pkg in DATA_PACKAGES for m in collect_submodules(pkg)]
+    # Ray (the optional `cluster` extra, hundreds of MB) stays out of the bundle even when the build venv
+    # has it: a bundled app asked for a cluster says to install the extra (model_runtime.cluster.client)
     a = g["Analysis"]([str(specpath / "entry.py")], pathex=[str(root)], datas=datas, hiddenimports=hidden,
-                      hookspath=[str(specpath / "hooks" / sys.platform)], excludes=["tkinter"])
+                      hookspath=[str(specpath / "hooks" / sys.platform)], excludes=["tkinter", "ray"])
     pyz = g["PYZ"](a.pure)
     exe = g["EXE"]
     app = exe(pyz, a.scripts, [], exclude_binaries=True, name=NAME, console=windowed_console, icon=icon)

@@ -75,3 +75,33 @@ def layout25_full() -> Path:
     if not LAYOUT25_FULL.is_file():
         _missing(f"LTX-2.5 full-size layout not found at {LAYOUT25_FULL}")
     return LAYOUT25_FULL
+
+
+@pytest.fixture(scope="session")
+def ray_head():
+    """One real local Ray cluster for the session (two CPU workers), only if a test asks for it: starting
+    Ray and warming two worker processes costs ~25 s on 2 cores, paid once for the app and runtime tests.
+    tests/runtime/test_cluster.py ends with the tests that kill a worker and stop the cluster, so tests
+    that need it healthy sit before it (tests/app runs first)."""
+    pytest.importorskip("ray", reason="Ray is an optional extra: pip install '.[cluster]' to run the cluster tests")
+    from tests.support.ray_head import LocalHead
+
+    # a lost head is noticed after Ray Client's reconnect grace period (30 s by default): 3 s here
+    os.environ["RAY_CLIENT_RECONNECT_GRACE_PERIOD"] = "3"
+    head = LocalHead.start(workers=2)
+    try:
+        yield head
+    finally:
+        head.stop()
+
+
+@pytest.fixture(scope="session")
+def ray_worker_cache(ray_head, tmp_path_factory) -> Path:
+    """The workers' cache folder with the demo model already built (the workers find it there); built
+    while the head starts."""
+    from model_runtime.demo import ensure_demo_model
+
+    root = tmp_path_factory.mktemp("worker-cache")
+    ensure_demo_model(root / "demo-model")
+    ray_head.wait_listening()
+    return root

@@ -48,15 +48,19 @@ DEFAULT_COLUMNS = (380, 720, 320)
 PLAYER_DELAY_MS = 250  # the player (Qt Multimedia init, audio device probe, numpy) is built after first paint
 # attributes that exist only once the contents are built: reading one before builds them (see __getattr__)
 _CONTENTS = frozenset({"presets", "store", "queue", "prompt_panel", "presets_panel", "preview", "queue_panel",
-                       "_prompt_timer"})
+                       "_prompt_timer", "auto_duration"})
 
 __all__ = ["MainWindow", "model_choice"]
 
 
 def model_choice(ctx: AppContext) -> ModelChoice:
     from ltx_studio.runtime_api import ModelChoice
+    from ltx_studio.settings import SPLIT_FIELDS
 
     s = ctx.settings
+    if s.family == "2.5":
+        split = tuple((name, getattr(s, field)) for field, name in SPLIT_FIELDS.items() if getattr(s, field))
+        return ModelChoice(s.use_demo_model or not s.transformer, family="2.5", split=split)
     demo = s.use_demo_model or not s.checkpoint
     return ModelChoice(demo, s.checkpoint, s.upsampler, s.text_encoder, s.distilled_lora)
 
@@ -244,6 +248,24 @@ class MainWindow(QMainWindow):
         ctx = self.ctx
         self.queue = JobQueue(self.store, self._factory or open_runtime, model_choice(ctx), ctx.paths.cache,
                               ctx.paths.outputs, self)
+        self.cluster_workers: list[str] = []  # the Settings page shows them
+        self.queue.workersChanged.connect(self._on_workers)
+        self.queue.backendProblem.connect(self.show_notice)
+        self._apply_backend()
+
+    def _on_workers(self, lines: list[str]) -> None:
+        self.cluster_workers = list(lines)
+
+    def _apply_backend(self) -> None:
+        """The render backend from Settings; a value that is not one (a hand-edited file) falls back to local
+        with a notice."""
+        from model_runtime.api import InvalidRequestError
+
+        try:
+            self.queue.set_backend(self.ctx.settings.render_backend)
+        except InvalidRequestError as exc:
+            self.show_notice(f"Settings: {exc}; rendering on this machine")
+            self.queue.set_backend("local")
 
     def _build_left(self) -> None:
         from ltx_studio.ui.presets_panel import PresetsPanel
@@ -270,6 +292,9 @@ class MainWindow(QMainWindow):
         self._swap(lambda _old, new: self._split.replaceWidget(2, new), "queuePanel", self.queue_panel)
         self._split.setSizes(sizes)
         self._prompt_timer = QTimer(self, singleShot=True, interval=400)
+        from ltx_studio.ui.auto_duration import AutoDuration
+
+        self.auto_duration = AutoDuration(self.queue, self.presets_panel, self.prompt_panel.prompt.toPlainText, self)
         self.export_action.setShortcut("Ctrl+E")  # not in the frame: the first key sequence costs ~13 ms
         self.quit_action.setShortcut("Ctrl+Q")
         last = self.ui_state.format()
@@ -318,6 +343,9 @@ class MainWindow(QMainWindow):
         p.renderRequested.connect(self.render_prompt)
         p.promptChanged.connect(lambda _t: self._prompt_timer.start())
         self._prompt_timer.timeout.connect(lambda: self.presets_panel.apply_prompt(p.prompt.toPlainText()))
+        p.promptChanged.connect(lambda _t: self.auto_duration.prompt_changed())
+        self._prompt_timer.timeout.connect(self.auto_duration.refresh)
+        self.presets_panel.formatChanged.connect(self._refresh_decoder_costs)
         q.jobAdded.connect(self._on_job_added)
         q.jobEnded.connect(self._on_job_ended)
         q.pausedChanged.connect(qp.set_paused)
@@ -347,14 +375,22 @@ class MainWindow(QMainWindow):
             self.presets_panel.set_planner(self._planner(model_choice(self.ctx)))  # the files are there now
 
     def _use_tokenizer(self, choice: ModelChoice) -> None:
-        folder = self.ctx.paths.cache / "demo-model" / "text_encoder" if choice.demo else choice.text_encoder
+        folder = (self.ctx.paths.cache / "demo-model" / "text_encoder" if choice.demo
+                  else dict(choice.split).get("text_encoder") if choice.family == "2.5" else choice.text_encoder)
         self.prompt_panel.counter.use_folder(folder)
         self.prompt_panel.refresh_count()
 
     def _apply_model_choice(self) -> None:
+        from ltx_studio.runtime_api import model_facts
+
         choice = model_choice(self.ctx)
         self.model_label.setText("Model: demo (random weights)" if choice.demo else f"Model: {choice.describe()}")
         self.queue.set_model(choice)
+        self.model_facts = facts = model_facts(choice, self.ctx.paths.cache)  # headers only
+        self.presets_panel.set_auto_available(facts.auto_duration)
+        self.prompt_panel.set_decoder_choice(facts.decoder_choice)
+        self.auto_duration.reset()
+        self._refresh_decoder_costs()
         if self._settled:  # at start-up this waits for the first paint (_after_first_paint)
             self._check_machine_and_tokenizer(choice)
 
@@ -380,15 +416,38 @@ class MainWindow(QMainWindow):
         and the planner's arithmetic only: no torch on the GUI thread, so the machine is read from RAM;
         the worker plans the job itself for the device it really runs on)."""
         import model_runtime.api as api
-        from ltx_studio.runtime_api import model_paths
 
-        paths = model_paths(choice, self.ctx.paths.cache)
-        machine = api.plan_machine("cpu")
+        paths, machine = self._plan_inputs(choice)
 
         def plan(fmt) -> str:
             return api.plan_line(paths, fmt.width, fmt.height, fmt.frames, fmt.fps, fmt.stage, machine)
 
         return plan
+
+    def _plan_inputs(self, choice: ModelChoice):
+        """(model paths, machine) the GUI thread plans with: the files' headers and this machine's RAM."""
+        import model_runtime.api as api
+        from ltx_studio.runtime_api import model_paths
+
+        return model_paths(choice, self.ctx.paths.cache), api.plan_machine("cpu")
+
+    def _refresh_decoder_costs(self, *_) -> None:
+        """The Sharp / Fast decode times for the current draft and render formats, in the Advanced choice's
+        labels: the planner's estimates from the file headers (no torch), like the plan line."""
+        if self._shut or not self.prompt_panel.decoder_offered:
+            return
+        import model_runtime.api as api
+
+        paths, machine = self._plan_inputs(model_choice(self.ctx))
+        costs = []
+        try:
+            for fmt in (self.presets_panel.draft_format(), self.presets_panel.render_format()):
+                secs = api.decoder_seconds(paths, fmt.width, fmt.height, fmt.frames, fmt.fps, fmt.stage, machine)
+                costs.append({d: _short_time(s) for d, s in secs.items()})
+        except Exception as exc:  # noqa: BLE001 - a file that went away: no estimate, the job will say why
+            log.info("decoder time estimate unavailable: %s", exc)
+            costs = [{}, {}]
+        self.prompt_panel.set_decoder_costs(*costs)
 
     def _after_first_paint(self) -> None:
         if self._shut:
@@ -505,7 +564,16 @@ class MainWindow(QMainWindow):
         d = direction_from(c, r.fps)
         self.preview.direction.restore(d.keys, d.soundtrack, d.fit)
 
+    def _wait_for_duration(self, retry) -> bool:
+        """Auto duration on and the prompt's length not known yet: `retry` runs once it is (True)."""
+        if not self.auto_duration.defer(retry):
+            return False
+        self.statusBar().showMessage("Auto duration: predicting the clip length; the job is queued once it is known")
+        return True
+
     def draft(self) -> GenerationJob | None:
+        if self._wait_for_duration(self.draft):
+            return None
         spec = self._spec("draft", self.presets_panel.draft_format(), self.prompt_panel.next_seed())
         return self._submit(spec) if spec else None
 
@@ -514,6 +582,8 @@ class MainWindow(QMainWindow):
         their cards sit side by side in the strip."""
         from ltx_studio.jobs import MAX_SEED, random_seed
 
+        if self._wait_for_duration(lambda: self.draft_variants(n)):
+            return []
         fmt = self.presets_panel.draft_format()
         first = self.prompt_panel.next_seed()
         locked = self.prompt_panel.seed_lock.isChecked()
@@ -529,11 +599,15 @@ class MainWindow(QMainWindow):
         return jobs
 
     def render_prompt(self) -> GenerationJob | None:
+        if self._wait_for_duration(self.render_prompt):
+            return None
         spec = self._spec("render", self.presets_panel.render_format(), self.prompt_panel.seed.value())
         return self._submit(spec) if spec else None
 
     def render_draft(self, draft_id: int) -> GenerationJob | None:
-        """Promote a finished draft: same prompt, seed, clip length; its stage-1 latents when the sizes fit."""
+        """Promote a finished draft: same prompt, seed, clip length; its stage-1 latents when the sizes fit.
+        The video decoder is the Advanced choice for renders (by default LTX-2.5's Sharp one), not the
+        draft's (a draft decodes Fast)."""
         from ltx_studio.formats import FormatChoice, can_promote, render_target
         from ltx_studio.jobs import JobSpec
 
@@ -546,7 +620,8 @@ class MainWindow(QMainWindow):
         target = render_target(FormatChoice(d.aspect, self.presets_panel.choice().tier, r.fps, d.seconds))
         promote = bool(row.latents) and can_promote((r.width, r.height), (target.width, target.height))
         request = r.with_changes(stage="render", width=target.width, height=target.height,
-                                 draft_latents=row.latents if promote else None)
+                                 draft_latents=row.latents if promote else None,
+                                 decoder=self.prompt_panel.decoder_value())
         spec = JobSpec(request, aspect=d.aspect, tier=target.choice.tier, seconds=d.seconds, parent_id=draft_id)
         if not promote:
             self.statusBar().showMessage(f"{target.choice.tier} is not twice the draft's size: a full two-stage "
@@ -697,11 +772,12 @@ class MainWindow(QMainWindow):
         """Settings → Models (modal); True when the user saved new model settings."""
         from ltx_studio.ui.models_page import ModelsDialog
 
-        dlg = ModelsDialog(self.ctx.settings, self)
+        dlg = ModelsDialog(self.ctx.settings, self, self.cluster_workers)
         saved = bool(dlg.exec())
         if saved:
             self.ctx.save_settings(dlg.result_settings())
             self._apply_model_choice()
+            self._apply_backend()
         dlg.deleteLater()  # closed for good: its catalogue panel and connections go now, not at exit
         return saved
 
@@ -782,3 +858,9 @@ class MainWindow(QMainWindow):
             self.queue.shutdown()
         if "store" in self.__dict__:
             self.store.close()
+
+
+def _short_time(seconds: float) -> str:
+    if seconds < 1:
+        return "<1 s"
+    return f"~{seconds:.0f} s" if seconds < 90 else f"~{seconds / 60:.0f} min"

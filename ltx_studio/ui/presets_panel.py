@@ -1,5 +1,9 @@
 """Format panel: aspect x tier, fps, duration; shows the exact snapped output and whether it fits the machine.
 
+On an LTX-2.5 model with its duration head the duration can be "Auto": the model predicts the clip length
+from the prompt (`ltx_studio.ui.auto_duration` asks the worker); the panel shows it and the formats it
+returns use its frame count, so the job makes what was shown.
+
 A prompt that names its format ("vertical", "9:16", "4K", "10 seconds") sets the matching choice; the
 change is announced in a banner with an Undo button, and the same words are not applied twice (so an
 undo sticks while the user keeps typing).
@@ -8,10 +12,12 @@ undo sticks while the user keeps typing).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
@@ -37,10 +43,14 @@ if TYPE_CHECKING:
     from model_runtime.api import Machine
 
 Planner = Callable[[ResolvedFormat], str]
+AUTO_UNAVAILABLE = ("Auto duration needs an LTX-2.5 model with its duration head file "
+                    "(Settings → Models); this model's clips are as long as set here")
+AUTO_TIP = "Auto: the model predicts the clip length from the prompt (LTX-2.5 duration head)"
 
 
 class PresetsPanel(QGroupBox):
     formatChanged = Signal(object)  # FormatChoice
+    autoChanged = Signal(bool)  # the "Auto" duration was switched on / off
 
     def __init__(self, presets: Presets, parent: QWidget | None = None) -> None:
         super().__init__("Format", parent)
@@ -64,10 +74,23 @@ class PresetsPanel(QGroupBox):
         self.seconds = QDoubleSpinBox(minimum=presets.limits.min_seconds, maximum=presets.limits.max_seconds,
                                       singleStep=1.0, suffix=" s", decimals=1)
         self.seconds.setValue(presets.limits.default_seconds)
+        self.auto = QCheckBox("Auto")
+        self.auto.setObjectName("autoDuration")
+        self.auto_label = QLabel()
+        self.auto_label.setObjectName("autoDurationLabel")
+        self.auto_label.setWordWrap(True)
+        self.auto_label.setVisible(False)
+        self._auto_frames: int | None = None
+        duration = QHBoxLayout()
+        duration.addWidget(self.seconds, 1)
+        duration.addWidget(self.auto)
         form.addRow("Aspect", self.aspect)
         form.addRow("Render tier", self.tier)
         form.addRow("Frame rate", self.fps)
-        form.addRow("Duration", self.seconds)
+        form.addRow("Duration", duration)
+        form.addRow(self.auto_label)
+        self.set_auto_available(False)
+        self.auto.toggled.connect(self._auto_toggled)
         self.exact = QLabel()
         self.exact.setObjectName("exactFormat")
         self.exact.setWordWrap(True)
@@ -122,10 +145,49 @@ class PresetsPanel(QGroupBox):
 
     def draft_format(self) -> ResolvedFormat:
         c = self.choice()
-        return resolve(FormatChoice(c.aspect, self.presets.draft_tier.name, c.fps, c.seconds), self.presets)
+        return self._with_auto(resolve(FormatChoice(c.aspect, self.presets.draft_tier.name, c.fps, c.seconds),
+                                       self.presets))
 
     def render_format(self) -> ResolvedFormat:
-        return render_target(self.choice(), self.presets)
+        return self._with_auto(render_target(self.choice(), self.presets))
+
+    # --- "Auto" duration (LTX-2.5) ---------------------------------------------------------------------
+    def set_auto_available(self, available: bool) -> None:
+        """Offer "Auto" (an LTX-2.5 model with its duration head) or show it disabled with the reason."""
+        self.auto.setEnabled(available)
+        self.auto.setToolTip(AUTO_TIP if available else AUTO_UNAVAILABLE)
+        if not available:
+            self.auto.setChecked(False)
+
+    def auto_on(self) -> bool:
+        return self.auto.isEnabled() and self.auto.isChecked()
+
+    def show_auto(self, text: str, frames: int | None) -> None:
+        """What Auto says now, and the predicted frame count the formats use (None: not known yet)."""
+        self.auto_label.setText(text)
+        if frames != self._auto_frames:
+            self._auto_frames = frames
+            self._changed()
+
+    def _with_auto(self, fmt: ResolvedFormat) -> ResolvedFormat:
+        if not self.auto_on() or self._auto_frames is None:
+            return fmt
+        frames = self._auto_frames  # already on the 8k+1 grid (the runtime snaps the prediction)
+        return replace(fmt, frames=frames, choice=replace(fmt.choice, seconds=frames / fmt.fps))
+
+    def _describe(self, fmt: ResolvedFormat) -> str:
+        if self.auto_on() and self._auto_frames is None:  # the length is not known yet: do not show the box's
+            return f"{fmt.width}×{fmt.height} · length from the prompt (Auto) @ {fmt.fps:g} fps"
+        return fmt.describe()
+
+    def _auto_toggled(self, on: bool) -> None:
+        self.seconds.setEnabled(not on)
+        self.auto_label.setVisible(on)
+        if not on:
+            self._auto_frames = None
+            self.auto_label.clear()
+        self._changed()
+        self.autoChanged.emit(on)
 
     def set_machine(self, machine: Machine, demo: bool) -> None:
         """The machine as built (`MachineInfo.capacity()`) and whether the model is the demo (no advice)."""
@@ -149,7 +211,7 @@ class PresetsPanel(QGroupBox):
 
     def _changed(self, *_) -> None:
         d, r = self.draft_format(), self.render_format()
-        self.exact.setText(f"Draft: {d.describe()}\nRender: {r.describe()}")
+        self.exact.setText(f"Draft: {self._describe(d)}\nRender: {self._describe(r)}")
         self.plan.setText(f"Draft plan: {self.plan_text(d)}\nRender plan: {self.plan_text(r)}")
         advice = None if self.machine is None else fit_advice(r, self.machine, self.demo, self.presets)
         self.fit.setText(f"Render may not fit: {advice}" if advice else "")

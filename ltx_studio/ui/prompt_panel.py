@@ -31,7 +31,14 @@ log = logging.getLogger(__name__)
 
 MAX_PROMPT_TOKENS = 1024  # the text encoder pads/truncates to 1024 tokens
 MODEL_DEFAULT = "model default"
+#: LTX-2.5's video decoders (label, RequestSpec.decoder); "auto" is the runtime's rule: Fast (conv) for
+#: drafts, Sharp (diffusion) for renders when it fits the machine (untiled on a CPU plan, tiled on a GPU plan)
+DECODERS = (("Default: Fast for drafts, Sharp for renders", "auto"), ("Fast (conv decoder)", "conv"),
+            ("Sharp (diffusion decoder, slower)", "diffusion"))
+DECODER_TIP = ("LTX-2.5 decodes video with a diffusion decoder (Sharp, slower) or a conv decoder (Fast); the "
+               "times are the memory planner's estimates for the current draft and render formats")
 VARIANTS = 4  # the "4 variants" button
+PACKED_TOKENIZER_KEY = "tokenizer_json"  # LTX-2.5's packed text encoder file stores its tokenizer.json here
 
 
 class TokenCounter:
@@ -42,8 +49,12 @@ class TokenCounter:
         self._path: Path | None = None
 
     def use_folder(self, folder: str | Path | None) -> None:
-        """Parse the folder's tokenizer.json (GUI thread: a real one is ~30 MB), once per folder."""
-        path = Path(folder) / "tokenizer.json" if folder else None
+        """Parse the tokenizer (GUI thread: a real one is ~30 MB), once per source: a Gemma-3 folder's
+        tokenizer.json, or LTX-2.5's packed Gemma-4 file, which carries it as the uint8 tensor
+        `tokenizer_json` (read with safetensors' numpy backend: no torch on the GUI thread)."""
+        source = Path(folder) if folder else None
+        path = source if source is not None and source.suffix == ".safetensors" else (
+            source / "tokenizer.json" if source is not None else None)
         if self._tok is not None and path == self._path:
             return
         self._tok, self._path = None, path
@@ -51,7 +62,13 @@ class TokenCounter:
             try:
                 from tokenizers import Tokenizer
 
-                self._tok = Tokenizer.from_file(str(path))
+                if path.suffix == ".safetensors":
+                    from safetensors import safe_open
+
+                    with safe_open(str(path), framework="numpy") as fh:
+                        self._tok = Tokenizer.from_buffer(fh.get_tensor(PACKED_TOKENIZER_KEY).tobytes())
+                else:
+                    self._tok = Tokenizer.from_file(str(path))
             except Exception as exc:  # noqa: BLE001 - a broken tokenizer file only costs the exact count
                 log.warning("tokenizer %s unusable for counting: %s", path, exc)
 
@@ -200,9 +217,43 @@ class PromptPanel(QGroupBox):
         form.addRow("Audio guidance", self.audio_cfg)
         form.addRow("STG", self.stg)
         form.addRow("Modality guidance", self.modality)
+        self.decoder = QComboBox()
+        self.decoder.setObjectName("decoderChoice")
+        for label, value in DECODERS:
+            self.decoder.addItem(label, value)
+        self.decoder.setToolTip(DECODER_TIP)
+        form.addRow("Video decoder", self.decoder)
+        self._decoder_form = form
+        self.set_decoder_choice(False)
         self.pipeline.currentTextChanged.connect(self.apply_defaults)
         self.apply_defaults(self.pipeline.currentText())
         return box
+
+    def set_decoder_choice(self, offered: bool) -> None:
+        """Offer Sharp / Fast only when the model files provide both decoders (LTX-2.5 with both VAEs)."""
+        self._decoder_form.setRowVisible(self.decoder, offered)
+        if not offered:
+            self.decoder.setCurrentIndex(0)
+
+    @property
+    def decoder_offered(self) -> bool:
+        return self._decoder_form.isRowVisible(self.decoder)
+
+    def set_decoder_costs(self, draft: dict[str, str], render: dict[str, str]) -> None:
+        """Each choice with its predicted decode time ("conv" / "diffusion" -> text such as "~40 s") for the
+        current draft and render formats; empty dicts: the plain labels (no estimate)."""
+        if not draft or not render:
+            labels = [label for label, _ in DECODERS]
+        else:
+            labels = [f"Default: Fast for drafts ({draft['conv']}), Sharp for renders ({render['diffusion']})",
+                      f"Fast (conv decoder): draft {draft['conv']}, render {render['conv']}",
+                      f"Sharp (diffusion decoder): draft {draft['diffusion']}, render {render['diffusion']}"]
+        for i, label in enumerate(labels):
+            self.decoder.setItemText(i, label)
+
+    def decoder_value(self) -> str:
+        """The RequestSpec.decoder of the next job: the choice, or "auto" when there is none to make."""
+        return self.decoder.currentData() if self.decoder_offered else "auto"
 
     def _knobs(self) -> tuple[QSpinBox | QDoubleSpinBox, ...]:
         return self.steps, self.video_cfg, self.audio_cfg, self.stg, self.modality
@@ -236,10 +287,12 @@ class PromptPanel(QGroupBox):
         return self.seed.value()
 
     def advanced_values(self) -> dict:
-        """The pipeline and the user's overrides only (a knob left at "model default" is not sent)."""
+        """The pipeline, the video decoder and the user's overrides only (a knob left at "model default" is
+        not sent)."""
         pipeline = Pipeline(self.pipeline.currentText())
+        base = {"pipeline": pipeline, "decoder": self.decoder_value()}
         if pipeline != Pipeline.DEV:
-            return {"pipeline": pipeline}
+            return base
         names = ("steps", "video_cfg", "audio_cfg", "stg", "modality")
-        return {"pipeline": pipeline} | {name: knob.value() for name, knob in zip(names, self._knobs(), strict=True)
+        return base | {name: knob.value() for name, knob in zip(names, self._knobs(), strict=True)
                                          if knob.value() != knob.minimum()}

@@ -1,5 +1,5 @@
 """`ltx-studio-cli`: the runtime's command line (goldens, layout, generate, export, presets, plan, loras,
-models).
+models, worker).
 
 Each subcommand lives in its own module exposing `register(subparsers)`, listed below as the imported
 module. Those modules import only the standard library at their top: a subcommand's heavy imports (torch,
@@ -18,13 +18,13 @@ import threading
 import traceback
 
 from model_runtime import __version__
-from model_runtime.cli import export, generate, goldens, layout, loras, models, plan
+from model_runtime.cli import export, generate, goldens, layout, loras, models, plan, worker
 from model_runtime.errors import RuntimeErrorBase
 
 log = logging.getLogger(__name__)
 
-#: in `--help` order: check-goldens, check-layout, generate, export + presets, plan, loras, models
-SUBCOMMANDS = (goldens, layout, generate, export, plan, loras, models)
+#: in `--help` order: check-goldens, check-layout, generate, export + presets, plan, loras, models, worker
+SUBCOMMANDS = (goldens, layout, generate, export, plan, loras, models, worker)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -62,6 +62,9 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--stage", choices=("draft", "render"), default="draft")
     p.add_argument("--pipeline", choices=("distilled", "dev"), default="distilled")
+    p.add_argument("--backend", default="local",
+                   help="where the job runs: local (default), auto (a Ray cluster started on this machine) or "
+                        "ray://HOST:PORT (a Ray cluster's head; see `ltx-studio-cli worker`)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps (default: auto = CUDA, then MPS, "
                    "then the CPU)")
     p.add_argument("--vram-gb", type=float, default=None, help="plan for this much VRAM (default: what is free)")
@@ -147,8 +150,10 @@ def model_paths(args: argparse.Namespace) -> ModelPaths:
                       audio_vae=args.audio_vae, duration_head=args.duration_head, **vaes)
 
 
-def validate(args: argparse.Namespace) -> Inputs:
-    """All cheap checks, in the order a user fixes them; raises RuntimeErrorBase subclasses (one line each)."""
+def validate(args: argparse.Namespace, remote: bool = False) -> Inputs:
+    """All cheap checks, in the order a user fixes them; raises RuntimeErrorBase subclasses (one line each).
+    `remote`: the job runs on a cluster worker, so model files that are not on this machine are checked
+    there (each worker looks for them at the given path, then in its own models folder)."""
     from model_runtime.api import GenerationRequest, InvalidRequestError, RequestSpec
     from model_runtime.loras.spec import LoraSpec
     from model_runtime.media.mux import check_output_path
@@ -179,6 +184,8 @@ def validate(args: argparse.Namespace) -> Inputs:
         raise InvalidRequestError(f"--crf must be between 0 and 51, got {args.crf}")
     out = check_output_path(args.out)
     paths = model_paths(args)
+    if remote and not all(Path(p).exists() for p in vars(paths).values() if isinstance(p, Path)):
+        return Inputs(request, paths, out, "", None)
     files = paths.model_files()
     check_within(ModelEnvelope.for_config(files.main.config), request)
     if args.stage == "render" and args.upsampler is None:
@@ -194,8 +201,9 @@ def validate(args: argparse.Namespace) -> Inputs:
         check_gemma_matches(files.main.header, inspect_gemma_folder(args.text_encoder).dims)
     distilled = LoraSpec.parse(args.distilled_lora) if args.distilled_lora else None
     if loras or distilled:
-        if files.is_split:
-            raise InvalidRequestError("LoRAs are supported with LTX-2.3 single checkpoints only in this version")
+        if distilled and files.is_split:  # the dev model's render refines with it; 2.5's transformer is distilled
+            raise InvalidRequestError("--distilled-lora is for the LTX-2.3 dev model; LTX-2.5's transformer is "
+                                      "already distilled")
         check_loras(files.main, (*loras, *((distilled,) if distilled else ())))
         paths = replace(paths, distilled_lora=distilled)
     if auto and not files.has("duration_head"):
@@ -354,11 +362,17 @@ _CHECKED = ("prompt", "width", "height", "frames", "fps", "seed", "negative_prom
 def run(args: argparse.Namespace) -> int:
     from model_runtime.api import GenerationResult, NoticeEvent, ProgressEvent, Runtime, write_result
     from model_runtime.cli.plan import plan_table
+    from model_runtime.cluster.protocol import backend_address
     from model_runtime.memory.machine import detect
     from model_runtime.memory.measure import RssAnonPeak
     from model_runtime.models.acceleration import Acceleration
 
-    inputs = validate(args)
+    address = backend_address(args.backend)
+    inputs = validate(args, remote=address is not None)
+    if address is not None:
+        from model_runtime.cli.remote import run_remote
+
+        return run_remote(args, inputs, address, ProgressLine(sys.stderr))
     started = time.monotonic()
     info = detect(args.device)
     machine = info.jobs(args.vram_gb, args.ram_gb)
@@ -403,8 +417,7 @@ def run(args: argparse.Namespace) -> int:
     sys.stderr.write(f"ran: {ran.summary}\n"
                      f"measured: peak RssAnon {rss.peak_bytes / 1e9:.2f} GB (predicted {ran.peak_ram_bytes / 1e9:.2f} GB, "
                      f"RAM plan {machine.ram_gb:g} GB){vram.text(ran)}{_per_step(step_times)}\n")
-    main = inputs.paths.checkpoint or inputs.paths.transformer
-    extra: dict = {"checkpoint": main.name if main else "", "generator": "ltx-studio-cli"}
+    extra = output_extra(inputs)
     if inputs.auto_duration is not None:
         extra["auto_duration"] = {"min_s": inputs.auto_duration[0], "max_s": inputs.auto_duration[1],
                                   "frames": spec.frames}
@@ -412,6 +425,12 @@ def run(args: argparse.Namespace) -> int:
     sys.stderr.write(f"wrote {written.path} ({written.frames} frames, {written.duration_s:.2f} s, "
                      f"{result.frames.shape[2]}x{result.frames.shape[1]}) in {time.monotonic() - started:.1f} s\n")
     return 0
+
+
+def output_extra(inputs: Inputs) -> dict:
+    """What the CLI adds to an output's metadata (the same for a local and a cluster job)."""
+    main = inputs.paths.checkpoint or inputs.paths.transformer
+    return {"checkpoint": main.name if main else "", "generator": "ltx-studio-cli"}
 
 
 def _per_step(step_times: dict[str, list[float]]) -> str:

@@ -1,7 +1,7 @@
-"""`ltx-studio-cli loras DIR [--checkpoint FILE]`: list the LoRA files in a folder and whether each fits.
+"""`ltx-studio-cli loras DIR [--checkpoint FILE | --transformer FILE]`: list a folder's LoRAs and whether each fits.
 
 One row per weight file: name, declared family, rank, adapted modules, size, key convention and, with
---checkpoint, OK or the reason the file cannot be used with that model (the check a job runs, headers
+--checkpoint (LTX-2.3) or --transformer (LTX-2.5's split transformer file), OK or the reason the file cannot be used with that model (the check a job runs, headers
 and LoRA factors only: the model's weights are not loaded). Exit status 0 when every file is usable.
 """
 
@@ -16,19 +16,19 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("loras", help="list a folder's LoRAs (name, family, rank, size, fits the model?)",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("dir", type=Path, help="folder with LoRA .safetensors files (searched recursively)")
-    p.add_argument("--checkpoint", type=Path, default=None, help="check each file against this LTX checkpoint")
+    model = p.add_mutually_exclusive_group()
+    model.add_argument("--checkpoint", type=Path, default=None, help="check each file against this LTX-2.3 checkpoint")
+    model.add_argument("--transformer", type=Path, default=None,
+                       help="check each file against this LTX-2.5 transformer file")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from model_runtime.checkpoints import inspect_checkpoint
     from model_runtime.loras.files import LoraTargets
     from model_runtime.loras.library import format_size, scan_folder
 
-    targets = None
-    if args.checkpoint is not None:
-        info = inspect_checkpoint(args.checkpoint)
-        targets = LoraTargets.from_checkpoint(info.header, info.model_version)
+    model = args.checkpoint or args.transformer
+    targets = None if model is None else LoraTargets.for_model_file(model)
     entries = scan_folder(args.dir, targets)
     out = sys.stdout
     width = max([len(e.path.name) for e in entries] + [4])

@@ -84,6 +84,18 @@ class LoraTargets:
                 shapes[mk[: -len(".weight")]] = (info.shape[0], info.shape[1])
         return cls(model_family(model_version), shapes)
 
+    @classmethod
+    def for_model_file(cls, path: str | Path) -> LoraTargets:
+        """From the file that holds the transformer: an LTX-2.3 single checkpoint or an LTX-2.5 split
+        transformer file (the same module names and shapes: LoRAs tell the two apart by their metadata)."""
+        from model_runtime.families import identify
+
+        file = identify(path)
+        if file.role not in ("single", "transformer"):
+            raise LoraError(f"{file.path}: LoRAs adapt the transformer, and this file holds no transformer "
+                            "(give the LTX-2.3 checkpoint or the LTX-2.5 transformer file)")
+        return cls.from_checkpoint(file.header, file.version)
+
 
 @dataclass(frozen=True)
 class LoraPair:

@@ -108,14 +108,39 @@ def predict_cpu_stages(layout: ModelLayout, req: RequestShape, m: Machine,
         stages.append(StagePrediction("upsample", 0, int(ups_ram), est.upsampler_bytes(layout, half, 1) * 60 / host
                                       + w.pass_seconds("ups", m, ups_ram), "x2 latent upsampler"))
         stages.append(denoise("stage 2", full, req.steps_stage2))
-    held += w.vae + 3 * req.width * req.height * req.frames  # + the uint8 output frames
-    tile, need, secs = _tile(layout, full, m, held, host)
-    detail = "untiled" if tile is None else f"{est.tiles_needed(full, tile)} x {tile.label()}"
-    stages.append(StagePrediction("VAE decode", 0, int(held + need), secs + w.pass_seconds("vae", m, held + need), detail))
+    held += 3 * req.width * req.height * req.frames  # + the uint8 output frames
+    sharp = _sharp_decode(layout, req, full, m, held, host)
+    tile = None
+    if sharp is not None:
+        stages.append(sharp)
+        held += layout.components["video_diffusion_decoder"].bytes_as("fp32")  # stays loaded, as the engine keeps it
+    else:
+        held += w.vae
+        tile, need, secs = _tile(layout, full, m, held, host)
+        detail = "untiled" if tile is None else f"{est.tiles_needed(full, tile)} x {tile.label()}"
+        if layout.diffusion_decoder is not None:
+            detail = "conv decoder (fast), " + detail
+        stages.append(StagePrediction("VAE decode", 0, int(held + need), secs + w.pass_seconds("vae", m, held + need),
+                                      detail))
     held += w.audio
     voc = est.vocoder_bytes(layout, req.seconds)
     stages.append(StagePrediction("audio decode", 0, int(held + voc), 0.5 * req.seconds, "audio VAE + vocoder, float32"))
     return tuple(stages), tile
+
+
+def _sharp_decode(layout: ModelLayout, req: RequestShape, full: LatentShape, m: Machine, held: int,
+                  host: float) -> StagePrediction | None:
+    """LTX-2.5's diffusion decoder (Sharp) when the job decodes with it, else None (the conv decoder). It
+    loads whole in float32 and decodes untiled, as the engine runs it; "auto" takes it for a render only when
+    that fits the RAM (otherwise the conv decoder, which tiles), an explicit choice always."""
+    if req.decoder_for(layout.diffusion_decoder is not None) != "diffusion":
+        return None
+    weights = layout.components["video_diffusion_decoder"].bytes_as("fp32")
+    need = est.diffusion_decode_bytes(layout.diffusion_decoder, full, ACT)
+    if req.decoder == "auto" and layout.decoder and held + weights + need > m.ram_budget:
+        return None
+    secs = est.diffusion_decode_flops(layout.diffusion_decoder, full) / host
+    return StagePrediction("VAE decode", 0, int(held + weights + need), secs, "diffusion decoder (sharp), untiled")
 
 
 def _tile(layout: ModelLayout, full: LatentShape, m: Machine, held: int,

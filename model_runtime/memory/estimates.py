@@ -94,6 +94,12 @@ class TileSpec:
     def label(self) -> str:
         return f"{self.size * SPATIAL}px x {(self.frames - 1) * TEMPORAL + 1}f tiles"
 
+    def tiling(self):
+        """The diffusion decoder's `TilingConfig` for this tile; overlaps 0 = its minimum (`TileGrid.fit`)."""
+        from model_runtime.models.tiling_config import TilingConfig
+
+        return TilingConfig(self.size * SPATIAL, 0, self.frames * TEMPORAL, 0)
+
 
 def transformer_bytes(dims: TransformerDims, shape: LatentShape, act_bytes: int, *, text_tokens: int = 1024,
                       per_token_timestep: bool = False, ffn_chunk_tokens: int | None = None,
@@ -178,7 +184,7 @@ DIFF_BLOCK_LIVE = 7
 def _diffusion_grids(cfg: Mapping, shape: LatentShape) -> list[tuple[int, int, int]]:
     """(tokens, width, kernel volume) of every attention stage of LTX-2.5's diffusion decoder for a latent
     (the latent padded to the minimum grid, plus the trailing ghost frames through stages 1-4)."""
-    from model_runtime.models.diffusion_decoder import DiffusionDecoderConfig
+    from model_runtime.models.diffusion_decoder_config import DiffusionDecoderConfig
 
     c = DiffusionDecoderConfig.from_vae_section(cfg)
     mt, mh, mw = c.min_latent_grid()
@@ -192,28 +198,73 @@ def _diffusion_grids(cfg: Mapping, shape: LatentShape) -> list[tuple[int, int, i
     return out
 
 
-def diffusion_decode_bytes(cfg: Mapping, shape: LatentShape, act_bytes: int) -> int:
-    """Peak activations of an untiled diffusion decode (how the runtime decodes with it today): the largest
-    stage's live tensors, stage 5 also holding the context and the pixel canvas (x_t and the prediction)."""
+def diffusion_decode_bytes(cfg: Mapping, shape: LatentShape, act_bytes: int, tile: TileSpec | None = None) -> int:
+    """Peak activations on the compute device of a diffusion decode: the largest stage's live tensors,
+    stage 5 also holding the context and the pixel canvas (x_t and the prediction). Tiled
+    (`models.diffusion_tiling`, a GPU decode): stages 1-3 on the whole volume, their output made in slabs
+    straight into RAM, then one tile at a time through the last two stages (`diffusion_host_bytes`: RAM)."""
     grids = _diffusion_grids(cfg, shape)
-    peak = max(tokens * width * DIFF_BLOCK_LIVE for tokens, width, _ in grids)
-    tokens5, width5, _ = grids[-1]
+    if tile is None:
+        return _stage5_peak(grids[:-1], grids[-1], act_bytes)
+    c, schedule = _diffusion_config(cfg), diffusion_schedule(cfg, shape, tile)
+    early = max(tokens * width * DIFF_BLOCK_LIVE for tokens, width, _ in grids[:-2]) * act_bytes
+    ghost = c.trailing_pad_frames * math.prod(st[0] for st, _ in c.upsamples[:-1])  # the end tile carries them
+    tt, th, tw = schedule.largest_tile()
+    stride = c.upsamples[-1][0]
+    tile4 = ((tt + ghost) * th * tw, grids[-2][1], 0)
+    tile5 = (tt * stride[0] * th * stride[1] * tw * stride[2], c.c5, 0)
+    return int(max(early, _stage5_peak([tile4], tile5, act_bytes)))
+
+
+def diffusion_host_bytes(cfg: Mapping, shape: LatentShape, act_bytes: int, tile: TileSpec | None) -> int:
+    """RAM a tiled diffusion decode adds (0 untiled): the stage-4 input features of the whole clip and the
+    full-frame blend buffers (sum and weights, two temporal slices alive)."""
+    if tile is None:
+        return 0
+    from model_runtime.models.diffusion_tiling import TileGrid
+
+    c, schedule = _diffusion_config(cfg), diffusion_schedule(cfg, shape, tile)
+    tokens4, width4, _ = _diffusion_grids(cfg, shape)[-2]  # ghost frames included
+    scale = TileGrid.of(c).scale
+    tt = schedule.largest_tile()[0]
+    accum = 4 * 3 * tt * scale[0] * schedule.grid[1] * scale[1] * schedule.grid[2] * scale[2] * act_bytes
+    return int(tokens4 * width4 * act_bytes + accum)
+
+
+def _diffusion_config(cfg: Mapping):
+    from model_runtime.models.diffusion_decoder_config import DiffusionDecoderConfig
+
+    return DiffusionDecoderConfig.from_vae_section(cfg)
+
+
+def diffusion_schedule(cfg: Mapping, shape: LatentShape, tile: TileSpec):
+    """The diffusion decoder's own tiles for a planner `tile` (`models.diffusion_tiling.TileSchedule`)."""
+    from model_runtime.models.diffusion_tiling import TileSchedule
+
+    return TileSchedule.plan(_diffusion_config(cfg), (shape.frames, shape.height, shape.width), tile.tiling())
+
+
+def _stage5_peak(before: list[tuple[int, int, int]], stage5: tuple[int, int, int], act_bytes: int) -> int:
+    peak = max(tokens * width * DIFF_BLOCK_LIVE for tokens, width, _ in (*before, stage5))
+    tokens5, width5, _ = stage5
     pixels = 2 * 3 * 16 * tokens5  # x_t + prediction, 3 channels x patch 4x4 per stage-5 token (float32: x2)
     return int(peak * act_bytes + tokens5 * width5 * act_bytes + pixels * 4)
 
 
-def diffusion_decode_flops(cfg: Mapping, shape: LatentShape) -> float:
+def diffusion_decode_flops(cfg: Mapping, shape: LatentShape, tile: TileSpec | None = None) -> float:
     """Matmul + windowed-attention FLOPs: per token and block 2 x (4 w^2 + 12 w^2) for qkv/proj and the
-    SwiGLU, plus 4 x window x w for attention; stage 5 runs `default_num_inference_steps` times."""
-    from model_runtime.models.diffusion_decoder import DiffusionDecoderConfig
+    SwiGLU, plus 4 x window x w for attention; stage 5 runs `default_num_inference_steps` times. Tiled, the
+    last two stages redo their overlaps (`TileSchedule.recompute`)."""
+    from model_runtime.models.diffusion_decoder_config import DiffusionDecoderConfig
 
     c = DiffusionDecoderConfig.from_vae_section(cfg)
+    redo = 1.0 if tile is None else diffusion_schedule(cfg, shape, tile).recompute()
     total = 0.0
     grids = _diffusion_grids(cfg, shape)
     for i, (tokens, width, window) in enumerate(grids):
         per_block = 2 * 16 * width * width + 4 * window * width
         depth = c.stage_depths[i] if i < len(grids) - 1 else c.stage_depths[-1] * c.num_inference_steps
-        total += tokens * per_block * depth
+        total += tokens * per_block * depth * (redo if i >= len(grids) - 2 else 1.0)
     return total
 
 

@@ -61,3 +61,20 @@ def _duration(seconds: float) -> str:
 def plan_line(paths: ModelPaths, shape: RequestShape, machine: Machine) -> str:
     """The one-line plan of a job for these files on this machine (headers only; cached per set of files)."""
     return plan_job(layout_for(paths), shape, machine).line
+
+
+def decoder_seconds(paths: ModelPaths, shape: RequestShape, machine: Machine) -> dict[str, float]:
+    """Predicted video-decode seconds per decoder these files provide ("conv" fast, "diffusion" sharp, both
+    untiled), from the planner's FLOP estimates (`estimates`) on the machine's throughput: what the app
+    shows beside the Sharp / Fast choice. Empty for an LTX-2.3 file (one decoder, nothing to choose)."""
+    from model_runtime.memory import estimates as est
+
+    layout = layout_for(paths)
+    full, rate = shape.latent(), machine.profile.tflops * 1e12
+    out: dict[str, float] = {}
+    if layout.diffusion_decoder is None:
+        return out
+    if layout.decoder:
+        out["conv"] = est.vae_decode_flops(layout, full) / rate
+    out["diffusion"] = est.diffusion_decode_flops(layout.diffusion_decoder, full) / rate
+    return out

@@ -18,6 +18,8 @@ they come off the decoder). Activations are bfloat16 on the GPU, audio decoding 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from model_runtime.memory import estimates as est
 from model_runtime.memory.estimates import LatentShape, TileSpec, gb
 from model_runtime.memory.layout import ModelLayout, TensorStats
@@ -150,14 +152,11 @@ def _decode_stages(layout: ModelLayout, req: RequestShape, m: Machine, s: Strate
                             "audio VAE + vocoder, float32")
     fallback = ""
     if req.decoder_for(layout.diffusion_decoder is not None) == "diffusion":
-        need = est.diffusion_decode_bytes(layout.diffusion_decoder, full, ACT)
-        secs = est.diffusion_decode_flops(layout.diffusion_decoder, full) / (m.profile.tflops * 1e12)
-        vram = VRAM_BASE + z.diff_vae + need
-        if req.decoder != "auto" or vram <= m.vram_budget or not layout.decoder:
-            vae = StagePrediction("VAE decode", int(vram), int(ram), secs, "diffusion decoder (sharp), untiled")
-            return (vae, audio), None
-        # "auto": the sharp decoder runs untiled only; when that does not fit, the fast one is the plan
-        fallback = f" (sharp decoder needs {gb(vram):.1f} GB untiled)"
+        sharp = _diffusion_decode(layout, full, m, z, int(ram))
+        if req.decoder != "auto" or sharp.prediction.vram_bytes <= m.vram_budget or not layout.decoder:
+            return (sharp.prediction, audio), sharp.tile
+        # "auto": when not even the sharp decoder's smallest tile fits, the fast one is the plan
+        fallback = f" (sharp decoder needs {gb(sharp.prediction.vram_bytes):.1f} GB in its smallest tiles)"
     budget = m.vram_budget - VRAM_BASE - z.vae
     chosen, best_secs = None, None
     for cand in TILE_CANDIDATES:
@@ -177,6 +176,37 @@ def _decode_stages(layout: ModelLayout, req: RequestShape, m: Machine, s: Strate
         detail = "conv decoder (fast), " + detail + fallback
     vae = StagePrediction("VAE decode", int(VRAM_BASE + z.vae + need), int(ram), best_secs, detail)
     return (vae, audio), tile
+
+
+@dataclass(frozen=True)
+class _Decode:
+    prediction: StagePrediction
+    tile: TileSpec | None
+
+
+def _diffusion_decode(layout: ModelLayout, full: LatentShape, m: Machine, z: _Sizes, ram: int) -> _Decode:
+    """The sharp decoder's stage: untiled when it fits, else the fastest tile that fits (on the GPU the
+    larger of the whole-volume stages 1-3 and one tile; in RAM their features and the blend buffers),
+    else the smallest tile (the fit check flags it)."""
+    cfg = layout.diffusion_decoder
+    options = []
+    for cand in TILE_CANDIDATES:
+        tile = None if cand is None else TileSpec(cand[0], cand[1])
+        if tile is not None and tile.size >= max(full.height, full.width) and tile.frames >= full.frames:
+            continue
+        vram = VRAM_BASE + z.diff_vae + est.diffusion_decode_bytes(cfg, full, ACT, tile)
+        host = ram + est.diffusion_host_bytes(cfg, full, ACT, tile)
+        secs = est.diffusion_decode_flops(cfg, full, tile) / (m.profile.tflops * 1e12)
+        options.append((tile, vram, host, secs))
+    fitting = [o for o in options if o[1] <= m.vram_budget and o[2] <= m.ram_budget]
+    tile, vram, ram, secs = min(fitting, key=lambda o: o[3]) if fitting else options[-1]
+    detail = "diffusion decoder (sharp), untiled"
+    if tile is not None:
+        schedule = est.diffusion_schedule(cfg, full, tile)
+        fitted = schedule.tiling
+        detail = (f"diffusion decoder (sharp), {schedule.count} x {fitted.spatial_tile_px}px x "
+                  f"{fitted.temporal_tile_frames}f tiles")
+    return _Decode(StagePrediction("VAE decode", int(vram), ram, secs, detail), tile)
 
 
 def predict_stages(layout: ModelLayout, req: RequestShape, m: Machine,

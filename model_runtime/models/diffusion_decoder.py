@@ -6,7 +6,8 @@ fed the context through a per-block `context_proj`. The decoder is itself a diff
 depends on the pixel noise, which is drawn from the job's generator on the canvas described below, so a
 seeded job decodes reproducibly.
 
-What ltx-core 1.2.0 does around the network, reproduced here for an untiled decode:
+What ltx-core 1.2.0 does around the network, reproduced here for an untiled decode (`decode`; the tiled
+decode, `decode_tiled`, runs the last two stages per tile: `models.diffusion_tiling`):
 * the latent is edge-padded (time: repeat last; space: symmetric edge copies) up to the smallest grid
   every stage's attention kernel fits (`min_latent_grid`), and x_T is drawn on the padded canvas;
 * the last latent frame is replicated `(K_t // 2) * 2` times before stages 1-3 and the appendix is cropped
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -39,6 +41,8 @@ from torch import nn
 
 from model_runtime.errors import UnsupportedModelError
 from model_runtime.loading import ComponentSpec
+from model_runtime.models.diffusion_decoder_config import DiffusionDecoderConfig, Kernel
+from model_runtime.models.video_tiling import TilingConfig
 from model_runtime.models.video_vae import PerChannelStatistics, patchify, unpatchify
 
 log = logging.getLogger(__name__)
@@ -51,106 +55,10 @@ GATES = ("gate_msa", "gate_mlp", "gate_ctx")
 GATE_TARGETS = {"gate_msa": ("attn.proj.weight", "attn.proj.bias"), "gate_mlp": ("mlp.w_down.weight",),
                 "gate_ctx": ("context_proj.weight", "context_proj.bias")}
 NA_SCORE_BUDGET = 2**25  # elements of one query tile's [Nq, Nk] mask
+#: input frames per slab of the last whole-volume upsample when its output is kept off the compute device
+FEATURE_SLAB_FRAMES = 8
 #: ltx-core 1.2.0's default decode mode (CHUNKED_EAGER) runs stage-5 attention on 4 W slabs, see `w_chunked`
 STAGE5_W_CHUNKS = 4
-
-
-# --- config --------------------------------------------------------------------------------------------
-Kernel = tuple[int, int, int]
-
-
-@dataclass(frozen=True)
-class DiffusionDecoderConfig:
-    """`vae.decoder` of a `CausalDiffusionVAE` file, with ltx-core 1.2.0's class defaults for absent keys."""
-
-    in_channels: int = 128
-    out_channels: int = 3
-    patch_size: int = 4
-    head_dim: int = 64
-    stage_channels: tuple[int, ...] = (1024, 512, 256, 256, 128)
-    stage_depths: tuple[int, ...] = (4, 6, 4, 2, 8)
-    stage_kernels: tuple[Kernel, ...] = ((3, 7, 7), (3, 7, 7), (3, 5, 5), (3, 5, 5), (3, 3, 3))
-    upsamples: tuple[tuple[Kernel, int], ...] = (((1, 2, 2), 2), ((2, 1, 1), 2), ((2, 2, 2), 1), ((2, 2, 2), 2))
-    stage5_kernel: Kernel = (3, 7, 7)
-    stage5_channels: int | None = None
-    t_emb_dim: int = 384
-    num_inference_steps: int = 2
-    timestep_scale_multiplier: float = 1.0
-    model_output_type: str = "v"
-
-    @classmethod
-    def from_vae_section(cls, vae: dict) -> DiffusionDecoderConfig:
-        d = vae.get("decoder", vae)
-        kw: dict = {}
-        if "stage_channels" in d:
-            kw["stage_channels"] = tuple(int(c) for c in d["stage_channels"])
-        if "stage_depths" in d:
-            kw["stage_depths"] = tuple(int(c) for c in d["stage_depths"])
-        if "stage_kernels" in d:
-            kw["stage_kernels"] = tuple(tuple(int(k) for k in kern) for kern in d["stage_kernels"])
-        if "upsamples" in d:
-            kw["upsamples"] = tuple((tuple(int(s) for s in stride), int(red)) for stride, red in d["upsamples"])
-        if "stage5_kernel" in d:
-            kw["stage5_kernel"] = tuple(int(k) for k in d["stage5_kernel"])
-        cfg = cls(
-            in_channels=int(d.get("in_channels", vae.get("latent_channels", 128))),
-            out_channels=int(d.get("out_channels", 3)), patch_size=int(d.get("patch_size", 4)),
-            head_dim=int(d.get("head_dim", d.get("na_head_dim", 64))), stage5_channels=d.get("stage5_channels"),
-            t_emb_dim=int(d.get("t_emb_dim", 384)), num_inference_steps=int(d.get("default_num_inference_steps", 2)),
-            timestep_scale_multiplier=float(d.get("timestep_scale_multiplier", 1.0)),
-            model_output_type=str(vae.get("model_output_type", "v")), **kw)
-        cfg._check()
-        return cfg
-
-    def _check(self) -> None:
-        problems = []
-        n = len(self.stage_channels)
-        if not (len(self.stage_depths) == len(self.stage_kernels) == n and len(self.upsamples) == n - 1):
-            problems.append("stage_channels / stage_depths / stage_kernels / upsamples lengths disagree")
-        if any(c % self.head_dim for c in (*self.stage_channels, self.c5)):
-            problems.append(f"stage widths must be multiples of head_dim={self.head_dim}")
-        if self.model_output_type not in ("v", "x0"):
-            problems.append(f"model_output_type={self.model_output_type!r}")
-        if self.num_inference_steps < 1:
-            problems.append(f"default_num_inference_steps={self.num_inference_steps}")
-        if problems:
-            raise UnsupportedModelError("diffusion video decoder config not supported: " + "; ".join(problems))
-
-    @property
-    def c5(self) -> int:
-        return int(self.stage5_channels or self.stage_channels[-1])
-
-    @property
-    def trailing_pad_frames(self) -> int:
-        return (self.stage_kernels[0][0] // 2) * 2
-
-    @property
-    def time_scale(self) -> int:
-        return math.prod(s[0] for s, _ in self.upsamples)
-
-    @property
-    def space_scale(self) -> tuple[int, int]:
-        return (math.prod(s[1] for s, _ in self.upsamples) * self.patch_size,
-                math.prod(s[2] for s, _ in self.upsamples) * self.patch_size)
-
-    def canvas_shape(self, latent_shape: tuple[int, ...]) -> tuple[int, ...]:
-        """Pixel noise shape for a latent `[B, C, F', H', W']`: the latent padded to `min_latent_grid`,
-        upscaled (what x_T is drawn on)."""
-        b, _, f, h, w = latent_shape
-        mt, mh, mw = self.min_latent_grid()
-        sh, sw = self.space_scale
-        return (b, self.out_channels, self.time_scale * (max(f, mt) - 1) + 1, max(h, mh) * sh, max(w, mw) * sw)
-
-    def min_latent_grid(self) -> tuple[int, int, int]:
-        """Smallest latent (T, H, W) on which every stage's window fits (ltx-core `all_stages_min_tile_size`)."""
-        mins, cum = [1, 1, 1], [1, 1, 1]
-        for i, (stride, _) in enumerate(self.upsamples):
-            for a in range(3):
-                mins[a] = max(mins[a], -(-self.stage_kernels[i][a] // cum[a]))
-            cum = [cum[a] * stride[a] for a in range(3)]
-        for a in range(3):
-            mins[a] = max(mins[a], -(-self.stage5_kernel[a] // cum[a]))
-        return mins[0], mins[1], mins[2]
 
 
 # --- neighbourhood attention ---------------------------------------------------------------------------
@@ -333,6 +241,23 @@ class DecodeTrace:
     predictions: list[torch.Tensor] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class PaddedLatent:
+    """A latent padded to the decoder's minimum grid: what to crop from the canvas to get the content back."""
+
+    latent: torch.Tensor
+    content: tuple[int, int, int]  # pixel (frames, height, width) of the unpadded latent
+    h_before: int  # pixel rows / columns of padding before the content
+    w_before: int
+    canvas: tuple[int, ...]  # x_T's shape: the padded latent upscaled
+
+    def crop(self, pixels: torch.Tensor, first_frame: int = 0) -> torch.Tensor:
+        """Content of canvas pixels whose frame 0 is canvas frame `first_frame` (frames past the content go)."""
+        frames = max(0, self.content[0] - first_frame)
+        return (pixels[:, :, :frames].narrow(3, self.h_before, self.content[1])
+                .narrow(4, self.w_before, self.content[2]))
+
+
 def _resize(x: torch.Tensor, dim: int, size: int, mode: str) -> tuple[torch.Tensor, int]:
     """Pad/crop axis `dim` to `size`: "repeat_last" at the end, or "symmetric" edge copies (extra at the
     end). Returns the tensor and how many elements were added (or removed) BEFORE the content."""
@@ -382,22 +307,52 @@ class DiffusionVideoDecoder(nn.Module):
         self.conv_out = nn.Linear(cfg.c5, pixel_channels, bias=True)
 
     # --- network -------------------------------------------------------------------------------
-    def _stage(self, x: torch.Tensor, i: int) -> torch.Tensor:
+    def _stage(self, x: torch.Tensor, i: int, drop_leading_frame: bool = True) -> torch.Tensor:
         for block in self.det_stages[i]:
             x = block(x)
-        return self.upsamples[i](x, drop_leading_frame=True)
+        return self.upsamples[i](x, drop_leading_frame=drop_leading_frame)
 
-    def context(self, latent: torch.Tensor) -> torch.Tensor:
-        """Stages 1-4 on an (already size-padded) latent -> channels-last context `(B, T5, H5, W5, C)`."""
-        cfg = self.cfg
-        x, _ = _resize(latent, 2, latent.shape[2] + cfg.trailing_pad_frames, "repeat_last")
+    def features(self, latent: torch.Tensor, store: torch.device | None = None) -> torch.Tensor:
+        """Every deterministic stage but the last on an (already size-padded) latent, with the trailing ghost
+        frames: channels-last `(B, T4, H4, W4, C)`. A tiled decode runs this once on the whole volume.
+
+        `store`: where the result is kept. Given, the last upsample (the largest tensor of the decode: 16 GB
+        in bf16 for 4K 20 s) runs in slabs of `FEATURE_SLAB_FRAMES` input frames, each copied to `store`
+        as it is made, so the compute device never holds the whole volume."""
+        x, _ = _resize(latent, 2, latent.shape[2] + self.cfg.trailing_pad_frames, "repeat_last")
         x = self.conv_in(self.per_channel_statistics.un_normalize(x).permute(0, 2, 3, 4, 1))
-        for i in range(len(self.upsamples)):
+        last = len(self.upsamples) - 2
+        for i in range(last):
             x = self._stage(x, i)
-        if cfg.trailing_pad_frames:  # crop the ghost frames, keeping at least the stage-5 kernel's frames
+        if store is None:
+            return self._stage(x, last)
+        for block in self.det_stages[last]:
+            x = block(x)
+        up, t = self.upsamples[last], x.shape[1]
+        st = up.stride[0]
+        frames = 2 * t - 1 if st == 2 else t * st
+        out = torch.empty(x.shape[0], frames, x.shape[2] * up.stride[1], x.shape[3] * up.stride[2], up.out_channels,
+                          dtype=x.dtype, device=store)
+        done = 0
+        for start in range(0, t, FEATURE_SLAB_FRAMES):
+            slab = up(x[:, start:start + FEATURE_SLAB_FRAMES], drop_leading_frame=start == 0)
+            out[:, done:done + slab.shape[1]] = slab.to(store)
+            done += slab.shape[1]
+        return out
+
+    def last_stage(self, x: torch.Tensor, *, drop_leading_frame: bool = True, crop_ghost: bool = True) -> torch.Tensor:
+        """The last deterministic stage -> stage-5 context `(B, T5, H5, W5, C)`. A temporal tile that does not
+        hold t=0 keeps the upsample's leading frame; only the one holding the end carries ghost frames to crop."""
+        cfg = self.cfg
+        x = self._stage(x, len(self.upsamples) - 1, drop_leading_frame)
+        if crop_ghost and cfg.trailing_pad_frames:  # crop the ghost frames, keeping at least the stage-5 kernel's
             content = max(x.shape[1] - cfg.trailing_pad_frames * cfg.time_scale, 1)
             x, _ = _resize(x, 1, min(x.shape[1], max(content, cfg.stage5_kernel[0])), "repeat_last")
         return x
+
+    def context(self, latent: torch.Tensor) -> torch.Tensor:
+        """Stages 1-4 on an (already size-padded) latent -> channels-last context `(B, T5, H5, W5, C)`."""
+        return self.last_stage(self.features(latent))
 
     def predict(self, context: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """One stage-5 evaluation: the model's prediction (v or x0) in pixel space `(B, 3, F, H, W)`."""
@@ -421,42 +376,74 @@ class DiffusionVideoDecoder(nn.Module):
                trace: DecodeTrace | None = None) -> torch.Tensor:
         """Untiled decode. x_T is `noise` (on `canvas_shape`) or drawn from `generator` in the latent's dtype
         on the generator's device (the reference's order: one `randn` of the whole canvas)."""
+        p = self.pad(latent)
+        noise = self.canvas_noise(p.canvas, latent, generator, noise)
+        context = self.context(p.latent)
+        # stage-5 canvas: the context grid x patch; frames at least the kernel's (padded like the latent)
+        x_t = self.stage5_noise(noise.to(latent.device, latent.dtype), context)
+        x_t = self.denoise(context, x_t, steps or self.cfg.num_inference_steps, trace)
+        x_t, _ = _resize(x_t, 2, p.canvas[2], "repeat_last")  # the canvas (crop_pixels_to_content, tile = canvas)
+        return p.crop(x_t)
+
+    def pad(self, latent: torch.Tensor) -> PaddedLatent:
+        """The latent edge-padded to `min_latent_grid` (time: repeat last; space: symmetric), with its canvas."""
         cfg = self.cfg
         sh, sw = cfg.space_scale
-        b, _, f, h, w = latent.shape
-        content = (cfg.time_scale * (f - 1) + 1, h * sh, w * sw)
+        _, _, f, h, w = latent.shape
         mt, mh, mw = cfg.min_latent_grid()
         x, _ = _resize(latent, 2, max(f, mt), "repeat_last")
         x, h_before = _resize(x, 3, max(h, mh), "symmetric")
         x, w_before = _resize(x, 4, max(w, mw), "symmetric")
-        canvas = cfg.canvas_shape(tuple(latent.shape))
-        n = steps or cfg.num_inference_steps
-        timesteps = torch.linspace(1.0, 1.0 / n, n, device=latent.device)
-        single_x0 = n == 1 and cfg.model_output_type == "x0"
+        return PaddedLatent(x, (cfg.time_scale * (f - 1) + 1, h * sh, w * sw), h_before * sh, w_before * sw,
+                            cfg.canvas_shape(tuple(latent.shape)))
+
+    @staticmethod
+    def canvas_noise(canvas: tuple[int, ...], latent: torch.Tensor, generator: torch.Generator | None,
+                     noise: torch.Tensor | None) -> torch.Tensor:
+        """`noise` checked against the canvas, or one `randn` of the whole canvas in the latent's dtype on the
+        generator's device (the reference's draw, the same whether the decode is tiled or not)."""
         if noise is None:
             device = generator.device if generator is not None else latent.device
-            noise = torch.randn(canvas, generator=generator, dtype=latent.dtype, device=device)
-        elif tuple(noise.shape) != canvas:
+            return torch.randn(canvas, generator=generator, dtype=latent.dtype, device=device)
+        if tuple(noise.shape) != canvas:
             raise ValueError(f"decoder noise must be {canvas}, got {tuple(noise.shape)}")
-        context = self.context(x)
-        # stage-5 canvas: the context grid x patch; frames at least the kernel's (padded like the latent)
-        x_t, _ = _resize(noise.to(latent.device, latent.dtype), 2, context.shape[1], "repeat_last")
-        x_t, _ = _resize(x_t, 3, context.shape[2] * cfg.patch_size, "symmetric")
-        x_t, _ = _resize(x_t, 4, context.shape[3] * cfg.patch_size, "symmetric")
+        return noise
+
+    def stage5_noise(self, noise: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        """x_T for a context: `noise` (cut from the canvas) edge-padded like the latent to the context grid."""
+        p = self.cfg.patch_size
+        x_t, _ = _resize(noise, 2, context.shape[1], "repeat_last")
+        x_t, _ = _resize(x_t, 3, context.shape[2] * p, "symmetric")
+        x_t, _ = _resize(x_t, 4, context.shape[3] * p, "symmetric")
+        return x_t
+
+    def denoise(self, context: torch.Tensor, x_t: torch.Tensor, steps: int,
+                trace: DecodeTrace | None = None) -> torch.Tensor:
+        """Stage 5's Euler loop from x_T at t = 1 over `steps` uniform steps (one x0 step returns the prediction)."""
+        b = context.shape[0]
+        timesteps = torch.linspace(1.0, 1.0 / steps, steps, device=context.device)
+        single_x0 = steps == 1 and self.cfg.model_output_type == "x0"
         if trace is not None:
             trace.timesteps = timesteps.detach().cpu()
-        for i in range(n):
+        for i in range(steps):
             t = timesteps[i].expand(b)
             out = self.predict(context, x_t, t)
             if trace is not None:
                 trace.predictions.append(out.detach().float().cpu())
             if single_x0:
-                x_t = out
-                break
-            t_next = timesteps[i + 1].expand(b) if i + 1 < n else torch.zeros_like(t)
+                return out
+            t_next = timesteps[i + 1].expand(b) if i + 1 < steps else torch.zeros_like(t)
             x_t = self._euler(x_t, out, t, t_next)
-        x_t, _ = _resize(x_t, 2, canvas[2], "repeat_last")  # the canvas (crop_pixels_to_content, tile = canvas)
-        return x_t[:, :, : content[0]].narrow(3, h_before * sh, content[1]).narrow(4, w_before * sw, content[2])
+        return x_t
+
+    @torch.no_grad()
+    def decode_tiled(self, latent: torch.Tensor, tiling: TilingConfig, *, generator: torch.Generator | None = None,
+                     noise: torch.Tensor | None = None, steps: int | None = None,
+                     store: torch.device | None = None) -> Iterator[torch.Tensor]:
+        """Tiled decode (`models.diffusion_tiling`): pixel chunks in frame order, the same x_T canvas as `decode`."""
+        from model_runtime.models.diffusion_tiling import tiled_decode
+
+        yield from tiled_decode(self, latent, tiling, generator=generator, noise=noise, steps=steps, store=store)
 
     def forward(self, latent: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         return self.decode(latent, generator=generator)

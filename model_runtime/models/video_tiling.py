@@ -20,50 +20,12 @@ encoder instead of holding the whole video.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
 
-#: the reference's `TilingConfig.default()` (what the ltx-pipelines CLI passes)
-DEFAULT_SPATIAL_TILE_PX = 512
-DEFAULT_SPATIAL_OVERLAP_PX = 64
-DEFAULT_TEMPORAL_TILE_FRAMES = 64
-DEFAULT_TEMPORAL_OVERLAP_FRAMES = 24
-
-
-@dataclass(frozen=True)
-class TilingConfig:
-    """Tile sizes in output units (pixels, frames); None disables tiling along that axis.
-
-    Sizes and overlaps must be multiples of the VAE's scale factors (32 px, 8 frames in 2.x); that
-    is checked when decoding, where the factors are known.
-    """
-
-    spatial_tile_px: int | None = DEFAULT_SPATIAL_TILE_PX
-    spatial_overlap_px: int = DEFAULT_SPATIAL_OVERLAP_PX
-    temporal_tile_frames: int | None = DEFAULT_TEMPORAL_TILE_FRAMES
-    temporal_overlap_frames: int = DEFAULT_TEMPORAL_OVERLAP_FRAMES
-
-    def __post_init__(self) -> None:
-        for tile, overlap, what in ((self.spatial_tile_px, self.spatial_overlap_px, "spatial"),
-                                    (self.temporal_tile_frames, self.temporal_overlap_frames, "temporal")):
-            if tile is not None and not 0 <= overlap < tile:
-                raise ValueError(f"{what} tiling: overlap {overlap} must be >= 0 and < the tile size {tile}")
-
-    @classmethod
-    def from_values(cls, values: list[int] | tuple[int, ...]) -> TilingConfig:
-        """From `[spatial px, spatial overlap px, temporal frames, temporal overlap frames]` (golden layout)."""
-        tile_px, overlap_px, tile_f, overlap_f = (int(v) for v in values)
-        return cls(tile_px, overlap_px, tile_f, overlap_f)
-
-    def check(self, spatial_scale: int, temporal_scale: int) -> None:
-        for value, scale, what in ((self.spatial_tile_px, spatial_scale, "spatial tile"),
-                                   (self.spatial_overlap_px, spatial_scale, "spatial overlap"),
-                                   (self.temporal_tile_frames, temporal_scale, "temporal tile"),
-                                   (self.temporal_overlap_frames, temporal_scale, "temporal overlap")):
-            if value is not None and value % scale:
-                raise ValueError(f"{what} {value} is not a multiple of the VAE's factor {scale}")
+from model_runtime.models.tiling_config import TilingConfig, split_intervals
 
 
 @dataclass(frozen=True)
@@ -87,24 +49,13 @@ def trapezoid(length: int, ramp_left: int, ramp_right: int, left_from_zero: bool
     return mask.clamp_(0, 1)
 
 
-def _intervals(length: int, size: int, overlap: int) -> list[tuple[int, int, int, int]]:
-    """(start, end, left ramp, right ramp) of symmetric overlapping tiles; one tile if it fits."""
-    if length <= size:
-        return [(0, length, 0, 0)]
-    count = (length + size - 2 * overlap - 1) // (size - overlap)
-    starts = [i * (size - overlap) for i in range(count)]
-    ends = [s + size for s in starts[:-1]] + [length]
-    return [(s, e, overlap if i else 0, overlap if i < count - 1 else 0)
-            for i, (s, e) in enumerate(zip(starts, ends, strict=True))]
-
-
 def spatial_spans(length: int, long_side: int, tile_px: int | None, overlap_px: int, scale: int) -> list[Span]:
     if tile_px is None:
         return [Span(slice(0, length), slice(0, length * scale), torch.ones(1))]
     size, overlap = tile_px // scale, overlap_px // scale
     size = max(max(2, overlap + 1), round(size * length / long_side))
     return [Span(slice(s, e), slice(s * scale, e * scale), trapezoid((e - s) * scale, lr * scale, rr * scale, False))
-            for s, e, lr, rr in _intervals(length, size, overlap)]
+            for s, e, lr, rr in split_intervals(length, size, overlap)]
 
 
 def temporal_spans(length: int, tile_frames: int | None, overlap_frames: int, scale: int) -> list[Span]:
@@ -112,7 +63,7 @@ def temporal_spans(length: int, tile_frames: int | None, overlap_frames: int, sc
         return [Span(slice(0, length), slice(0, 1 + (length - 1) * scale), torch.ones(1))]
     size, overlap = tile_frames // scale, overlap_frames // scale
     spans = []
-    for i, (s, e, lr, rr) in enumerate(_intervals(length, size, overlap)):
+    for i, (s, e, lr, rr) in enumerate(split_intervals(length, size, overlap)):
         if i and length > size:  # causal shift: start one latent frame earlier, ramp one longer
             s, lr = s - 1, lr + 1
         start, stop = s * scale, 1 + (e - 1) * scale
@@ -121,15 +72,19 @@ def temporal_spans(length: int, tile_frames: int | None, overlap_frames: int, sc
     return spans
 
 
-def _accumulate(decode, latent, t: Span, rows: list[Span], cols: list[Span], out_hw, buffer_dtype):
+TileDecoder = Callable[[Span, Span, Span], torch.Tensor]
+"""Decodes the tile at (temporal, row, column) spans to pixels `[B, C, f, h, w]` (f may exceed the span)."""
+
+
+def _accumulate(decode_tile: TileDecoder, t: Span, rows: Sequence[Span], cols: Sequence[Span], out_hw, buffer_dtype):
     """Decode every spatial tile of one temporal slice into a weighted sum and its weights."""
     frames = t.dst.stop - t.dst.start
     buffer = weights = None
     for r, c in itertools.product(rows, cols):
-        tile = decode(latent[:, :, t.src, r.src, c.src])
+        tile = decode_tile(t, r, c)
         if buffer is None:
             shape = (tile.shape[0], tile.shape[1], frames, *out_hw)
-            buffer = torch.zeros(shape, device=latent.device, dtype=buffer_dtype)
+            buffer = torch.zeros(shape, device=tile.device, dtype=buffer_dtype or tile.dtype)
             weights = torch.zeros_like(buffer)
         mask = (t.weights.view(-1, 1, 1) * r.weights.view(1, -1, 1)) * c.weights.view(1, 1, -1)
         mask = mask.to(device=buffer.device, dtype=buffer.dtype)
@@ -138,6 +93,33 @@ def _accumulate(decode, latent, t: Span, rows: list[Span], cols: list[Span], out
         buffer[:, :, :n, r.dst, c.dst] += tile[:, :, :n] * mask
         weights[:, :, :n, r.dst, c.dst] += mask
     return buffer, weights
+
+
+def blend_tiles(decode_tile: TileDecoder, temporal: Sequence[Span], rows: Sequence[Span], cols: Sequence[Span],
+                out_hw: tuple[int, int], buffer_dtype: torch.dtype | None = None) -> Iterator[torch.Tensor]:
+    """Decode tiles slice by slice and yield the blended frames in order (shared by the conv and the
+    diffusion decoder: only how a tile decodes and where the spans lie differ).
+
+    Tiles of one temporal slice are summed with their weights; consecutive slices merge over their
+    overlap; everything before the next slice's start is emitted normalized by the summed weights.
+    """
+    prev = prev_w = prev_t = None
+    for t in temporal:
+        buffer, weights = _accumulate(decode_tile, t, rows, cols, out_hw, buffer_dtype)
+        if prev is not None:
+            overlap = prev_t.stop - t.dst.start
+            if overlap > 0:  # merge the overlap into the earlier buffer, then carry it forward
+                tail = slice(t.dst.start - prev_t.start, None)
+                prev[:, :, tail] += buffer[:, :, :overlap]
+                prev_w[:, :, tail] += weights[:, :, :overlap]
+                buffer[:, :, :overlap] = prev[:, :, tail]
+                weights[:, :, :overlap] = prev_w[:, :, tail]
+            done = t.dst.start - prev_t.start  # frames no later tile touches
+            if done > 0:  # the reference also yields empty chunks when two slices start together; we skip them
+                yield (prev / prev_w.clamp(min=1e-8))[:, :, :done]
+        prev, prev_w, prev_t = buffer, weights, t.dst
+    if prev is not None:
+        yield prev / prev_w.clamp(min=1e-8)
 
 
 def tiled_decode(
@@ -157,23 +139,9 @@ def tiled_decode(
     rows = spatial_spans(height, long_side, tiling.spatial_tile_px, tiling.spatial_overlap_px, spatial_scale)
     cols = spatial_spans(width, long_side, tiling.spatial_tile_px, tiling.spatial_overlap_px, spatial_scale)
     out_hw = (height * spatial_scale, width * spatial_scale)
-    prev = prev_w = prev_t = None
-    for t in temporal_spans(frames, tiling.temporal_tile_frames, tiling.temporal_overlap_frames, temporal_scale):
-        buffer, weights = _accumulate(decode, latent, t, rows, cols, out_hw, latent.dtype)
-        if prev is not None:
-            overlap = prev_t.stop - t.dst.start
-            if overlap > 0:  # merge the overlap into the earlier buffer, then carry it forward
-                tail = slice(t.dst.start - prev_t.start, None)
-                prev[:, :, tail] += buffer[:, :, :overlap]
-                prev_w[:, :, tail] += weights[:, :, :overlap]
-                buffer[:, :, :overlap] = prev[:, :, tail]
-                weights[:, :, :overlap] = prev_w[:, :, tail]
-            done = t.dst.start - prev_t.start  # frames no later tile touches
-            if done > 0:  # the reference also yields empty chunks when two slices start together; we skip them
-                yield (prev / prev_w.clamp(min=1e-8))[:, :, :done]
-        prev, prev_w, prev_t = buffer, weights, t.dst
-    if prev is not None:
-        yield prev / prev_w.clamp(min=1e-8)
+    temporal = temporal_spans(frames, tiling.temporal_tile_frames, tiling.temporal_overlap_frames, temporal_scale)
+    yield from blend_tiles(lambda t, r, c: decode(latent[:, :, t.src, r.src, c.src]), temporal, rows, cols, out_hw,
+                           latent.dtype)
 
 
 def count_chunks(latent_frames: int, tiling: TilingConfig | None, temporal_scale: int) -> int:

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
+from typing import Any
 
 from model_runtime.errors import GenerationCancelled
 
@@ -32,6 +34,11 @@ class CancelToken:
     @property
     def cancelled(self) -> bool:
         return self._event.is_set()
+
+    @property
+    def reason(self) -> str:
+        """Why it was cancelled ("" while it is not): forwarded as is to a job on another machine."""
+        return self._reason
 
     def raise_if_cancelled(self) -> None:
         if self._event.is_set():
@@ -74,3 +81,14 @@ class StepClock:
         if done <= 0:
             return None
         return self.elapsed() / done * max(self.total - done, 0)
+
+
+def drive(gen: Generator[Any, None, Any], on_event: Callable[[Any], None]) -> Any:
+    """Run a generation to its end (`Runtime.generate`, `Cluster.run`: events, then a returned result),
+    passing each event to `on_event`; return the result."""
+    while True:
+        try:
+            event = next(gen)
+        except StopIteration as stop:
+            return stop.value
+        on_event(event)

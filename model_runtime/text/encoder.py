@@ -118,7 +118,7 @@ class TextEncoder:
         streamed through `device` one at a time), CPU (on the CPU, its weights left in the mapped shards).
         `mapped`: keep large weights in the model files (a CPU plan whose weights exceed RAM): the
         projection and connectors keep theirs in the file and upcast per layer (`mapped`), and the
-        Gemma-3 folder's language model is mapped too."""
+        language model (Gemma-3 folder or packed Gemma-4 file) is mapped too."""
         header = checkpoint if isinstance(checkpoint, SafetensorsHeader) else read_header(checkpoint)
         config = config if config is not None else inspect_checkpoint(header.path).config
         check_v2_text_config(config["transformer"])
@@ -143,7 +143,11 @@ class TextEncoder:
             return cls(files.gemma3_dir, files.main.header, files.config, dtype=dtype, device=device,
                        gemma_device=gemma_device, max_length=max_length, strict=strict, placement=placement,
                        mapped=mapped, min_mapped_bytes=min_mapped_bytes)
-        from model_runtime.text.gemma4 import inspect_gemma4_file, load_gemma4_language_model
+        from model_runtime.text.gemma4 import (
+            inspect_gemma4_file,
+            load_gemma4_language_model,
+            load_gemma4_mapped,
+        )
 
         te = files.file_for("text_projection")
         check_v2_text_config(files.config["transformer"])
@@ -155,16 +159,17 @@ class TextEncoder:
                     (te.header, files.config_for("text_projection")), (files.main.header, files.config),
                     dtype=dtype, device=device, gemma_device=gemma_device, strict=strict, placement=placement,
                     mapped=mapped, min_mapped_bytes=min_mapped_bytes,
-                    load_gemma_mapped=None)  # no mapped Gemma-4 loader yet: a CPU plan loads it plainly
+                    load_gemma_mapped=lambda dt, floor: load_gemma4_mapped(gemma, dtype=dt, min_mapped_bytes=floor,
+                                                                           strict=strict))
         return self
 
     def _setup(self, folder, tokenizer: PromptTokenizer, load_gemma, projection_source: tuple[SafetensorsHeader, dict],
                connector_source: tuple[SafetensorsHeader, dict], *, dtype: torch.dtype, device: torch.device | str,
                gemma_device: torch.device | str | None, strict: bool, placement: TextPlacement | None,
                mapped: bool, min_mapped_bytes: int | None,
-               load_gemma_mapped: Callable[[torch.dtype, int | None], nn.Module] | None) -> None:
+               load_gemma_mapped: Callable[[torch.dtype, int | None], nn.Module]) -> None:
         """`load_gemma`(dtype, device) loads the language model; `load_gemma_mapped`(dtype, floor) loads it
-        with its large weights left in the mapped file (None: this format has no mapped loader)."""
+        on the CPU with its large weights left in the mapped file (Gemma-3 folder or packed Gemma-4 file)."""
         self.folder = folder  # GemmaFolder (2.3) or Gemma4File (2.5): both carry `.dims` and `.path`
         self.tokenizer = tokenizer
         self._load_gemma_plain = load_gemma
@@ -195,9 +200,8 @@ class TextEncoder:
     def _load_gemma(self) -> nn.Module:
         p = self.placement
         cpu_mapped = self.gemma_device.type == "cpu" and (p is TextPlacement.CPU or self.mapped)
-        if cpu_mapped and self._load_gemma_mapped is not None:
+        if cpu_mapped:
             return self._load_gemma_mapped(self.dtype, self.min_mapped_bytes)
-        # the Gemma-4 file (LTX-2.5) has no mapped loader yet: a CPU plan loads it plainly into RAM
         if p is TextPlacement.GPU_FP8:
             from model_runtime.memory.executors import quantize_fp8_
 

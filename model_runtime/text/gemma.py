@@ -281,13 +281,7 @@ def load_gemma_mapped(folder: GemmaFolder, *, dtype: torch.dtype = torch.float32
     scale, RoPE frequencies) computed as transformers computes them in a normal load."""
     from transformers import AutoConfig, Gemma3TextModel
 
-    from model_runtime.mapped import (
-        MIN_MAPPED_BYTES,
-        MappedFile,
-        keep_mapped,
-        mark_mapped,
-        upcast_on_use,
-    )
+    from model_runtime.mapped import MIN_MAPPED_BYTES, MappedFile, assign_mapped, upcast_on_use
 
     config = AutoConfig.from_pretrained(str(folder.path), local_files_only=True).text_config
     reference = _reference_attn_implementation(folder, config)
@@ -295,9 +289,7 @@ def load_gemma_mapped(folder: GemmaFolder, *, dtype: torch.dtype = torch.float32
         model = Gemma3TextModel(config)
     model.config._attn_implementation = reference
     expected = dict(model.state_dict())
-    state: dict[str, torch.Tensor] = {}
-    pointers: set[int] = set()
-    min_bytes = MIN_MAPPED_BYTES if min_mapped_bytes is None else min_mapped_bytes
+    views: dict[str, torch.Tensor] = {}
     for path in folder.weight_files:
         file = MappedFile(path)
         for key in file.header.tensors:
@@ -312,19 +304,12 @@ def load_gemma_mapped(folder: GemmaFolder, *, dtype: torch.dtype = torch.float32
             if tuple(t.shape) != tuple(expected[name].shape):
                 raise MissingKeysError(f"{folder.path}: Gemma-3 weight {key} has shape {list(t.shape)}, "
                                        f"expected {list(expected[name].shape)}")
-            if keep_mapped(t, min_bytes):
-                state[name] = mark_mapped(t)
-                pointers.add(t.data_ptr())
-            else:
-                state[name] = t.to(dtype)
-    missing = sorted(set(expected) - set(state))
+            views[name] = t
+    missing = sorted(set(expected) - set(views))
     if missing:
         raise MissingKeysError(f"{folder.path}: Gemma-3 weights missing or of the wrong shape: {', '.join(missing[:12])}")
-    model.load_state_dict(state, strict=True, assign=True)
-    del state
-    for t in [*model.parameters(), *model.buffers()]:
-        if t.data_ptr() in pointers:
-            mark_mapped(t)
+    assign_mapped(model, views, dtype, MIN_MAPPED_BYTES if min_mapped_bytes is None else min_mapped_bytes)
+    del views
     embed = model.embed_tokens
     embed.embed_scale = torch.tensor(embed.scalar_embed_scale)  # non-persistent: what __init__ computes
     model.rotary_emb = type(model.rotary_emb)(config, device="cpu")

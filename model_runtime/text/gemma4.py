@@ -107,13 +107,10 @@ def _text_config(file: Gemma4File):
     return Gemma4UnifiedTextConfig(**file.config["text_config"])
 
 
-def load_gemma4_language_model(file: Gemma4File, *, dtype: torch.dtype = torch.float32,
-                               device: torch.device | str = "cpu", strict: bool = True) -> nn.Module:
-    """`Gemma4UnifiedTextModel` with the packed file's `model.*` weights, strictly."""
-    from transformers.models.gemma4_unified.modeling_gemma4_unified import (
-        Gemma4UnifiedTextModel,
-        Gemma4UnifiedTextRotaryEmbedding,
-    )
+def _meta_language_model(file: Gemma4File, strict: bool) -> tuple[nn.Module, object, dict[str, str]]:
+    """`Gemma4UnifiedTextModel` on the meta device, its config, and file key -> model key for every
+    tensor it takes (checked strictly: a missing weight, or with `strict` an unused one, is an error)."""
+    from transformers.models.gemma4_unified.modeling_gemma4_unified import Gemma4UnifiedTextModel
 
     config = _text_config(file)
     config._attn_implementation = "sdpa"
@@ -128,22 +125,52 @@ def load_gemma4_language_model(file: Gemma4File, *, dtype: torch.dtype = torch.f
     foreign += sorted(k for k in file.header.tensors if not k.startswith(LM_PREFIX) and not k.startswith(UNUSED_PREFIXES))
     if foreign and strict:
         raise UnexpectedKeysError(f"{file.path}: tensors the Gemma-4 language model does not use: {', '.join(foreign[:12])}")
-    state = {}
-    with safe_open(str(file.path), framework="pt", device="cpu") as fh:
-        for fk, mk in mapping.items():
-            if mk in expected:
-                t = fh.get_tensor(fk)
-                state[mk] = t.to(device=device, dtype=dtype if t.dtype.is_floating_point else t.dtype)
-    model.load_state_dict(state, strict=True, assign=True)
-    # non-persistent buffers: rebuilt by transformers' own code on the target device
+    return model, config, {fk: mk for fk, mk in mapping.items() if mk in expected}
+
+
+def _finish(model: nn.Module, config, device: torch.device | str) -> nn.Module:
+    """The two non-persistent buffers a meta build leaves empty, rebuilt by transformers' own code."""
+    from transformers.models.gemma4_unified.modeling_gemma4_unified import Gemma4UnifiedTextRotaryEmbedding
+
     model.rotary_emb = Gemma4UnifiedTextRotaryEmbedding(config, device=torch.device(device))
     model.embed_tokens.embed_scale = torch.tensor(model.embed_tokens.scalar_embed_scale, device=device)
     still_meta = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
     if still_meta:
         raise CheckpointError(f"gemma4: internal error: tensors left unmaterialised: {still_meta[:8]}")
+    return model.eval().requires_grad_(False)
+
+
+def load_gemma4_language_model(file: Gemma4File, *, dtype: torch.dtype = torch.float32,
+                               device: torch.device | str = "cpu", strict: bool = True) -> nn.Module:
+    """`Gemma4UnifiedTextModel` with the packed file's `model.*` weights, strictly."""
+    model, config, mapping = _meta_language_model(file, strict)
+    state = {}
+    with safe_open(str(file.path), framework="pt", device="cpu") as fh:
+        for fk, mk in mapping.items():
+            t = fh.get_tensor(fk)
+            state[mk] = t.to(device=device, dtype=dtype if t.dtype.is_floating_point else t.dtype)
+    model.load_state_dict(state, strict=True, assign=True)
     log.info("loaded Gemma-4 language model from %s (%s, %d layers, hidden %d)", file.path, dtype,
              file.dims.num_hidden_layers, file.dims.hidden_size)
-    return model.eval().requires_grad_(False)
+    return _finish(model, config, device)
+
+
+def load_gemma4_mapped(file: Gemma4File, *, dtype: torch.dtype = torch.float32, min_mapped_bytes: int | None = None,
+                       strict: bool = True) -> nn.Module:
+    """The language model on the CPU with its large weights left in the memory-mapped packed file (bf16,
+    upcast per module as it runs: `mapped`), the way a CPU plan loads 2.3's Gemma-3 folder. The 12B
+    model is 24 GB in the file and 48 GB upcast: this is what lets a CPU machine with less RAM encode."""
+    from model_runtime.mapped import MIN_MAPPED_BYTES, MappedFile, assign_mapped, upcast_on_use
+
+    model, config, mapping = _meta_language_model(file, strict)
+    mapped = MappedFile(file.header)
+    assign_mapped(model, {mk: mapped.tensor(fk) for fk, mk in mapping.items()}, dtype,
+                  MIN_MAPPED_BYTES if min_mapped_bytes is None else min_mapped_bytes)
+    model = _finish(model, config, "cpu")
+    upcast_on_use(model, dtype)
+    log.info("mapped Gemma-4 language model from %s (%d layers, hidden %d, computing in %s)", file.path,
+             file.dims.num_hidden_layers, file.dims.hidden_size, dtype)
+    return model
 
 
 # --- the whole packed model, for the layout check -------------------------------------------------------

@@ -61,6 +61,16 @@ class FakeRuntime:
                                  "loras": loras})
 
 
+    def predict_duration(self, prompt, fps, bounds=None):
+        """LTX-2.5 "Auto" duration, faked: a quarter second per word, snapped as the runtime snaps it."""
+        from model_runtime.models.duration_head import DurationBounds, DurationPrediction, seconds_to_frames
+
+        if self.requests is not None:
+            self.requests.append(("predict_duration", prompt, fps))
+        seconds = 0.25 * len(prompt.split())
+        return DurationPrediction(seconds, seconds_to_frames(seconds, fps, bounds or DurationBounds()), fps)
+
+
 class FakeFactory:
     """RuntimeFactory for tests: counts opens (the model must stay loaded between jobs)."""
 

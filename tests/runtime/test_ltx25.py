@@ -142,16 +142,23 @@ def _split_args(d: Path) -> list[str]:
             "--audio-vae", str(f25(d, "audio_vae")), "--duration-head", str(f25(d, "duration_head"))]
 
 
-@pytest.mark.parametrize("decoder", ["conv", "diffusion"])
-def test_generate_from_split_files_with_auto_duration(tiny25_dir, tmp_path, decoder):
+@pytest.mark.parametrize(("decoder", "tiled"), [("conv", False), ("diffusion", False), ("diffusion", True)])
+def test_generate_from_split_files_with_auto_duration(tiny25_dir, tmp_path, decoder, tiled):
     """A small draft with `--frames auto`: 0.3..0.4 s at 24 fps admits exactly 9 frames (8k+1)."""
     from model_runtime.media.probe import probe
 
     out = tmp_path / f"draft_{decoder}.mp4"
-    proc = _cli("generate", *_split_args(tiny25_dir), "--prompt", "a red fox in the snow", "--width", "64",
+    extra = []
+    if tiled:  # the same run also takes a LoRA made for the 2.5 transformer
+        from tests.runtime.test_lora_ltx25 import make_lora
+
+        lora = make_lora(f25(tiny25_dir, "transformer"), tmp_path / "style25.safetensors", "2.5.0")
+        extra = ["--tiled-decode", "--lora", f"{lora}:0.8"]
+    proc = _cli("-v", "generate", *_split_args(tiny25_dir), "--prompt", "a red fox in the snow", "--width", "64",
                 "--height", "64", "--frames", "auto", "--auto-duration", "0.3", "0.4", "--decoder", decoder,
-                "--out", str(out))
+                "--out", str(out), *extra)
     assert proc.returncode == 0, proc.stderr[-2000:]
+    assert ("diffusion decode in" in proc.stderr) == (decoder == "diffusion" and tiled)
     assert "auto duration:" in proc.stderr and "-> 9 frames" in proc.stderr
     info = probe(out)
     assert (info.width, info.height) == (64, 64) and info.frames == 9 and info.has_audio
@@ -162,6 +169,9 @@ def test_generate_from_split_files_with_auto_duration(tiny25_dir, tmp_path, deco
     sidecar = json.loads(sidecar_path(out).read_text())
     assert sidecar["runtime"]["decoder"] == decoder and sidecar["runtime"]["model_version"] == "2.5.0"
     assert sidecar["request"]["decoder"] == decoder and sidecar["auto_duration"]["frames"] == 9
+    if tiled:
+        (applied,) = sidecar["loras"] if "loras" in sidecar else sidecar["runtime"]["loras"]
+        assert applied["name"] == "style25.safetensors" and applied["strength"] == 0.8 and applied["modules"] > 0
 
 
 def test_generate_refuses_mixed_families_in_one_sentence(tiny_dir, tiny25_dir, tmp_path):
@@ -182,8 +192,9 @@ def test_frames_auto_on_2_3_says_what_is_missing(tiny_dir, tmp_path):
 
 
 def test_planner_knows_ltx25(layout25_full, layout_full):
-    """Real 2.5 sizes (Gemma-4 counted from its tensors, diffusion decoder), the sharp decoder's untiled
-    memory, and 'auto' falling back to the fast decoder when the sharp one cannot fit."""
+    """Real 2.5 sizes (Gemma-4 counted from its tensors, diffusion decoder), the sharp decoder tiled when
+    untiled does not fit, and 'auto' falling back to the fast decoder when not even its tiles fit."""
+    from model_runtime.memory import estimates as est
     from model_runtime.memory.estimates import gb
     from model_runtime.memory.layout import ModelLayout
     from model_runtime.memory.plan import Machine, RequestShape
@@ -194,11 +205,17 @@ def test_planner_knows_ltx25(layout25_full, layout_full):
     assert 11.5e9 < l25.components["text_encoder"].params < 12.5e9  # Gemma-4 LM, from the file's tensors
     assert l25.components["video_diffusion_decoder"].params == 104_754_608  # every vae.decoder.* tensor
     big = RequestShape(1920, 1088, 241, 24.0)
-    for vram in (12, 24):
+    untiled = est.diffusion_decode_bytes(l25.diffusion_decoder, big.latent(), 2)
+    for vram in (12, 24):  # 1080p 10 s: the sharp decoder untiled needs more than 24 GB; tiled it fits both
         plan = choose_plan(l25, big, Machine(vram, 64))
         vae = next(s for s in plan.stages if s.name == "VAE decode")
-        assert plan.fits and vae.detail.startswith("conv decoder") and "sharp decoder needs" in vae.detail
-    sharp = choose_plan(l25, RequestShape(1920, 1088, 241, 24.0, decoder="diffusion"), Machine(24, 64))
-    assert not sharp.fits and gb(next(s for s in sharp.stages if s.name == "VAE decode").vram_bytes) > 24
+        assert plan.fits and vae.detail.startswith("diffusion decoder (sharp)") and "tiles" in vae.detail
+        assert plan.vae_tile is not None and vae.vram_bytes < untiled and gb(untiled) > 24
+    # 4K 20 s: the whole-volume stages 1-3 (their output goes to RAM in slabs) fit 24 GB but not 12 GB
+    huge = RequestShape(3840, 2176, 481, 24.0)
+    on24, on12 = choose_plan(l25, huge, Machine(24, 64)), choose_plan(l25, huge, Machine(12, 64))
+    vae24, vae12 = (next(s for s in p.stages if s.name == "VAE decode") for p in (on24, on12))
+    assert on24.fits and vae24.detail.startswith("diffusion decoder (sharp)") and gb(vae24.vram_bytes) <= 24
+    assert vae12.detail.startswith("conv decoder") and "sharp decoder needs" in vae12.detail
     small = choose_plan(l25, RequestShape(768, 512, 121, 24.0), Machine(24, 64))
     assert small.fits and "diffusion decoder" in next(s for s in small.stages if s.name == "VAE decode").detail

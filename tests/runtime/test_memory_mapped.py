@@ -114,8 +114,8 @@ def test_text_encoder_carries_out_its_placement_with_the_plain_result(tiny_paths
 
 
 def test_mapped_plan_on_ltx25_split_files_maps_each_file_and_gives_the_plain_frames(tiny25_dir):
-    """LTX-2.5: the transformer and the connectors map their own file, the projection the Gemma-4 file;
-    Gemma-4 itself has no mapped loader yet and loads plainly on the CPU (same frames either way)."""
+    """LTX-2.5: the transformer and the connectors map their own file, the projection and Gemma-4 itself
+    the packed Gemma-4 file (same frames either way)."""
     from model_runtime.spec import ModelPaths
 
     def one(sub: str) -> Path:
@@ -134,5 +134,24 @@ def test_mapped_plan_on_ltx25_split_files_maps_each_file_and_gives_the_plain_fra
     assert all(is_mapped(p) for p in transformer.parameters() if p.dim() >= 2)
     encoder = runtime.engine._modules["text_encoder"]
     assert any(is_mapped(p) for p in encoder.heads[0].parameters())  # the projection, from the Gemma-4 file
+    assert is_mapped(encoder.gemma.model.embed_tokens.weight)  # and the language model itself
     assert set(runtime.engine._mapped_files) == {paths.transformer, paths.video_vae_conv}
     assert set(encoder._mapped_files) == {paths.text_encoder, paths.transformer}  # projection, connectors
+
+
+def test_gemma4_mapped_encode_equals_the_plain_one(tiny25_dir):
+    """LTX-2.5's packed Gemma-4 loads mapped on a CPU plan like 2.3's Gemma-3 folder: its weights stay bf16
+    views of the file, upcast per module as it runs, and the encoding is the plain one bit for bit."""
+    from model_runtime.families import ModelFiles
+    from model_runtime.text.encoder import TextEncoder
+
+    files = ModelFiles.split(next((tiny25_dir / "diffusion_models").glob("*.safetensors")),
+                             text_encoder=next((tiny25_dir / "text_encoders").glob("*.safetensors")))
+    plain = TextEncoder.for_model(files).encode(REQUEST.prompt)
+    placed = TextEncoder.for_model(files, placement=TextPlacement.CPU, min_mapped_bytes=0)
+    got = placed.encode(REQUEST.prompt)
+    assert torch.equal(got.video_context, plain.video_context)
+    assert torch.equal(got.audio_context, plain.audio_context)
+    model = placed.gemma.model
+    weights = [p for p in model.parameters() if p.dim() >= 2]
+    assert weights and all(is_mapped(p) and p.dtype == torch.bfloat16 for p in weights)
