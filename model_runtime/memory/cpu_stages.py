@@ -139,7 +139,7 @@ def _sharp_decode(layout: ModelLayout, req: RequestShape, full: LatentShape, m: 
     need = est.diffusion_decode_bytes(layout.diffusion_decoder, full, ACT)
     if req.decoder == "auto" and layout.decoder and held + weights + need > m.ram_budget:
         return None
-    secs = est.diffusion_decode_flops(layout.diffusion_decoder, full) / host
+    secs = est.diffusion_decode_seconds(layout.diffusion_decoder, full, None, ACT, host, m.profile.mem_gbps * 1e9)
     return StagePrediction("VAE decode", 0, int(held + weights + need), secs, "diffusion decoder (sharp), untiled")
 
 
@@ -150,10 +150,11 @@ def _tile(layout: ModelLayout, full: LatentShape, m: Machine, held: int,
     for cand in TILE_CANDIDATES:
         tile = None if cand is None else TileSpec(cand[0], cand[1])
         need = est.vae_decode_bytes(layout, full, ACT, tile)
-        secs = est.vae_decode_flops(layout, full, tile) / host
+        secs = est.conv_decode_seconds(layout, full, tile, ACT, host, m.profile.mem_gbps * 1e9)
         if held + need <= m.ram_budget and (best is None or secs < best[2]):
             best = (tile, need, secs)
     if best is None:
         tile = TileSpec(*TILE_CANDIDATES[-1])
-        best = (tile, est.vae_decode_bytes(layout, full, ACT, tile), est.vae_decode_flops(layout, full, tile) / host)
+        best = (tile, est.vae_decode_bytes(layout, full, ACT, tile),
+                est.conv_decode_seconds(layout, full, tile, ACT, host, m.profile.mem_gbps * 1e9))
     return best

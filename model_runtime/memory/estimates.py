@@ -169,10 +169,7 @@ def vae_decode_flops(layout: ModelLayout, shape: LatentShape, tile: TileSpec | N
             total += 2 * 27 * st.conv_out * prev * vox
             f, h, w = (2 * f - 1 if t == 2 else f), h * s, w * s
         prev = st.channels
-    if tile is not None:  # each tile recomputes its halo
-        grow = ((tile.size + 2 * tile.halo) / tile.size) ** 2 * (tile.frames + 2 * tile.halo_frames) / tile.frames
-        total *= min(grow, 4.0)
-    return total
+    return total * _conv_tile_growth(tile)  # each tile recomputes its halo
 
 
 #: live activations per token of a diffusion-decoder block, in units of its width: x, the modulated input,
@@ -181,21 +178,68 @@ def vae_decode_flops(layout: ModelLayout, shape: LatentShape, tile: TileSpec | N
 DIFF_BLOCK_LIVE = 7
 
 
-def _diffusion_grids(cfg: Mapping, shape: LatentShape) -> list[tuple[int, int, int]]:
-    """(tokens, width, kernel volume) of every attention stage of LTX-2.5's diffusion decoder for a latent
-    (the latent padded to the minimum grid, plus the trailing ghost frames through stages 1-4)."""
-    from model_runtime.models.diffusion_decoder_config import DiffusionDecoderConfig
+@dataclass(frozen=True)
+class DiffusionStage:
+    """One attention stage of LTX-2.5's diffusion decoder as the runtime runs it: its token grid (T, H, W),
+    width, window and depth (stage 5: blocks x inference steps); stage 5's attention runs on `slabs` W slabs
+    with halos (`DiffusionBlock`, `w_slabs`)."""
 
-    c = DiffusionDecoderConfig.from_vae_section(cfg)
+    grid: tuple[int, int, int]
+    width: int
+    kernel: tuple[int, int, int]
+    depth: int
+    slabs: int = 0
+
+    @property
+    def tokens(self) -> int:
+        return math.prod(self.grid)
+
+    def _slab_grid(self) -> tuple[tuple[int, int, int], int]:
+        from model_runtime.models.diffusion_decoder_config import STAGE5_W_CHUNKS
+
+        if not self.slabs:
+            return self.grid, 1
+        t, h, w = self.grid
+        return (t, h, -(-w // STAGE5_W_CHUNKS) + 2 * (self.kernel[2] // 2)), self.slabs
+
+    @property
+    def attention_tokens(self) -> int:
+        """Tokens through the attention's projections (the slabs' halos counted)."""
+        grid, n = self._slab_grid()
+        return math.prod(grid) * n
+
+    @property
+    def score_pairs(self) -> int:
+        """(query, key) pairs the batched neighbourhood attention scores (`na_score_pairs`)."""
+        from model_runtime.models.diffusion_decoder_config import na_score_pairs
+
+        grid, n = self._slab_grid()
+        return na_score_pairs(grid, self.kernel) * n
+
+
+def diffusion_stages(cfg: Mapping, shape: LatentShape) -> list[DiffusionStage]:
+    """Every attention stage for a latent: the latent padded to the minimum grid plus the trailing ghost
+    frames through stages 1-4; stage 5 on the context with the ghost frames cropped (at least the stage-5
+    kernel's frames), as `DiffusionVideoDecoder.last_stage` does."""
+    c = _diffusion_config(cfg)
     mt, mh, mw = c.min_latent_grid()
     t, h, w = max(shape.frames, mt) + c.trailing_pad_frames, max(shape.height, mh), max(shape.width, mw)
     out = []
     for i, (stride, _) in enumerate(c.upsamples):
-        out.append((t * h * w, c.stage_channels[i], math.prod(c.stage_kernels[i])))
+        out.append(DiffusionStage((t, h, w), c.stage_channels[i], c.stage_kernels[i], c.stage_depths[i]))
         t, h, w = (2 * t - 1 if stride[0] == 2 else t * stride[0]), h * stride[1], w * stride[2]
-    t -= c.trailing_pad_frames * c.time_scale  # ghost frames cropped before stage 5
-    out.append((t * h * w, c.c5, math.prod(c.stage5_kernel)))
+    if c.trailing_pad_frames:
+        t = min(t, max(t - c.trailing_pad_frames * c.time_scale, 1, c.stage5_kernel[0]))
+    from model_runtime.models.diffusion_decoder_config import STAGE5_W_CHUNKS, w_slabs
+
+    slabs = len(w_slabs(w)) if STAGE5_W_CHUNKS > 1 else 0
+    out.append(DiffusionStage((t, h, w), c.c5, c.stage5_kernel, c.stage_depths[-1] * c.num_inference_steps, slabs))
     return out
+
+
+def _diffusion_grids(cfg: Mapping, shape: LatentShape) -> list[tuple[int, int, int]]:
+    """(tokens, width, kernel volume) of every attention stage (`diffusion_stages`)."""
+    return [(st.tokens, st.width, math.prod(st.kernel)) for st in diffusion_stages(cfg, shape)]
 
 
 def diffusion_decode_bytes(cfg: Mapping, shape: LatentShape, act_bytes: int, tile: TileSpec | None = None) -> int:
@@ -252,20 +296,97 @@ def _stage5_peak(before: list[tuple[int, int, int]], stage5: tuple[int, int, int
 
 
 def diffusion_decode_flops(cfg: Mapping, shape: LatentShape, tile: TileSpec | None = None) -> float:
-    """Matmul + windowed-attention FLOPs: per token and block 2 x (4 w^2 + 12 w^2) for qkv/proj and the
-    SwiGLU, plus 4 x window x w for attention; stage 5 runs `default_num_inference_steps` times. Tiled, the
-    last two stages redo their overlaps (`TileSchedule.recompute`)."""
-    from model_runtime.models.diffusion_decoder_config import DiffusionDecoderConfig
-
-    c = DiffusionDecoderConfig.from_vae_section(cfg)
+    """Matmul FLOPs of a diffusion decode as the runtime computes it (2 per multiply-add; what
+    `torch.utils.flop_counter` counts, see tests/runtime/test_diffusion_cost.py). Per block and token: the
+    fused qkv and the output projection (4 w^2) and the SwiGLU (3 w x hidden); stage 5 also its context
+    projection, on the W slabs with their halos for the attention's projections. Attention: 4 w per scored
+    (query, key) pair, and the runtime scores each tile's whole key block, 1.3-2.7x the window
+    (`na_score_pairs`). Plus the pixel-shuffle upsamples, the input / output projections, and the timestep
+    MLP per step. Tiled, the last two stages redo their overlaps (`TileSchedule.recompute`)."""
+    c = _diffusion_config(cfg)
     redo = 1.0 if tile is None else diffusion_schedule(cfg, shape, tile).recompute()
-    total = 0.0
-    grids = _diffusion_grids(cfg, shape)
-    for i, (tokens, width, window) in enumerate(grids):
-        per_block = 2 * 16 * width * width + 4 * window * width
-        depth = c.stage_depths[i] if i < len(grids) - 1 else c.stage_depths[-1] * c.num_inference_steps
-        total += tokens * per_block * depth * (redo if i >= len(grids) - 2 else 1.0)
+    stages = diffusion_stages(cfg, shape)
+    pixel = c.out_channels * c.patch_size**2
+    total = 2.0 * stages[0].tokens * c.in_channels * c.stage_channels[0]  # conv_in
+    for i, st in enumerate(stages):
+        w, n = st.width, st.tokens
+        hidden = (int(w * 4.0) + 15) // 16 * 16  # diffusers' _swiglu_hidden_dim(w, 4.0)
+        attn_tokens, pairs = st.attention_tokens, st.score_pairs
+        if i < len(stages) - 1:
+            (stride, red) = c.upsamples[i]
+            extra = 2.0 * n * w * math.prod(stride) * w // red / st.depth  # the upsample, once per stage
+        else:
+            per_step = (2.0 * n * pixel * c.c5 * 2  # conv_in_x_t and conv_out
+                        + 2.0 * (256 * c.t_emb_dim + c.t_emb_dim**2 + 7 * c.t_emb_dim * c.c5))  # t MLP, AdaLN
+            extra = 2.0 * n * c.stage_channels[-1] * w + per_step / c.stage_depths[-1]  # context_proj per block
+        per_block = 2.0 * attn_tokens * 4 * w * w + 2.0 * n * 3 * w * hidden + 4.0 * pairs * w + extra
+        total += per_block * st.depth * (redo if i >= len(stages) - 2 else 1.0)
     return total
+
+
+#: Memory traffic of the decoders, which the FLOPs miss: the diffusion decoder does about as many FLOPs as the
+#: conv decoder but at narrow widths, through many elementwise ops (norms, RoPE, modulation, SwiGLU gating, the
+#: attention's gathered key blocks and window masks), while the conv decoder's work sits in wide convolutions.
+#: Bytes written in activation-sized elements, counted per op (every aten op's non-view outputs, a
+#: TorchDispatchMode; float32 run, bool / index tensors by their bytes) on the tiny 2.5
+#: decoders at 160x96x17, 256x128x25 and 512x256x49 px: the conv decoder writes 20.3-20.7 elements per channel
+#: x voxel of each layout stage; a diffusion block, besides its attention's mask (one element per scored pair)
+#: and gathered K/V (2 x width per key-block position), counted exactly, writes per width 24.1 elements per
+#: token through the attention's projections (stage 5: the W slabs with their halos) and 85.4 per token for
+#: the rest (least squares on those three shapes, residuals <= 0.44%). tests/runtime/test_diffusion_cost.py
+#: re-counts both at shapes not fitted. Each written element is read back about once: traffic = 2 x writes.
+CONV_WRITES_PER_CHANNEL = 20.5
+DIFF_WRITES_ATTN, DIFF_WRITES_REST = 24.1, 85.4
+
+
+def vae_decode_writes(layout: ModelLayout, shape: LatentShape, tile: TileSpec | None = None) -> float:
+    """Elements the conv decoder writes (see `CONV_WRITES_PER_CHANNEL`)."""
+    f, h, w = shape.frames, shape.height, shape.width
+    total = 0.0
+    for st in layout.decoder:
+        total += CONV_WRITES_PER_CHANNEL * st.channels * f * h * w
+        if st.up is not None:
+            t, s = st.up
+            f, h, w = (2 * f - 1 if t == 2 else f), h * s, w * s
+    return total * _conv_tile_growth(tile)
+
+
+def _conv_tile_growth(tile: TileSpec | None) -> float:
+    """Work a tiled conv decode redoes for its halos (a factor, at most 4)."""
+    if tile is None:
+        return 1.0
+    grow = ((tile.size + 2 * tile.halo) / tile.size) ** 2 * (tile.frames + 2 * tile.halo_frames) / tile.frames
+    return min(grow, 4.0)
+
+
+def diffusion_decode_writes(cfg: Mapping, shape: LatentShape, tile: TileSpec | None = None) -> float:
+    """Elements the diffusion decoder writes (see `DIFF_WRITES_ATTN`)."""
+    from model_runtime.models.diffusion_decoder_config import NA_TILE
+
+    redo = 1.0 if tile is None else diffusion_schedule(cfg, shape, tile).recompute()
+    stages = diffusion_stages(cfg, shape)
+    total = 0.0
+    for i, st in enumerate(stages):
+        attention = st.score_pairs * (1 + 2 * st.width / math.prod(NA_TILE))
+        per_width = DIFF_WRITES_ATTN * st.attention_tokens + DIFF_WRITES_REST * st.tokens
+        total += (per_width * st.width + attention) * st.depth * (
+            redo if i >= len(stages) - 2 else 1.0)
+    return total
+
+
+def conv_decode_seconds(layout: ModelLayout, shape: LatentShape, tile: TileSpec | None, act_bytes: int,
+                        flops_per_s: float, bytes_per_s: float) -> float:
+    """The conv decoder's time: its FLOPs at the device's throughput plus its traffic (each written element
+    read back once) at the device's memory bandwidth."""
+    writes = vae_decode_writes(layout, shape, tile)
+    return vae_decode_flops(layout, shape, tile) / flops_per_s + 2 * writes * act_bytes / bytes_per_s
+
+
+def diffusion_decode_seconds(cfg: Mapping, shape: LatentShape, tile: TileSpec | None, act_bytes: int,
+                             flops_per_s: float, bytes_per_s: float) -> float:
+    """The diffusion decoder's time, modelled like `conv_decode_seconds`."""
+    writes = diffusion_decode_writes(cfg, shape, tile)
+    return diffusion_decode_flops(cfg, shape, tile) / flops_per_s + 2 * writes * act_bytes / bytes_per_s
 
 
 def vocoder_bytes(layout: ModelLayout, seconds: float) -> int:

@@ -65,16 +65,20 @@ def plan_line(paths: ModelPaths, shape: RequestShape, machine: Machine) -> str:
 
 def decoder_seconds(paths: ModelPaths, shape: RequestShape, machine: Machine) -> dict[str, float]:
     """Predicted video-decode seconds per decoder these files provide ("conv" fast, "diffusion" sharp, both
-    untiled), from the planner's FLOP estimates (`estimates`) on the machine's throughput: what the app
-    shows beside the Sharp / Fast choice. Empty for an LTX-2.3 file (one decoder, nothing to choose)."""
+    untiled): FLOPs at the machine's throughput plus memory traffic at its bandwidth
+    (`estimates.conv_decode_seconds`), what the app shows beside the Sharp / Fast choice. Empty for an
+    LTX-2.3 file (one decoder, nothing to choose)."""
     from model_runtime.memory import estimates as est
 
     layout = layout_for(paths)
-    full, rate = shape.latent(), machine.profile.tflops * 1e12
+    p = machine.profile
+    full = shape.latent()
+    # the activation dtype and throughput of the device the decode runs on (CPU: float32 on the host)
+    act, rate = (4, p.host_tflops * 1e12) if machine.device == "cpu" else (2, p.tflops * 1e12)
     out: dict[str, float] = {}
     if layout.diffusion_decoder is None:
         return out
     if layout.decoder:
-        out["conv"] = est.vae_decode_flops(layout, full) / rate
-    out["diffusion"] = est.diffusion_decode_flops(layout.diffusion_decoder, full) / rate
+        out["conv"] = est.conv_decode_seconds(layout, full, None, act, rate, p.mem_gbps * 1e9)
+    out["diffusion"] = est.diffusion_decode_seconds(layout.diffusion_decoder, full, None, act, rate, p.mem_gbps * 1e9)
     return out

@@ -114,13 +114,14 @@ class DeviceProfile:
     link_gbps: float  # pinned host -> device copy bandwidth
     host_tflops: float  # CPU bf16 matmul throughput, for a text encoder on the CPU
     unified: bool  # one memory pool (Apple silicon, CPU): streaming to "VRAM" gains nothing
+    mem_gbps: float = 800.0  # effective device-memory bandwidth of elementwise kernels (decode traffic)
 
 
 #: rough defaults per device kind; a Machine may override each (the benchmark measures them)
 DEVICE_PROFILES = {
-    "cuda": DeviceProfile(tflops=80.0, link_gbps=20.0, host_tflops=0.5, unified=False),
-    "mps": DeviceProfile(tflops=10.0, link_gbps=100.0, host_tflops=0.5, unified=True),
-    "cpu": DeviceProfile(tflops=0.5, link_gbps=100.0, host_tflops=0.5, unified=True),
+    "cuda": DeviceProfile(tflops=80.0, link_gbps=20.0, host_tflops=0.5, unified=False, mem_gbps=800.0),
+    "mps": DeviceProfile(tflops=10.0, link_gbps=100.0, host_tflops=0.5, unified=True, mem_gbps=200.0),
+    "cpu": DeviceProfile(tflops=0.5, link_gbps=100.0, host_tflops=0.5, unified=True, mem_gbps=20.0),
 }
 
 
@@ -137,7 +138,7 @@ class Machine:
     def profile(self) -> DeviceProfile:
         base = DEVICE_PROFILES.get(self.device, DEVICE_PROFILES["cpu"])
         return DeviceProfile(self.tflops or base.tflops, self.link_gbps or base.link_gbps, base.host_tflops,
-                             base.unified)
+                             base.unified, base.mem_gbps)
 
     @property
     def vram_budget(self) -> float:

@@ -164,18 +164,24 @@ def _decode_stages(layout: ModelLayout, req: RequestShape, m: Machine, s: Strate
         if tile is not None and tile.size >= max(full.height, full.width) and tile.frames >= full.frames:
             continue
         need = est.vae_decode_bytes(layout, full, ACT, tile)
-        secs = est.vae_decode_flops(layout, full, tile) / (m.profile.tflops * 1e12)
+        secs = est.conv_decode_seconds(layout, full, tile, ACT, *_rates(m))
         if need <= budget and (best_secs is None or secs < best_secs):
             chosen, best_secs = (tile, need), secs
     if chosen is None:  # nothing fits: report the smallest tile, the fit check will flag the plan
         tile = TileSpec(*TILE_CANDIDATES[-1])
-        chosen, best_secs = (tile, est.vae_decode_bytes(layout, full, ACT, tile)), est.vae_decode_flops(layout, full, tile) / (m.profile.tflops * 1e12)
+        chosen, best_secs = ((tile, est.vae_decode_bytes(layout, full, ACT, tile)),
+                              est.conv_decode_seconds(layout, full, tile, ACT, *_rates(m)))
     tile, need = chosen
     detail = "untiled" if tile is None else f"{est.tiles_needed(full, tile)} x {tile.label()}"
     if layout.diffusion_decoder is not None:
         detail = "conv decoder (fast), " + detail + fallback
     vae = StagePrediction("VAE decode", int(VRAM_BASE + z.vae + need), int(ram), best_secs, detail)
     return (vae, audio), tile
+
+
+def _rates(m: Machine) -> tuple[float, float]:
+    """The device's matmul FLOP/s and memory bytes/s, for the decoders' time (`est.*_decode_seconds`)."""
+    return m.profile.tflops * 1e12, m.profile.mem_gbps * 1e9
 
 
 @dataclass(frozen=True)
@@ -196,7 +202,7 @@ def _diffusion_decode(layout: ModelLayout, full: LatentShape, m: Machine, z: _Si
             continue
         vram = VRAM_BASE + z.diff_vae + est.diffusion_decode_bytes(cfg, full, ACT, tile)
         host = ram + est.diffusion_host_bytes(cfg, full, ACT, tile)
-        secs = est.diffusion_decode_flops(cfg, full, tile) / (m.profile.tflops * 1e12)
+        secs = est.diffusion_decode_seconds(cfg, full, tile, ACT, *_rates(m))
         options.append((tile, vram, host, secs))
     fitting = [o for o in options if o[1] <= m.vram_budget and o[2] <= m.ram_budget]
     tile, vram, ram, secs = min(fitting, key=lambda o: o[3]) if fitting else options[-1]

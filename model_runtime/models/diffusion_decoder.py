@@ -24,14 +24,14 @@ pixel-shuffle upsampler, the shared AdaLN-Zero and the 3-D absolute RoPE. Its de
 see the config cross-check in the issue notes.
 
 Neighbourhood attention: NATTEN semantics (each query sees a `kernel`-sized window, centred where possible
-and shifted inward at the border), computed with SDPA on query tiles and an additive window mask, like
-ltx-core's eager fallback; tiles keep the mask under `NA_SCORE_BUDGET` elements.
+and shifted inward at the border), computed with SDPA on batches of small query tiles (`NA_TILE`), each
+against the key block its windows span and an additive window mask, so the scores per query are a small
+multiple of the window (`neighborhood_attention`); batches keep their tensors under `NA_SCORE_BUDGET`.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -41,7 +41,14 @@ from torch import nn
 
 from model_runtime.errors import UnsupportedModelError
 from model_runtime.loading import ComponentSpec
-from model_runtime.models.diffusion_decoder_config import DiffusionDecoderConfig, Kernel
+from model_runtime.models.diffusion_decoder_config import (
+    NA_TILE,
+    STAGE5_W_CHUNKS,
+    AxisBlocks,
+    DiffusionDecoderConfig,
+    Kernel,
+    w_slabs,
+)
 from model_runtime.models.video_tiling import TilingConfig
 from model_runtime.models.video_vae import PerChannelStatistics, patchify, unpatchify
 
@@ -54,11 +61,9 @@ GATES = ("gate_msa", "gate_mlp", "gate_ctx")
 #: which Linear each static gate is folded into at load time (ltx-core 1.2.0's loader does the same)
 GATE_TARGETS = {"gate_msa": ("attn.proj.weight", "attn.proj.bias"), "gate_mlp": ("mlp.w_down.weight",),
                 "gate_ctx": ("context_proj.weight", "context_proj.bias")}
-NA_SCORE_BUDGET = 2**25  # elements of one query tile's [Nq, Nk] mask
+NA_SCORE_BUDGET = 2**25  # elements of one batch of tiles' scores, mask and gathered K/V
 #: input frames per slab of the last whole-volume upsample when its output is kept off the compute device
 FEATURE_SLAB_FRAMES = 8
-#: ltx-core 1.2.0's default decode mode (CHUNKED_EAGER) runs stage-5 attention on 4 W slabs, see `w_chunked`
-STAGE5_W_CHUNKS = 4
 
 
 # --- neighbourhood attention ---------------------------------------------------------------------------
@@ -69,44 +74,80 @@ def _windows(length: int, kernel: int) -> tuple[torch.Tensor, int]:
     return starts, k
 
 
+@dataclass(frozen=True)
+class AxisTiles:
+    """An axis's `AxisBlocks` with their positions: `visible[i, q, j]` says key `j` of tile `i`'s block is in
+    query `q`'s window."""
+
+    blocks: AxisBlocks
+    query_index: torch.Tensor  # [count, size]
+    key_index: torch.Tensor  # [count, keys]
+    visible: torch.Tensor  # [count, size, keys] bool
+
+
+def axis_tiles(length: int, kernel: int, tile: int) -> AxisTiles:
+    starts, k = _windows(length, kernel)
+    a = AxisBlocks.of(length, kernel, tile)
+    q = (torch.arange(a.count)[:, None] * a.size + torch.arange(a.size)).clamp(max=length - 1)
+    k0 = starts[q[:, 0]].clamp(max=length - a.keys)  # window starts are 1-Lipschitz: the block holds every window
+    kidx = k0[:, None] + torch.arange(a.keys)
+    s = starts[q][:, :, None]
+    return AxisTiles(a, q, kidx, (kidx[:, None, :] >= s) & (kidx[:, None, :] < s + k))
+
+
 def neighborhood_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, kernel: Kernel) -> torch.Tensor:
-    """`(B, T, H, W, NH, HD)` q/k/v (q already scaled) -> `(B, T, H, W, NH*HD)`."""
+    """`(B, T, H, W, NH, HD)` q/k/v (q already scaled) -> `(B, T, H, W, NH*HD)`.
+
+    Exact NATTEN semantics with SDPA over batches of small query tiles, each against the key block its
+    windows span and a mask of the windows (`axis_tiles`): the scores computed per query are the block's
+    `prod(keys)`, a small multiple of the window, not the whole volume's."""
     b, t, h, w, nh, hd = q.shape
-    dims = (t, h, w)
-    wins = [_windows(d, kk) for d, kk in zip(dims, kernel, strict=True)]
-    tiles = list(dims)
+    at, ah, aw = (axis_tiles(d, kk, tt) for d, kk, tt in zip((t, h, w), kernel, NA_TILE, strict=True))
+    bt, bh, bw = at.blocks, ah.blocks, aw.blocks
+    nq, nk = bt.size * bh.size * bw.size, bt.keys * bh.keys * bw.keys
+    per_t_tile = bh.count * bw.count * nk * (nh * nq + nq + 2 * nh * hd)  # scores, mask, K and V per time tile
+    step = max(1, NA_SCORE_BUDGET // per_t_tile)
+    dev = q.device
+    qh, qw = ah.query_index.to(dev), aw.query_index.to(dev)
+    kh, kw = ah.key_index.to(dev), aw.key_index.to(dev)
+    vis_hw = (ah.visible[:, None, :, None, :, None] & aw.visible[None, :, None, :, None, :]).to(dev)
+    out = torch.empty(b, bt.count * bt.size, h, w, nh * hd, dtype=v.dtype, device=dev)
 
-    def cost(ts: list[int]) -> int:
-        return math.prod(ts) * math.prod(min(d, ti + wk[1] - 1) for ti, wk, d in zip(ts, wins, dims, strict=True))
+    def gather(x: torch.Tensor, it: torch.Tensor, ih: torch.Tensor, iw: torch.Tensor) -> torch.Tensor:
+        """`[B*tiles, NH, positions, HD]`: the tiles' query (or key-block) positions of `x`."""
+        g = x[:, it[:, None, None, :, None, None], ih[None, :, None, None, :, None], iw[None, None, :, None, None, :]]
+        return g.flatten(0, 3).flatten(1, 3).transpose(1, 2)
 
-    while cost(tiles) > NA_SCORE_BUDGET and max(tiles) > 1:
-        a = max(range(3), key=lambda i: tiles[i] / wins[i][1])
-        tiles[a] = max(1, (tiles[a] + 1) // 2)
-    out = torch.empty(b, t, h, w, nh, hd, dtype=v.dtype, device=v.device)
-    for t0 in range(0, t, tiles[0]):
-        for h0 in range(0, h, tiles[1]):
-            for w0 in range(0, w, tiles[2]):
-                qs = (slice(t0, min(t0 + tiles[0], t)), slice(h0, min(h0 + tiles[1], h)), slice(w0, min(w0 + tiles[2], w)))
-                ks, visible = [], []
-                for (starts, kk), sl in zip(wins, qs, strict=True):
-                    st = starts[sl]
-                    lo, hi = int(st.min()), int(st.max()) + kk
-                    ks.append(slice(lo, hi))
-                    j = torch.arange(lo, hi)
-                    visible.append((j[None, :] >= st[:, None]) & (j[None, :] < st[:, None] + kk))
-                vis = (visible[0][:, None, None, :, None, None] & visible[1][None, :, None, None, :, None]
-                       & visible[2][None, None, :, None, None, :])
-                nq = vis.shape[0] * vis.shape[1] * vis.shape[2]
-                nk = vis.shape[3] * vis.shape[4] * vis.shape[5]
-                mask = torch.zeros(nq, nk, dtype=q.dtype, device=q.device)
-                mask.masked_fill_(~vis.reshape(nq, nk).to(q.device), torch.finfo(q.dtype).min)
-                qt = q[:, qs[0], qs[1], qs[2]].reshape(b, nq, nh, hd).transpose(1, 2)
-                kt = k[:, ks[0], ks[1], ks[2]].reshape(b, nk, nh, hd).transpose(1, 2)
-                vt = v[:, ks[0], ks[1], ks[2]].reshape(b, nk, nh, hd).transpose(1, 2)
-                o = F.scaled_dot_product_attention(qt, kt, vt, attn_mask=mask, scale=1.0)
-                shape = (b, qs[0].stop - qs[0].start, qs[1].stop - qs[1].start, qs[2].stop - qs[2].start, nh, hd)
-                out[:, qs[0], qs[1], qs[2]] = o.transpose(1, 2).reshape(shape)
-    return out.reshape(b, t, h, w, nh * hd)
+    for c0 in range(0, bt.count, step):
+        c1 = min(bt.count, c0 + step)
+        qt, kt = at.query_index[c0:c1].to(dev), at.key_index[c0:c1].to(dev)
+        n = c1 - c0
+        vis = (at.visible[c0:c1].to(dev)[:, None, None, :, None, None, :, None, None]
+               & vis_hw[None, :, :, None, :, :, None, :, :])  # [n, th, tw, bt, bh, bw, kt, kh, kw]
+        mask = torch.where(vis, q.new_zeros(()), q.new_full((), torch.finfo(q.dtype).min)).reshape(n * bh.count * bw.count, 1, nq, nk)
+        mask = mask.repeat(b, 1, 1, 1) if b > 1 else mask  # one write of the mask: it is as large as a head's scores
+        o = F.scaled_dot_product_attention(gather(q, qt, qh, qw), gather(k, kt, kh, kw), gather(v, kt, kh, kw),
+                                           attn_mask=mask, scale=1.0)
+        o = o.transpose(1, 2).reshape(b, n, bh.count, bw.count, bt.size, bh.size, bw.size, nh * hd)
+        o = o.permute(0, 1, 4, 2, 5, 3, 6, 7).reshape(b, n * bt.size, bh.count * bh.size, bw.count * bw.size, nh * hd)
+        out[:, c0 * bt.size: c1 * bt.size] = o[:, :, :h, :w]
+    return out[:, :t]
+
+
+def dense_neighborhood_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, kernel: Kernel) -> torch.Tensor:
+    """The same attention as one SDPA over the whole volume with the NATTEN windows as a boolean mask:
+    O(N^2) scores, the plain statement of what `neighborhood_attention` computes, for tests and benchmarks."""
+    b, t, h, w, nh, hd = q.shape
+    inside = []
+    for d, kk in zip((t, h, w), kernel, strict=True):
+        starts, kk = _windows(d, kk)
+        j = torch.arange(d)
+        inside.append((j[None, :] >= starts[:, None]) & (j[None, :] < starts[:, None] + kk))
+    vis = (inside[0][:, None, None, :, None, None] & inside[1][None, :, None, None, :, None]
+           & inside[2][None, None, :, None, None, :]).reshape(t * h * w, t * h * w).to(q.device)
+    flat = [x.reshape(b, t * h * w, nh, hd).transpose(1, 2) for x in (q, k, v)]
+    out = F.scaled_dot_product_attention(*flat, attn_mask=vis, scale=1.0)
+    return out.transpose(1, 2).reshape(b, t, h, w, nh * hd)
 
 
 class NeighborhoodAttention(nn.Module):
@@ -153,13 +194,9 @@ class NeighborhoodAttention(nn.Module):
         the other axes). `y` is the already-modulated input; returns the attention output for `y`."""
         b, t, h, w, c = y.shape
         halo = self.kernel[2] // 2
-        chunk = (w + chunks - 1) // chunks
-        extent = chunk + 2 * halo
+        extent = -(-w // chunks) + 2 * halo
         out = torch.empty_like(y)
-        for i in range(chunks):
-            start, end = i * chunk, min(w, (i + 1) * chunk)
-            if end <= start:
-                continue
+        for start, end in w_slabs(w, chunks):
             lo, hi = max(0, start - halo), min(w, end + halo)
             left = halo - (start - lo)  # halo columns missing on the left (only at the W origin)
             right = extent - left - (hi - lo)
