@@ -4,7 +4,7 @@ Each line times the new way against the old way in the same process (or, for the
 alternating fresh processes), `--repeats` times interleaved, and prints the minimum of each (the machine may
 be shared: the minimum is the least disturbed run) and their ratio new / old:
 
-1. vocoder build on meta: the Kaiser-sinc filters left to the file (`vocoder._filters_from_the_file`) vs
+1. vocoder build on meta: the Kaiser-sinc filters left to the file (`vocoder._kaiser_filters_as_placeholders`) vs
    computed through PyTorch's meta kernels;
 2. every component's meta build without vs with the random weight initialisation (`loading._no_weight_init`);
 3. the transformer's load in the foreground (what the job waits for at its first denoising step) when
@@ -73,7 +73,7 @@ def builds(repeats: int) -> None:
     def vocoder_build(skip: bool):
         with contextlib.ExitStack() as stack:
             if not skip:
-                stack.enter_context(swapped(vocoder, "_filters_from_the_file", contextlib.nullcontext))
+                stack.enter_context(swapped(vocoder, "_kaiser_filters_as_placeholders", contextlib.nullcontext))
             loading.build_on_meta(spec("vocoder"), files.config_for("vocoder"))
 
     def all_builds(skip: bool):

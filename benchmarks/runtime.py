@@ -368,8 +368,10 @@ def main() -> None:
         print(json.dumps(child_load(sys.argv[2], sys.argv[3])))
         return
     if len(sys.argv) > 1 and sys.argv[1] == "--child-cli-profile":
+        from model_runtime.cli import exit_now
+
         print(json.dumps(child_cli_profile(sys.argv[2:])))
-        return
+        exit_now(0)  # ends as `python -m model_runtime` does (its "other" includes the same exit)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pairs", type=int, default=5, help="alternating whole-process pairs vs the reference")
     ap.add_argument("--profiles", type=int, default=1, help="profiled runs per side for the stage table")

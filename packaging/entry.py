@@ -8,9 +8,9 @@ from pathlib import Path
 
 def main() -> int:
     if Path(sys.executable).stem.lower().endswith("-cli"):
-        from model_runtime.cli import main as cli_main
+        from model_runtime.cli import console
 
-        return cli_main()
+        console()  # ends the process (see `model_runtime.cli.exit_now`)
     from ltx_studio.app import main as app_main
 
     return app_main()

@@ -121,7 +121,7 @@ def build_vocoder(section: dict) -> nn.Module:
     outer = GeneratorConfig.from_section(bwe, final_activation=False)
     if bwe["output_sampling_rate"] % bwe["input_sampling_rate"]:
         raise UnsupportedModelError("vocoder BWE: output rate must be an integer multiple of the input rate")
-    with _filters_from_the_file():
+    with _kaiser_filters_as_placeholders():
         return LTX2VocoderWithBWE(
             **inner.kwargs(), **outer.kwargs("bwe_"),
             # the reference uses n_fft as the STFT window length (the config's win_size is not read)
@@ -132,31 +132,31 @@ def build_vocoder(section: dict) -> nn.Module:
 
 
 @contextlib.contextmanager
-def _filters_from_the_file() -> Iterator[None]:
-    """Under the meta build, skip the arithmetic of the ~200 anti-alias (Kaiser-sinc) filters.
+def _kaiser_filters_as_placeholders() -> Iterator[None]:
+    """While the vocoder is built on the meta device (`build_on_meta`), its ~200 anti-aliasing kaiser filters
+    are left uncomputed: an empty meta tensor of the filter's shape.
 
-    Why: diffusers computes each filter in its constructor (a dozen small tensor ops); on the meta device
-    every op goes through PyTorch's Python meta kernels, ~0.6 s of CPU for the 2.3 vocoder, i.e. most of
-    the whole model's load at the benchmark size. The filters are persistent buffers: the strict load
-    replaces every one of them with the file's copy (a filter the file lacks is a missing key, and one left
-    on meta is refused by `load_component`), so only their shape matters here. Outside a meta build the
-    filters are computed as usual.
-    """
-    import diffusers.pipelines.ltx2.vocoder as diffusers_vocoder
+    Why: diffusers computes each filter in its constructor (a kaiser window, a sinc, ~20 ops); on the meta
+    device every op runs through torch's Python meta kernels, which made the vocoder's build most of its
+    load time (~1 s of 1.1 s on a loaded 2-core machine, measured). The values are never used: the filters
+    are persistent buffers and the strict load assigns every one from the file (module doc), or fails.
+    Only `build_vocoder` constructs the diffusers vocoder; the Hann resampler (`finish_vocoder`) does not
+    use this function."""
+    from diffusers.pipelines.ltx2 import vocoder as diffusers_vocoder
 
-    original = diffusers_vocoder.kaiser_sinc_filter1d
-    if not torch.empty(0).is_meta:
+    if not torch.empty(0).is_meta:  # a real build (the demo-model writer saves the computed filters)
         yield
         return
+    computed = diffusers_vocoder.kaiser_sinc_filter1d
 
-    def shape_only(cutoff: float, half_width: float, kernel_size: int) -> torch.Tensor:
-        return torch.empty(kernel_size)  # meta, like everything the build allocates
+    def placeholder(cutoff: float, half_width: float, kernel_size: int) -> torch.Tensor:
+        return torch.empty(kernel_size)
 
-    diffusers_vocoder.kaiser_sinc_filter1d = shape_only
+    diffusers_vocoder.kaiser_sinc_filter1d = placeholder
     try:
         yield
     finally:
-        diffusers_vocoder.kaiser_sinc_filter1d = original
+        diffusers_vocoder.kaiser_sinc_filter1d = computed
 
 
 def finish_vocoder(module: nn.Module) -> None:

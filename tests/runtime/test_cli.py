@@ -182,3 +182,31 @@ def test_generate_refuses_a_job_that_fits_nowhere_in_one_line(tiny_dir, tmp_path
     assert "does not fit this cpu machine (0.5 GB RAM)" in line and "GB RAM" in line
     assert "would fit" in line or "no smaller format fits either" in line
     assert list(tmp_path.iterdir()) == []
+
+
+# --- process exit ----------------------------------------------------------------------------------------
+
+def test_exit_now_runs_atexit_handlers_flushes_and_keeps_the_code(tmp_path):
+    """The CLI skips the interpreter's teardown (`cli.exit_now`), not what a normal exit does: atexit
+    handlers run (a logging handler's file is flushed, a temp dir's finalizer removes it), buffered
+    stdout/stderr reach the pipe, and the exit code is the command's."""
+    log = tmp_path / "log.txt"
+    code = (
+        "import atexit, logging, sys, tempfile\n"
+        "from pathlib import Path\n"
+        "from model_runtime.cli import exit_now\n"
+        f"logging.basicConfig(filename={str(log)!r}, level=logging.INFO)\n"
+        "logging.getLogger('t').info('logged before exit')\n"
+        "tmp = tempfile.TemporaryDirectory()\n"
+        "Path(tmp.name, 'f').write_text('x')\n"
+        "atexit.register(lambda: print('handler ran', tmp.name))\n"
+        "sys.stdout.write('buffered, no newline')\n"
+        "sys.stderr.write('err')\n"
+        "exit_now(3)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stdout.startswith("buffered, no newline") and "handler ran" in proc.stdout
+    assert proc.stderr == "err"
+    assert "logged before exit" in log.read_text()
+    assert not Path(proc.stdout.split("handler ran", 1)[1].strip()).exists()  # the temp dir was cleaned up

@@ -88,6 +88,41 @@ def test_buffers_loaded_from_file_and_resampler_computed(golden_ctx):
     assert abs(float(filt.sum()) - 1.0) < 1e-2
 
 
+
+def test_meta_build_skips_the_kaiser_filters_a_real_build_computes_them(tiny_dir):
+    """On meta the vocoder's kaiser filters are placeholders (the strict load assigns every one from the
+    file, as above); a real build (the demo-model writer) still gets diffusers' computed filters, and the
+    loaded vocoder is the same either way."""
+    from contextlib import nullcontext
+
+    from diffusers.pipelines.ltx2 import vocoder as diffusers_vocoder
+
+    from model_runtime.checkpoints import inspect_checkpoint
+    from model_runtime.models import vocoder
+
+    info = inspect_checkpoint(tiny_dir / "checkpoint.safetensors")
+    computed = diffusers_vocoder.kaiser_sinc_filter1d
+    calls = []
+    diffusers_vocoder.kaiser_sinc_filter1d = lambda *a, **k: calls.append(a) or computed(*a, **k)
+    try:
+        build_on_meta(VOCODER_SPEC, info.config)
+        assert calls == []
+        with torch.device("cpu"):
+            real = VOCODER_SPEC.build(info.config["vocoder"])
+        assert calls
+    finally:
+        diffusers_vocoder.kaiser_sinc_filter1d = computed
+    filt = real.get_buffer("vocoder.resnets.0.acts1.0.upsample.filter")
+    assert torch.equal(filt, computed(0.25, 0.3, 12).view(1, 1, -1))
+    fast = load_component(info.header, VOCODER_SPEC, info.config)[0].state_dict()
+    placeholders = vocoder._kaiser_filters_as_placeholders
+    vocoder._kaiser_filters_as_placeholders = nullcontext
+    try:
+        slow = load_component(info.header, VOCODER_SPEC, info.config)[0].state_dict()
+    finally:
+        vocoder._kaiser_filters_as_placeholders = placeholders
+    assert fast.keys() == slow.keys() and all(torch.equal(fast[k], slow[k]) for k in fast)
+
 def test_decode_audio_api(golden_ctx):
     dec, voc = golden_ctx.module(AUDIO_DECODER_SPEC), golden_ctx.module(VOCODER_SPEC)
     latent = golden_ctx.tensor("audio.decode.latent")[..., :3, :]
