@@ -104,26 +104,46 @@ def _decoded(path: Path) -> np.ndarray:
         return np.stack([fr.to_ndarray(format="rgb24") for fr in f.decode(video=0)])
 
 
+#: the local backend in a fresh process on one torch thread, as a worker runs it: a process of its own so no
+#: state left by other tests in this one (thread pools, caches) can change a float sum
+_LOCAL_RUN = """
+import json, sys
+import numpy as np
+import torch
+import model_runtime.api as api
+from tests.events import drain
+torch.set_num_threads(1)
+cache, spec_json, out = sys.argv[1:4]
+spec = api.RequestSpec.from_dict(json.loads(spec_json))
+runtime = api.Runtime.open(api.demo_model_paths(__import__("pathlib").Path(cache) / "demo-model"), "cpu",
+                           memory=api.plan_machine("cpu"))
+_, local = drain(runtime.generate(spec))
+api.write_result(local, out, spec)
+np.save(out + ".middle.npy", local.frames[len(local.frames) // 2].numpy())
+"""
+
+
+def _local_run(cache: Path, spec, out: Path) -> np.ndarray:
+    """Run `spec` on the local backend in a fresh process; the MP4 at `out` and the raw middle frame."""
+    import json
+
+    proc = subprocess.run([sys.executable, "-c", _LOCAL_RUN, str(cache), json.dumps(spec.to_dict()), str(out)],
+                          env=dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1"), capture_output=True,
+                          text=True, timeout=300, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return np.load(str(out) + ".middle.npy")
+
+
 def test_same_seed_same_frames_as_the_local_backend(cluster, cache, tmp_path):
     """Bit-identical on CPU: the raw middle frame and every decoded frame of the MP4. Ray runs a 1-CPU actor
     with one torch thread (OMP_NUM_THREADS=1); the local run uses one thread too, because float sums
     split over a different number of threads round differently."""
-    import torch
-
     j = job(seed=7, keep_latents=True)
     _, remote = drain(cluster.run(j))
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        runtime = api.Runtime.open(api.demo_model_paths(cache / "demo-model"), "cpu",
-                                   memory=api.plan_machine("cpu"))
-        spec = api.RequestSpec.from_dict(j.spec)
-        _, local = drain(runtime.generate(spec))
-    finally:
-        torch.set_num_threads(threads)
-    mid = len(local.frames) // 2
-    assert np.array_equal(remote.middle_frame, local.frames[mid].numpy())
-    local_mp4 = api.write_result(local, tmp_path / "local.mp4", spec).path
+    spec = api.RequestSpec.from_dict(j.spec)
+    local_mp4 = tmp_path / "local.mp4"
+    local_middle = _local_run(cache, spec, local_mp4)
+    assert np.array_equal(remote.middle_frame, local_middle)
     remote_mp4 = save_result(remote, tmp_path / "remote.mp4")
     assert np.array_equal(_decoded(remote_mp4), _decoded(local_mp4))
     assert api.read_request(remote_mp4) == api.read_request(local_mp4) == spec
@@ -132,9 +152,7 @@ def test_same_seed_same_frames_as_the_local_backend(cluster, cache, tmp_path):
 
 def test_cli_generate_on_the_cluster_matches_local(head, cluster, cache, tmp_path):
     """`ltx-studio-cli generate --backend ray://…` (a subprocess: Ray Client is one connection per process)
-    against the same request run here on one thread (as the worker runs it)."""
-    import torch
-
+    against the same request run on the local backend in a fresh process on one thread (as the worker runs it)."""
     demo = api.demo_model_paths(cache / "demo-model")
     out = tmp_path / "remote.mp4"
     cli = [sys.executable, "-m", "model_runtime", "generate", "--checkpoint", str(demo.checkpoint),
@@ -146,14 +164,8 @@ def test_cli_generate_on_the_cluster_matches_local(head, cluster, cache, tmp_pat
     assert "on ltx-worker-" in remote.stderr
     spec = api.read_request(out)
     assert (spec.prompt, spec.seed, spec.width, spec.frames) == ("waves on a rocky shore", 11, 64, 9)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        runtime = api.Runtime.open(demo, "cpu", memory=api.plan_machine("cpu"))
-        _, local = drain(runtime.generate(spec))
-    finally:
-        torch.set_num_threads(threads)
-    local_mp4 = api.write_result(local, tmp_path / "local.mp4", spec).path
+    local_mp4 = tmp_path / "local.mp4"
+    _local_run(cache, spec, local_mp4)
     assert np.array_equal(_decoded(out), _decoded(local_mp4))
 
 
