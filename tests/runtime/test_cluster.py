@@ -35,6 +35,7 @@ from model_runtime.cluster.protocol import (  # noqa: E402
 )
 from model_runtime.sampling.control import drive  # noqa: E402
 from tests.events import drain  # noqa: E402
+from tests.support.local_run import local_run as _local_run  # noqa: E402
 from tests.support.ray_head import REPO  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -102,36 +103,6 @@ def _decoded(path: Path) -> np.ndarray:
 
     with av.open(str(path)) as f:
         return np.stack([fr.to_ndarray(format="rgb24") for fr in f.decode(video=0)])
-
-
-#: the local backend in a fresh process on one torch thread, as a worker runs it: a process of its own so no
-#: state left by other tests in this one (thread pools, caches) can change a float sum
-_LOCAL_RUN = """
-import json, sys
-import numpy as np
-import torch
-import model_runtime.api as api
-from tests.events import drain
-torch.set_num_threads(1)
-cache, spec_json, out = sys.argv[1:4]
-spec = api.RequestSpec.from_dict(json.loads(spec_json))
-runtime = api.Runtime.open(api.demo_model_paths(__import__("pathlib").Path(cache) / "demo-model"), "cpu",
-                           memory=api.plan_machine("cpu"))
-_, local = drain(runtime.generate(spec))
-api.write_result(local, out, spec)
-np.save(out + ".middle.npy", local.frames[len(local.frames) // 2].numpy())
-"""
-
-
-def _local_run(cache: Path, spec, out: Path) -> np.ndarray:
-    """Run `spec` on the local backend in a fresh process; the MP4 at `out` and the raw middle frame."""
-    import json
-
-    proc = subprocess.run([sys.executable, "-c", _LOCAL_RUN, str(cache), json.dumps(spec.to_dict()), str(out)],
-                          env=dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1"), capture_output=True,
-                          text=True, timeout=300, cwd=REPO)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return np.load(str(out) + ".middle.npy")
 
 
 def test_same_seed_same_frames_as_the_local_backend(cluster, cache, tmp_path):
