@@ -102,9 +102,7 @@ def _check_component(spec: ComponentSpec, module: Shapes, file: Shapes,
     """Both directions for one component; records its claims on file keys in `claims`."""
     out: list[Mismatch] = []
     for fk in file:
-        if not fk.startswith(spec.prefix):
-            continue
-        mk = spec.rename(fk[len(spec.prefix):])
+        mk = spec.module_key(fk)
         if mk is None:
             continue
         if mk not in module:

@@ -66,6 +66,13 @@ class ComponentSpec:
     config_key: str | None = None  # section of the embedded config handed to `build` (None = whole config)
     prepare: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]] | None = None
 
+    def module_key(self, file_key: str) -> str | None:
+        """The module state-dict key a file key loads into, or None when the key is not this component's
+        (another prefix, or a key another component stored under this prefix owns)."""
+        if not file_key.startswith(self.prefix):
+            return None
+        return self.rename(file_key[len(self.prefix):])
+
 
 @dataclass(frozen=True)
 class LoadReport:
@@ -172,9 +179,7 @@ def plan_keys(spec: ComponentSpec, file_keys: Iterable[str], expected: set[str])
     mapping: dict[str, str] = {}
     unexpected: list[str] = []
     for fk in file_keys:
-        if not fk.startswith(spec.prefix):
-            continue
-        mk = spec.rename(fk[len(spec.prefix):])
+        mk = spec.module_key(fk)
         if mk is None:
             continue
         if mk in expected and mk not in mapping.values():

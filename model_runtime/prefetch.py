@@ -29,8 +29,7 @@ log = logging.getLogger(__name__)
 
 def component_keys(header: SafetensorsHeader, spec: ComponentSpec) -> list[str]:
     """The file keys `spec` reads (its prefix, minus keys another component stored there owns)."""
-    p = spec.prefix
-    return [k for k in header.tensors if k.startswith(p) and spec.rename(k[len(p):]) is not None]
+    return [k for k in header.tensors if spec.module_key(k) is not None]
 
 
 def prefetch_bytes(header: SafetensorsHeader, spec: ComponentSpec, dtype: torch.dtype) -> int:
