@@ -53,10 +53,10 @@ def local_seconds(cache: Path, todo: list[api.RequestSpec], out: Path) -> float:
     torch.set_num_threads(1)
     runtime = api.Runtime.open(api.demo_model_paths(cache / "demo-model"), "cpu", memory=api.plan_machine("cpu"))
     # warm-up, as a worker's first job: loads the model and the MP4 writer (PyAV, the encoder)
-    api.write_result(drain(runtime.generate(todo[0])), out / "local-warm.mp4", todo[0], preset="veryfast")
+    api.write_result(drain(runtime.generate(todo[0])), out / "local-warm.mp4", todo[0])
     started = time.perf_counter()
     for i, spec in enumerate(todo):
-        api.write_result(drain(runtime.generate(spec)), out / f"local-{i}.mp4", spec, preset="veryfast")
+        api.write_result(drain(runtime.generate(spec)), out / f"local-{i}.mp4", spec)
     return time.perf_counter() - started
 
 
@@ -80,8 +80,7 @@ def run_all(cluster, todo: list[api.RequestSpec], out: Path, tag: str) -> None:
     errors: list[BaseException] = []
 
     def one(i: int, spec: api.RequestSpec) -> None:
-        job = api.RemoteJob(uuid.uuid4().hex[:8], spec.to_dict(), api.WorkerModel(demo=True), __version__,
-                            preset="veryfast")
+        job = api.RemoteJob(uuid.uuid4().hex[:8], spec.to_dict(), api.WorkerModel(demo=True), __version__)
         try:
             api.save_result(drain(cluster.run(job)), out / f"{tag}-{i}.mp4")
         except BaseException as exc:  # noqa: BLE001 - reported after the join

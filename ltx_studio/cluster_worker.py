@@ -121,7 +121,7 @@ class ClusterWorker(JobSignals):
         draft = spec.kind == api.Stage.DRAFT
         return api.RemoteJob(uuid.uuid4().hex[:12], spec.request.to_dict(), model, _app_version(),
                              extra={"job": spec.to_dict(), "generator": "ltx-studio"},
-                             preset="veryfast" if draft else "medium", draft_latents=latents, keep_latents=draft)
+                             draft_latents=latents, keep_latents=draft)
 
     def _write_outputs(self, job_id: int, spec: JobSpec, result: api.RemoteResult) -> JobOutput:
         """The same files as a local job: MP4 + sidecar, thumbnail, a draft's latents (each atomically)."""

@@ -188,8 +188,7 @@ class Worker(JobSignals):
         thumb = save_thumbnail(result.frames, stem.with_suffix(".png"))
         token.raise_if_cancelled()  # closing while saving: stop before the (slowest) write, the job is re-runnable
         extra = {"job": spec.to_dict(), "generator": "ltx-studio"}
-        mux = api.write_result(result, stem.with_suffix(".mp4"), spec.request, extra=extra,
-                               preset="veryfast" if draft else "medium")
+        mux = api.write_result(result, stem.with_suffix(".mp4"), spec.request, extra=extra)
         settings = {"job": spec.to_dict(), "runtime": dict(result.settings or {})}
         return JobOutput(mux.path, thumb, latents, settings)
 

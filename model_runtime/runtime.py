@@ -602,4 +602,15 @@ class Runtime:
             prefetch = getattr(self.engine, "prefetch_transformer", None)  # test engines may not have it
             if prefetch is not None:
                 prefetch()  # the transformer's read overlaps the prompt's encoding (CPU, resident plans)
-            return (yield from run(self.engine, request, cancel))
+            result = yield from run(self.engine, request, cancel)
+        return replace(result, settings=dict(result.settings or {}) | {"numerics": self._numerics(plan)})
+
+    def _numerics(self, plan: MemoryPlan) -> dict[str, Any]:
+        """What besides the request decides a job's low bits, recorded with its result: the torch thread count
+        (a float sum split over another number of threads rounds differently: the demo draft's frames differ
+        between 1 and 2 threads) and the plan's numeric choices (weights, placement, decode tiles). Two runs
+        of one request give the same frames when these match (same device and files)."""
+        device = getattr(self.engine, "device", None)
+        return {"device": str(device), "dtype": str(getattr(self.engine, "dtype", "")).removeprefix("torch."),
+                "threads": torch.get_num_threads(), "plan": plan.strategy.label,
+                "vae_tile": plan.vae_tile.label() if plan.vae_tile else None}

@@ -83,7 +83,7 @@ class RemoteJob:
     app_version: str
     extra: dict[str, Any] = field(default_factory=dict)   # merged into the MP4's metadata (write_result)
     crf: int = 18
-    preset: str = "medium"
+    preset: str | None = None           # None: the request's stage's (`encode_preset`), as a local job
     draft_latents: bytes | None = None  # a promoted draft's stage-1 latents file, sent along (safetensors)
     keep_latents: bool = False          # send back the stage-1 latents (a draft the user may promote)
 

@@ -1,9 +1,15 @@
 """One writer for a finished generation, used by the CLI's `generate` and by the app.
 
 The MP4 (and its sidecar) carries one metadata format: `{"request": RequestSpec.to_dict(), "runtime":
-result.settings, ...extra}`. The `request` part is what the user asked for (overrides only), so any
-clip, made by the CLI or the app, can be read back with `read_request` and queued again; the `runtime`
-part records what actually ran (defaults filled in, sigmas, guidance).
+result.settings, "encode": {"crf", "preset"}, ...extra}`. The `request` part is what the user asked for
+(overrides only), so any clip, made by the CLI or the app, can be read back with `read_request` and queued
+again; the `runtime` part records what actually ran (defaults filled in, sigmas, guidance).
+
+Why the encoder's speed preset follows the request's stage (`encode_preset`) instead of each caller's
+choice: the preset changes the decoded pixels (x264 is lossy), and a clip re-queued from its request must
+come out the same. When the app wrote drafts with "veryfast" and the CLI, a re-run or a script with the
+default "medium", the same seed gave frames up to 56 levels apart; now every writer of a request's MP4
+(app, CLI, cluster worker, re-queue) encodes it the same way, and `encode` records what was used.
 """
 
 from __future__ import annotations
@@ -15,11 +21,20 @@ from typing import Any
 
 from model_runtime.errors import MediaError
 from model_runtime.media.mux import MuxResult, read_metadata, temp_sibling, write_mp4
-from model_runtime.spec import RequestSpec
+from model_runtime.spec import RequestSpec, Stage
 
 log = logging.getLogger(__name__)
 
 METADATA_FORMAT = "ltx-studio/1"
+#: x264 quality of every result (lower is better; the CLI's --crf replaces it)
+DEFAULT_CRF = 18
+#: x264 speed preset per stage: a draft is a quick look (encode fast), a render is the keeper (encode well)
+STAGE_PRESETS = {Stage.DRAFT: "veryfast", Stage.RENDER: "medium"}
+
+
+def encode_preset(stage: Stage | str) -> str:
+    """The x264 preset a request's MP4 is written with (see the module doc for why it follows the stage)."""
+    return STAGE_PRESETS[Stage(stage)]
 
 
 def atomic_write(path: Path, write: Callable[[Path], Any], suffix: str | None = None) -> Path:
@@ -36,11 +51,13 @@ def atomic_write(path: Path, write: Callable[[Path], Any], suffix: str | None = 
 
 
 def write_result(result: Any, path: str | Path, spec: RequestSpec, *, extra: Mapping[str, Any] | None = None,
-                 crf: int = 18, preset: str = "medium") -> MuxResult:
-    """Write a GenerationResult as an MP4 + sidecar carrying the re-queueable metadata (see the module doc)."""
+                 crf: int = DEFAULT_CRF, preset: str | None = None) -> MuxResult:
+    """Write a GenerationResult as an MP4 + sidecar carrying the re-queueable metadata (see the module doc);
+    `preset` None: the request's stage's (`encode_preset`), what every product path uses."""
     settings = dict(result.settings or {})
+    preset = preset or encode_preset(spec.stage)
     metadata = {"format": METADATA_FORMAT, "request": pin_loras(spec, settings.get("loras")).to_dict(),
-                "runtime": settings} | dict(extra or {})
+                "runtime": settings, "encode": {"crf": crf, "preset": preset}} | dict(extra or {})
     frames = result.frames.cpu().numpy() if hasattr(result.frames, "cpu") else result.frames
     wave = result.waveform.cpu().numpy() if hasattr(result.waveform, "cpu") else result.waveform
     return write_mp4(path, frames, result.fps, wave, int(result.sample_rate), metadata, crf=crf, preset=preset)
