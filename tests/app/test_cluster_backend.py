@@ -11,6 +11,7 @@ from ltx_studio.jobs import JobSpec
 from ltx_studio.runtime_api import ModelChoice, open_runtime
 from ltx_studio.store import JobStore
 from model_runtime.api import RequestSpec
+from tests.support.local_run import local_run
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +40,8 @@ def _frames(path) -> np.ndarray:
         return np.stack([fr.to_ndarray(format="rgb24") for fr in f.decode(video=0)])
 
 
-def test_cluster_backend_runs_jobs_at_once_with_local_frames(qtbot, queue, ray_head):
+def test_cluster_backend_runs_jobs_at_once_with_local_frames(qtbot, queue, ray_head, ray_worker_cache,
+                                                            tmp_path):
     problems, workers = [], []
     queue.backendProblem.connect(problems.append)
     queue.workersChanged.connect(workers.append)
@@ -76,11 +78,16 @@ def test_cluster_backend_runs_jobs_at_once_with_local_frames(qtbot, queue, ray_h
     local = queue.submit(_spec(1))
     qtbot.waitUntil(lambda: not local.is_active, timeout=180_000)
     assert local.state == "done", local.message
-    assert _frames(local.output.video).shape == _frames(jobs[0].output.video).shape
-    # Not asserted here: bit-identical frames between this process's local job and the cluster's. Alone this
-    # test sees them equal; in the whole suite they differed in low bits in 1 of 3 runs (cause not found yet:
-    # state left in this long-lived test process). tests/runtime/test_cluster.py checks the bit-identity
-    # against a local run in a fresh process, for the runtime API and for `generate --backend`.
+    # what decides the low bits is the same on both backends: one torch thread (the worker is a 1-CPU Ray
+    # actor, this queue's local worker has threads=1), the same plan and dtype
+    numerics = local.output.settings["runtime"]["numerics"]
+    assert numerics == jobs[0].output.settings["runtime"]["numerics"] and numerics["threads"] == 1
+    # bit-identical frames: the cluster's MP4 and the local backend's for the same request, run in a fresh
+    # process. Not against `local` (this process): its decoded frames differed from the worker's in 1 of 3
+    # runs with the same stage-1 latents and the same numerics (the difference is in the decode); a
+    # standalone queue + Ray client + the cancelled long job never showed it (issue 17, cause still open)
+    local_run(ray_worker_cache, jobs[0].spec.request, tmp_path / "fresh.mp4")
+    assert np.array_equal(_frames(tmp_path / "fresh.mp4"), _frames(jobs[0].output.video))
 
 
 def test_unreachable_cluster_pauses_and_local_takes_over(qtbot, queue):
@@ -133,3 +140,28 @@ def test_window_uses_the_saved_backend_and_says_when_the_cluster_is_unreachable(
         assert w.queue.paused and "Render backend to local" in w.banner.text()
     finally:
         w.shutdown()
+
+
+def test_cluster_draft_requeued_from_its_clip_gives_the_same_frames(qtbot, queue, ray_head, ray_worker_cache,
+                                                                     tmp_path):
+    """A draft made on the cluster, read back from its MP4 (`read_request`) and run again in a fresh process
+    on the local backend and again on the cluster: the same frames (the clip carries all a re-run needs)."""
+    from model_runtime.api import read_metadata, read_request
+
+    workers = []
+    queue.workersChanged.connect(workers.append)
+    queue.set_backend(ray_head.address)
+    qtbot.waitUntil(lambda: bool(workers), timeout=150_000)
+    draft = queue.submit(_spec(11))
+    qtbot.waitUntil(lambda: not draft.is_active, timeout=180_000)
+    assert draft.state == "done", draft.message
+    request = read_request(draft.output.video)
+    assert request == draft.spec.request
+    # the encoder preset changes the decoded pixels: it follows the request's stage and is recorded
+    assert read_metadata(draft.output.video)["encode"] == {"crf": 18, "preset": "veryfast"}
+    local_run(ray_worker_cache, request, tmp_path / "again.mp4")
+    assert np.array_equal(_frames(tmp_path / "again.mp4"), _frames(draft.output.video))
+    again = queue.submit(JobSpec.from_request(request))
+    qtbot.waitUntil(lambda: not again.is_active, timeout=180_000)
+    assert again.state == "done", again.message
+    assert np.array_equal(_frames(again.output.video), _frames(draft.output.video))
