@@ -10,7 +10,6 @@ a half-written file. Previews are throttled so a fast sampler cannot flood the G
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import time
 import traceback
@@ -124,11 +123,9 @@ class Worker(JobSignals):
         sys.setswitchinterval(min(sys.getswitchinterval(), 0.002))
         import torch
 
-        if self._threads is None:
-            # leave one core to the GUI thread and the OS: a CPU run holding every core starves the UI
-            torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
-        else:
-            torch.set_num_threads(self._threads)
+        # one core left to the GUI thread and the OS (a CPU run holding every core starves the UI): the count
+        # every backend uses (`api.cpu_threads`), so a local job's frames are a cluster worker's
+        torch.set_num_threads(self._threads or api.cpu_threads())
 
     def _ensure_runtime(self):
         if self._runtime is None or self._runtime_choice != self._choice:

@@ -32,6 +32,7 @@ from model_runtime.conditioning.items import (
     conditioning_problems,
     extend_plan,
 )
+from model_runtime.cpu_threads import cpu_threads
 from model_runtime.errors import (
     CheckpointError,
     GenerationCancelled,
@@ -104,7 +105,7 @@ __all__ = [
     "GenerationCancelled", "GenerationRequest", "GenerationResult", "InvalidRequestError", "LoraError", "MediaError",
     "Machine", "MachineInfo", "ModelPaths", "NoticeEvent", "Pipeline", "PreviewEvent", "ProgressEvent", "RequestSpec", "Runtime",
     "RuntimeErrorBase", "Stage", "StageLatents", "UnsupportedModelError", "atomic_write", "ensure_demo_model",
-    "export", "inspect_checkpoint", "inspect_upsampler", "list_presets", "pick_device", "demo_model_paths", "detect_machine", "plan_line", "plan_machine", "probe",
+    "cpu_threads", "export", "inspect_checkpoint", "inspect_upsampler", "list_presets", "pick_device", "demo_model_paths", "detect_machine", "plan_line", "plan_machine", "probe",
     "read_metadata", "read_request", "thumbnails", "warm_up", "waveform_peaks", "write_latents", "write_result",
     # model families (LTX-2.3 single file, LTX-2.5 split files) and LTX-2.5's auto duration / decoders
     "ComponentFile", "DurationBounds", "DurationPrediction", "MODEL_FILE_ROLES", "ModelFiles", "decoder_seconds",

@@ -28,6 +28,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import replace
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -610,7 +611,10 @@ class Runtime:
         (a float sum split over another number of threads rounds differently: the demo draft's frames differ
         between 1 and 2 threads) and the plan's numeric choices (weights, placement, decode tiles). Two runs
         of one request give the same frames when these match (same device and files)."""
+        from dataclasses import asdict
+
         device = getattr(self.engine, "device", None)
         return {"device": str(device), "dtype": str(getattr(self.engine, "dtype", "")).removeprefix("torch."),
                 "threads": torch.get_num_threads(), "plan": plan.strategy.label,
+                "strategy": {k: str(v) if isinstance(v, Enum) else v for k, v in asdict(plan.strategy).items()},
                 "vae_tile": plan.vae_tile.label() if plan.vae_tile else None}

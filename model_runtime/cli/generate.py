@@ -363,6 +363,7 @@ def run(args: argparse.Namespace) -> int:
     from model_runtime.api import GenerationResult, NoticeEvent, ProgressEvent, Runtime, write_result
     from model_runtime.cli.plan import plan_table
     from model_runtime.cluster.protocol import backend_address
+    from model_runtime.cpu_threads import pin_cpu_threads
     from model_runtime.memory.machine import detect
     from model_runtime.memory.measure import RssAnonPeak
     from model_runtime.models.acceleration import Acceleration
@@ -375,6 +376,7 @@ def run(args: argparse.Namespace) -> int:
         return run_remote(args, inputs, address, ProgressLine(sys.stderr))
     started = time.monotonic()
     info = detect(args.device)
+    pin_cpu_threads(info.device)  # the same threads as the app and a cluster worker: the same frames
     machine = info.jobs(args.vram_gb, args.ram_gb)
     runtime = Runtime.open(inputs.paths, device=info.device, dtype=_dtype(args, info.device), memory=machine,
                            acceleration=Acceleration(args.attention, args.compile))

@@ -154,9 +154,13 @@ class RenderWorker:
 
     def _generate(self, run: _Run) -> RemoteResult:
         from model_runtime.cluster.serve import generate_job
+        from model_runtime.cpu_threads import pin_cpu_threads
 
         run.token.raise_if_cancelled()
         runtime = self._ensure_runtime(run.job.model)
+        # Ray gives a 1-CPU actor one thread (OMP_NUM_THREADS=1): a CPU job runs on the threads a local job of
+        # this machine runs on instead, so the cluster's frames are the local backend's (cpu_threads)
+        pin_cpu_threads(runtime.engine.device)
         with tempfile.TemporaryDirectory(prefix="ltx-job-") as tmp:
             spec = RequestSpec.from_dict(run.job.spec)
             if run.job.draft_latents is not None:

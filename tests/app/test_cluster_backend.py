@@ -10,7 +10,7 @@ import pytest
 from ltx_studio.jobs import JobSpec
 from ltx_studio.runtime_api import ModelChoice, open_runtime
 from ltx_studio.store import JobStore
-from model_runtime.api import RequestSpec
+from model_runtime.api import RequestSpec, cpu_threads
 from tests.support.local_run import local_run
 
 pytestmark = pytest.mark.slow
@@ -25,9 +25,9 @@ def queue(tmp_path, ray_worker_cache):
     from ltx_studio.job_queue import JobQueue
 
     store = JobStore(tmp_path / "jobs.sqlite3")
-    # one torch thread for the local backend: the workers run with one (Ray's 1-CPU actors), and float
-    # sums split over another number of threads round differently (the frames must be bit-identical)
-    q = JobQueue(store, open_runtime, ModelChoice(demo=True), ray_worker_cache, tmp_path / "out", threads=1)
+    # the default thread count (`api.cpu_threads`), which the workers use too: float sums split over another
+    # number of threads round differently (the frames must be bit-identical)
+    q = JobQueue(store, open_runtime, ModelChoice(demo=True), ray_worker_cache, tmp_path / "out")
     yield q
     q.shutdown()
     store.close()
@@ -78,10 +78,10 @@ def test_cluster_backend_runs_jobs_at_once_with_local_frames(qtbot, queue, ray_h
     local = queue.submit(_spec(1))
     qtbot.waitUntil(lambda: not local.is_active, timeout=180_000)
     assert local.state == "done", local.message
-    # what decides the low bits is the same on both backends: one torch thread (the worker is a 1-CPU Ray
-    # actor, this queue's local worker has threads=1), the same plan and dtype
+    # what decides the low bits is the same on both backends: the torch threads of this machine's rule, the
+    # same plan and dtype
     numerics = local.output.settings["runtime"]["numerics"]
-    assert numerics == jobs[0].output.settings["runtime"]["numerics"] and numerics["threads"] == 1
+    assert numerics == jobs[0].output.settings["runtime"]["numerics"] and numerics["threads"] == cpu_threads()
     # bit-identical frames: the cluster's MP4 and the local backend's for the same request, run in a fresh
     # process. Not against `local` (this process): its decoded frames differed from the worker's in 1 of 3
     # runs with the same stage-1 latents and the same numerics (the difference is in the decode); a

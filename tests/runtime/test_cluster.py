@@ -106,9 +106,9 @@ def _decoded(path: Path) -> np.ndarray:
 
 
 def test_same_seed_same_frames_as_the_local_backend(cluster, cache, tmp_path):
-    """Bit-identical on CPU: the raw middle frame and every decoded frame of the MP4. Ray runs a 1-CPU actor
-    with one torch thread (OMP_NUM_THREADS=1); the local run uses one thread too, because float sums
-    split over a different number of threads round differently."""
+    """Bit-identical on CPU: the raw middle frame and every decoded frame of the MP4. The worker runs a CPU
+    job on this machine's `cpu_threads()` (not the one thread Ray gives a 1-CPU actor), as the local run
+    does, because float sums split over a different number of threads round differently."""
     j = job(seed=7, keep_latents=True)
     _, remote = drain(cluster.run(j))
     spec = api.RequestSpec.from_dict(j.spec)
@@ -123,7 +123,7 @@ def test_same_seed_same_frames_as_the_local_backend(cluster, cache, tmp_path):
 
 def test_cli_generate_on_the_cluster_matches_local(head, cluster, cache, tmp_path):
     """`ltx-studio-cli generate --backend ray://…` (a subprocess: Ray Client is one connection per process)
-    against the same request run on the local backend in a fresh process on one thread (as the worker runs it)."""
+    against the same request run on the local backend in a fresh process (the same threads, `cpu_threads`)."""
     demo = api.demo_model_paths(cache / "demo-model")
     out = tmp_path / "remote.mp4"
     cli = [sys.executable, "-m", "model_runtime", "generate", "--checkpoint", str(demo.checkpoint),

@@ -11,15 +11,16 @@ import numpy as np
 
 from tests.support.ray_head import REPO
 
-#: the local backend in a fresh process on one torch thread, as a worker runs it: a process of its own so no
-#: state left by other tests in this one (thread pools, caches) can change a float sum
+#: the local backend in a fresh process, on the torch threads every backend uses on this machine
+#: (`api.cpu_threads`, as the app, the CLI and a cluster worker): a process of its own so nothing left by other
+#: tests in this one can change a float sum
 _LOCAL_RUN = """
 import json, sys
 import numpy as np
 import torch
 import model_runtime.api as api
 from tests.events import drain
-torch.set_num_threads(1)
+torch.set_num_threads(api.cpu_threads())
 cache, spec_json, out = sys.argv[1:4]
 spec = api.RequestSpec.from_dict(json.loads(spec_json))
 runtime = api.Runtime.open(api.demo_model_paths(__import__("pathlib").Path(cache) / "demo-model"), "cpu",
@@ -35,7 +36,7 @@ def local_run(cache: Path, spec, out: Path) -> np.ndarray:
     import json
 
     proc = subprocess.run([sys.executable, "-c", _LOCAL_RUN, str(cache), json.dumps(spec.to_dict()), str(out)],
-                          env=dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1"), capture_output=True,
+                          env=dict(os.environ, PYTHONPATH=str(REPO)), capture_output=True,
                           text=True, timeout=300, cwd=REPO)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return np.load(str(out) + ".middle.npy")
