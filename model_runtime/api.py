@@ -135,13 +135,19 @@ def _generation() -> dict[str, Any]:
 
 def _files() -> dict[str, Any]:
     from model_runtime.checkpoints import inspect_checkpoint, inspect_upsampler
-    from model_runtime.demo import ensure_demo_model
     from model_runtime.media.mux import read_metadata
     from model_runtime.media.result import atomic_write, read_request, write_latents, write_result
 
     return {"inspect_checkpoint": inspect_checkpoint, "inspect_upsampler": inspect_upsampler,
-            "ensure_demo_model": ensure_demo_model, "read_metadata": read_metadata, "atomic_write": atomic_write,
+            "read_metadata": read_metadata, "atomic_write": atomic_write,
             "read_request": read_request, "write_latents": write_latents, "write_result": write_result}
+
+
+def _demo() -> dict[str, Any]:
+    """The built-in demo model's builder (its own group: a job on given files never imports it)."""
+    from model_runtime.demo import ensure_demo_model
+
+    return {"ensure_demo_model": ensure_demo_model}
 
 
 def _families() -> dict[str, Any]:
@@ -230,7 +236,8 @@ _HUB_NAMES = ("adopt", "scan_everywhere", "find_token", "store_token", "Catalogu
 _LOADERS: dict[str, Callable[[], dict[str, Any]]] = {
     **dict.fromkeys(("Runtime", "GenerationRequest", "GenerationResult", "NoticeEvent", "PreviewEvent",
                      "StageLatents"), _generation),
-    **dict.fromkeys(("inspect_checkpoint", "inspect_upsampler", "ensure_demo_model", "read_metadata",
+    "ensure_demo_model": _demo,
+    **dict.fromkeys(("inspect_checkpoint", "inspect_upsampler", "read_metadata",
                      "atomic_write", "read_request", "write_latents", "write_result"), _files),
     **dict.fromkeys(("Machine", "MachineInfo"), _machine),
     **dict.fromkeys(("LibraryEntry", "format_size", "scan_lora_folder"), _loras),

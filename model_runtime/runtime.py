@@ -48,7 +48,14 @@ from model_runtime.pipelines.engine import (
 )
 from model_runtime.pipelines.envelope import ModelEnvelope, check_within
 from model_runtime.pipelines.geometry import Geometry
-from model_runtime.pipelines.types import Event, GenerationRequest, GenerationResult, LoraSpec, NoticeEvent
+from model_runtime.pipelines.types import (
+    Event,
+    GenerationRequest,
+    GenerationResult,
+    LoraSpec,
+    NoticeEvent,
+    VideoSink,
+)
 from model_runtime.sampling.control import CancelToken
 from model_runtime.spec import ModelPaths, Pipeline, RequestSpec
 
@@ -566,10 +573,12 @@ class Runtime:
             lora_mode=spec.lora_mode, conditioning=spec.conditioning_items(),
         )
 
-    def generate(self, request: GenerationRequest | RequestSpec, cancel: CancelToken | None = None
-                 ) -> Generator[Event, None, GenerationResult]:
+    def generate(self, request: GenerationRequest | RequestSpec, cancel: CancelToken | None = None,
+                 on_video: VideoSink | None = None) -> Generator[Event, None, GenerationResult]:
         """Run one job: yields ProgressEvent / PreviewEvent (and a NoticeEvent if it had to fall back to a
-        smaller memory plan) and returns the GenerationResult (`result = yield from runtime.generate(...)`)."""
+        smaller memory plan) and returns the GenerationResult (`result = yield from runtime.generate(...)`).
+        `on_video` gets the decoded frames before the audio is decoded (see `pipelines.types.VideoSink`;
+        again after a fall-back to a smaller plan)."""
         from model_runtime.memory.oom import iter_with_oom_retry
         from model_runtime.pipelines import run
 
@@ -584,14 +593,14 @@ class Runtime:
             plans = self.plans(request)
             self.refuse_if_nothing_fits(request, plans)
             if plans:
-                return (yield from iter_with_oom_retry(lambda p: self._planned(p, request, cancel), plans,
-                                                       NoticeEvent))
-            return (yield from run(self.engine, request, cancel))
+                return (yield from iter_with_oom_retry(lambda p: self._planned(p, request, cancel, on_video),
+                                                       plans, NoticeEvent))
+            return (yield from run(self.engine, request, cancel, on_video))
         finally:
             self._busy.release()
 
-    def _planned(self, plan: MemoryPlan, request: GenerationRequest, cancel: CancelToken | None
-                 ) -> Generator[Event, None, GenerationResult]:
+    def _planned(self, plan: MemoryPlan, request: GenerationRequest, cancel: CancelToken | None,
+                 on_video: VideoSink | None = None) -> Generator[Event, None, GenerationResult]:
         from model_runtime.pipelines import run
 
         log.info("memory plan: %s", plan.summary)
@@ -602,4 +611,4 @@ class Runtime:
             prefetch = getattr(self.engine, "prefetch_transformer", None)  # test engines may not have it
             if prefetch is not None:
                 prefetch()  # the transformer's read overlaps the prompt's encoding (CPU, resident plans)
-            return (yield from run(self.engine, request, cancel))
+            return (yield from run(self.engine, request, cancel, on_video))

@@ -38,12 +38,8 @@ def import_safetensors() -> None:
 
 
 def import_transformers() -> None:
-    from transformers import (  # noqa: F401
-        AutoTokenizer,
-        Gemma3ForConditionalGeneration,
-        Gemma3TextModel,
-        PreTrainedTokenizerFast,
-    )
+    from tokenizers import Tokenizer  # noqa: F401 - the prompt tokenizer (text.tokenizer)
+    from transformers import Gemma3ForConditionalGeneration, Gemma3TextModel  # noqa: F401
 
 
 def import_diffusers() -> None:
