@@ -19,7 +19,6 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
 from safetensors import safe_open
@@ -38,6 +37,9 @@ UNUSED_PREFIXES = ("vision_model.", "multi_modal_projector.", "audio_projector."
                    "text_embedding_projection.", "lm_head.")
 TOKENIZER_KEY = "tokenizer_json"
 TOKENIZER_CONFIG_KEY = "hf_asset__tokenizer_config.json"
+#: tokenizer_config keys that are not constructor arguments (as ltx-core's gemma_assets skips them)
+_TOKENIZER_CONFIG_SKIP = frozenset({"tokenizer_class", "auto_map", "model_max_length", "backend", "is_local",
+                                    "local_files_only", "processor_class", "added_tokens_decoder"})
 
 
 def gemma4_dims(gemma_config: dict, where: Path | str = "") -> GemmaDims:
@@ -83,20 +85,19 @@ def _bytes(fh, key: str) -> bytes:
     return bytes(fh.get_tensor(key).to(torch.uint8).numpy().tobytes())
 
 
-def load_gemma4_tokenizer(file: Gemma4File) -> tuple[Any, dict]:
-    """The packed tokenizer: (a `tokenizers.Tokenizer` from the packed tokenizer.json, the packed
-    tokenizer_config naming its special tokens). ltx-core wraps the same two in a transformers fast tokenizer;
-    `text.tokenizer.PromptTokenizer` runs the pipeline directly (same ids, without transformers' import)."""
+def load_gemma4_tokenizer(file: Gemma4File, max_length: int):
+    """The packed tokenizer as ltx-core builds it: a fast tokenizer from tokenizer.json + tokenizer_config."""
     from tokenizers import Tokenizer
+    from transformers import PreTrainedTokenizerFast
 
+    with safe_open(str(file.path), framework="pt", device="cpu") as fh:
+        tok_json = _bytes(fh, TOKENIZER_KEY)
+        tok_cfg = json.loads(_bytes(fh, TOKENIZER_CONFIG_KEY).decode("utf-8"))
+    kwargs = {k: v for k, v in tok_cfg.items() if k not in _TOKENIZER_CONFIG_SKIP}
     try:
-        with safe_open(str(file.path), framework="pt", device="cpu") as fh:
-            tok_json = _bytes(fh, TOKENIZER_KEY)
-            tok_cfg = json.loads(_bytes(fh, TOKENIZER_CONFIG_KEY).decode("utf-8"))
-        if not isinstance(tok_cfg, dict):
-            raise ValueError("the packed tokenizer_config is not a JSON object")
-        return Tokenizer.from_buffer(tok_json), tok_cfg
-    except Exception as exc:  # noqa: BLE001 - tokenizers raises its own Exception subclass
+        return PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_buffer(tok_json), model_max_length=max_length,
+                                       **kwargs)
+    except (ValueError, TypeError, Exception) as exc:  # tokenizers raises its own Exception subclass
         raise CheckpointError(f"{file.path}: cannot build the packed Gemma-4 tokenizer: {exc}") from exc
 
 

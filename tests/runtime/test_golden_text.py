@@ -55,7 +55,7 @@ def test_tokenizer_padding_rules(golden_ctx):
     assert t.attention_mask[0, : 64 - n].sum() == 0 and t.attention_mask[0, 64 - n:].all()  # LEFT padding
     assert (t.input_ids[0, : 64 - n] == tok.pad_token_id).all() and tok.pad_token_id == 0
     assert t.input_ids[0, 64 - n] == tok.bos_token_id  # <bos> first
-    assert t.input_ids[0, -1] != tok.eos_token_id  # no <eos>
+    assert t.input_ids[0, -1] != tok._tok.eos_token_id  # no <eos>
     assert tok("a red fox").input_ids.equal(t.input_ids)  # stripped
 
     short = PromptTokenizer.from_folder(golden_ctx.text_encoder_dir, 8)(golden_ctx.prompt)
