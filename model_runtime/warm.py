@@ -38,8 +38,12 @@ def import_safetensors() -> None:
 
 
 def import_transformers() -> None:
-    from tokenizers import Tokenizer  # noqa: F401 - the prompt tokenizer (text.tokenizer)
-    from transformers import Gemma3ForConditionalGeneration, Gemma3TextModel  # noqa: F401
+    from transformers import (  # noqa: F401
+        AutoTokenizer,
+        Gemma3ForConditionalGeneration,
+        Gemma3TextModel,
+        PreTrainedTokenizerFast,
+    )
 
 
 def import_diffusers() -> None:
