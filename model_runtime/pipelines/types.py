@@ -223,5 +223,7 @@ class NoticeEvent:
 Event = ProgressEvent | PreviewEvent | NoticeEvent
 
 #: receives a job's decoded frames (uint8 [F, H, W, 3]) before its audio is decoded: a caller that writes
-#: the clip starts the video encode then (`media.video_encode`); the job's result carries the same frames
+#: the clip starts the video encode then (`media.video_encode`). The tensor is the one the result carries
+#: (no copy): nothing may change it in place afterwards (an extension builds new frames around it instead,
+#: which the writer notices: it then encodes the result's frames itself)
 VideoSink = Callable[[torch.Tensor], None]
