@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Generator, Iterator, Sequence
@@ -578,7 +579,8 @@ class Runtime:
         """Run one job: yields ProgressEvent / PreviewEvent (and a NoticeEvent if it had to fall back to a
         smaller memory plan) and returns the GenerationResult (`result = yield from runtime.generate(...)`).
         `on_video` gets the decoded frames before the audio is decoded (see `pipelines.types.VideoSink`;
-        again after a fall-back to a smaller plan)."""
+        again after a fall-back to a smaller plan), where that can gain (`video_encode.encode_overlap_pays`:
+        not on a CPU whose cores torch's threads all take)."""
         from model_runtime.memory.oom import iter_with_oom_retry
         from model_runtime.pipelines import run
 
@@ -587,6 +589,8 @@ class Runtime:
             check_within(ModelEnvelope.for_config(config), request)
         if not self._busy.acquire(blocking=False):
             raise RuntimeErrorBase("the runtime is already running a job: queue the request instead")
+        if on_video is not None and not self._encode_overlap_pays():
+            on_video = None  # the writer encodes after the audio decode, as without a sink
         try:
             if isinstance(request, RequestSpec):
                 request = self.request(request)
@@ -598,6 +602,12 @@ class Runtime:
             return (yield from run(self.engine, request, cancel, on_video))
         finally:
             self._busy.release()
+
+    def _encode_overlap_pays(self) -> bool:
+        from model_runtime.media.video_encode import encode_overlap_pays
+
+        device = torch.device(getattr(self.engine, "device", "cpu"))
+        return encode_overlap_pays(device.type, os.cpu_count() or 1, torch.get_num_threads())
 
     def _planned(self, plan: MemoryPlan, request: GenerationRequest, cancel: CancelToken | None,
                  on_video: VideoSink | None = None) -> Generator[Event, None, GenerationResult]:

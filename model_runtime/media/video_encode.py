@@ -128,3 +128,14 @@ class EarlyVideoEncode:
 
     def __call__(self, frames: Any) -> None:
         self.thread = VideoEncodeThread(frames.cpu().numpy() if hasattr(frames, "cpu") else frames, self.settings)
+
+
+def encode_overlap_pays(device_type: str, cpu_count: int, torch_threads: int) -> bool:
+    """Whether encoding during the audio decode can gain: only if the decode leaves a core to the encoder.
+
+    On an accelerator the audio decodes on the device and the CPU's cores are free. On the CPU, torch's
+    intra-op threads take `torch_threads` cores; with none left (the default: one thread per core) the
+    encoder's threads would compete with them, and torch's OpenMP workers wait on each other at every op
+    when one of them loses its core: not a gain (on the 2-core bench machine no win could be measured,
+    `benchmarks/mux_overlap.py`), so the encode then waits for the audio decode as before."""
+    return device_type != "cpu" or cpu_count - torch_threads >= 1

@@ -87,3 +87,24 @@ def test_job_hands_its_frames_over_before_the_audio_decode():
     assert np.array_equal(sink.thread.frames, result.frames.numpy())
     assert sink.thread.take(result.frames.numpy(), video_settings(FPS)) is not None
     assert torch.equal(result.frames, generate(draft()).frames)  # the sink changes nothing in the job
+
+
+def test_overlap_only_where_the_decode_leaves_a_core():
+    from model_runtime.media.video_encode import encode_overlap_pays
+
+    assert encode_overlap_pays("cuda", 2, 2) and encode_overlap_pays("mps", 8, 8)  # the decode runs on the device
+    assert not encode_overlap_pays("cpu", 2, 2)  # torch's threads take every core
+    assert encode_overlap_pays("cpu", 16, 8)
+
+
+def test_runtime_passes_the_sink_only_where_it_pays(monkeypatch):
+    """A CPU job whose torch threads take every core gets no sink (the writer encodes after the decode)."""
+    from model_runtime.runtime import Runtime
+    from tests.runtime.test_pipeline_behaviour import FakeEngine, draft
+
+    sink = EarlyVideoEncode(video_settings(FPS))
+    for cores, used in ((torch.get_num_threads(), False), (torch.get_num_threads() + 2, True)):
+        monkeypatch.setattr("os.cpu_count", lambda cores=cores: cores)
+        sink.thread = None
+        collect(Runtime(FakeEngine()).generate(draft(), on_video=sink))
+        assert (sink.thread is not None) is used
