@@ -121,7 +121,8 @@ class ClusterWorker(JobSignals):
         draft = spec.kind == api.Stage.DRAFT
         return api.RemoteJob(uuid.uuid4().hex[:12], spec.request.to_dict(), model, _app_version(),
                              extra={"job": spec.to_dict(), "generator": "ltx-studio"},
-                             draft_latents=latents, keep_latents=draft)
+                             draft_latents=latents, keep_latents=draft,
+                             cpu_threads=api.cpu_threads())  # a CPU worker runs it as the local Worker would
 
     def _write_outputs(self, job_id: int, spec: JobSpec, result: api.RemoteResult) -> JobOutput:
         """The same files as a local job: MP4 + sidecar, thumbnail, a draft's latents (each atomically)."""

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import model_runtime.api as api
 
@@ -25,8 +25,10 @@ class GenerationRuntime(Protocol):
     cancelled token makes it raise GenerationCancelled. `api.Runtime` is the production implementation.
     """
 
-    def generate(self, request: api.RequestSpec, cancel: api.CancelToken | None = None
+    def generate(self, request: api.RequestSpec, cancel: api.CancelToken | None = None,
+                 on_video: Callable[[Any], None] | None = None
                  ) -> Generator[api.ProgressEvent | api.PreviewEvent | api.NoticeEvent, None, api.GenerationResult]: ...
+
 
     def predict_duration(self, prompt: str, fps: float, bounds: api.DurationBounds | None = None
                          ) -> api.DurationPrediction:

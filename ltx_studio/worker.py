@@ -146,9 +146,11 @@ class Worker(JobSignals):
             self.jobProgress.emit(job_id, api.ProgressEvent("loading model", 0, 1, 0.0))
             runtime = self._ensure_runtime()
             events = EventRouter(self, job_id)
-            result = api.drive(runtime.generate(spec.request, cancel=token), events.route)
+            # the MP4's H.264 encode starts once the frames are decoded and runs while the audio decodes
+            early = api.EarlyVideoEncode(api.video_settings(spec.request.fps, preset=api.encode_preset(spec.request.stage)))
+            result = api.drive(runtime.generate(spec.request, cancel=token, on_video=early), events.route)
             token.raise_if_cancelled()  # a cancel that arrived after the last step still wins
-            output = self._write_outputs(job_id, spec, result, token)
+            output = self._write_outputs(job_id, spec, result, token, early.thread)
         except api.GenerationCancelled as exc:
             log.info("job %d cancelled: %s", job_id, exc)
             self.jobCancelled.emit(job_id, str(exc) or "cancelled")
@@ -176,7 +178,7 @@ class Worker(JobSignals):
             self.durationPredicted.emit(request_id, prediction)
 
     def _write_outputs(self, job_id: int, spec: JobSpec, result: api.GenerationResult,
-                       token: api.CancelToken) -> JobOutput:
+                       token: api.CancelToken, early: Any = None) -> JobOutput:
         self._outputs.mkdir(parents=True, exist_ok=True)
         stem = self._outputs / f"{job_id:06d}-{spec.kind}-{spec.request.seed}"
         self.jobProgress.emit(job_id, api.ProgressEvent("saving", 0, 1, 0.0))
@@ -185,7 +187,7 @@ class Worker(JobSignals):
         thumb = save_thumbnail(result.frames, stem.with_suffix(".png"))
         token.raise_if_cancelled()  # closing while saving: stop before the (slowest) write, the job is re-runnable
         extra = {"job": spec.to_dict(), "generator": "ltx-studio"}
-        mux = api.write_result(result, stem.with_suffix(".mp4"), spec.request, extra=extra)
+        mux = api.write_result(result, stem.with_suffix(".mp4"), spec.request, extra=extra, early=early)
         settings = {"job": spec.to_dict(), "runtime": dict(result.settings or {})}
         return JobOutput(mux.path, thumb, latents, settings)
 

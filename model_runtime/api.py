@@ -82,9 +82,16 @@ if TYPE_CHECKING:
     from model_runtime.loras.library import scan_folder as scan_lora_folder
     from model_runtime.media.export import ExportCancelled, export
     from model_runtime.media.export_presets import ExportPreset, list_presets
-    from model_runtime.media.mux import read_metadata
+    from model_runtime.media.mux import read_metadata, video_settings
     from model_runtime.media.probe import probe, thumbnails, waveform_peaks
-    from model_runtime.media.result import atomic_write, read_request, write_latents, write_result
+    from model_runtime.media.result import (
+        atomic_write,
+        encode_preset,
+        read_request,
+        write_latents,
+        write_result,
+    )
+    from model_runtime.media.video_encode import EarlyVideoEncode
     from model_runtime.memory.machine import MachineInfo
     from model_runtime.memory.plan import Machine
     from model_runtime.models.duration_head import DurationBounds, DurationPrediction
@@ -107,6 +114,7 @@ __all__ = [
     "RuntimeErrorBase", "Stage", "StageLatents", "UnsupportedModelError", "atomic_write", "ensure_demo_model",
     "cpu_threads", "export", "inspect_checkpoint", "inspect_upsampler", "list_presets", "pick_device", "demo_model_paths", "detect_machine", "plan_line", "plan_machine", "probe",
     "read_metadata", "read_request", "thumbnails", "warm_up", "waveform_peaks", "write_latents", "write_result",
+    "EarlyVideoEncode", "encode_preset", "video_settings",  # the H.264 encode started while the audio decodes
     # model families (LTX-2.3 single file, LTX-2.5 split files) and LTX-2.5's auto duration / decoders
     "ComponentFile", "DurationBounds", "DurationPrediction", "MODEL_FILE_ROLES", "ModelFiles", "decoder_seconds",
     "identify_model_file",
@@ -136,13 +144,28 @@ def _generation() -> dict[str, Any]:
 
 def _files() -> dict[str, Any]:
     from model_runtime.checkpoints import inspect_checkpoint, inspect_upsampler
-    from model_runtime.demo import ensure_demo_model
-    from model_runtime.media.mux import read_metadata
-    from model_runtime.media.result import atomic_write, read_request, write_latents, write_result
+    from model_runtime.media.mux import read_metadata, video_settings
+    from model_runtime.media.result import (
+        atomic_write,
+        encode_preset,
+        read_request,
+        write_latents,
+        write_result,
+    )
+    from model_runtime.media.video_encode import EarlyVideoEncode
 
     return {"inspect_checkpoint": inspect_checkpoint, "inspect_upsampler": inspect_upsampler,
-            "ensure_demo_model": ensure_demo_model, "read_metadata": read_metadata, "atomic_write": atomic_write,
-            "read_request": read_request, "write_latents": write_latents, "write_result": write_result}
+            "read_metadata": read_metadata, "atomic_write": atomic_write,
+            "read_request": read_request, "write_latents": write_latents, "write_result": write_result,
+            "EarlyVideoEncode": EarlyVideoEncode, "video_settings": video_settings,
+            "encode_preset": encode_preset}
+
+
+def _demo() -> dict[str, Any]:
+    """The built-in demo model's builder (its own group: a job on given files never imports it)."""
+    from model_runtime.demo import ensure_demo_model
+
+    return {"ensure_demo_model": ensure_demo_model}
 
 
 def _families() -> dict[str, Any]:
@@ -231,8 +254,10 @@ _HUB_NAMES = ("adopt", "scan_everywhere", "find_token", "store_token", "Catalogu
 _LOADERS: dict[str, Callable[[], dict[str, Any]]] = {
     **dict.fromkeys(("Runtime", "GenerationRequest", "GenerationResult", "NoticeEvent", "PreviewEvent",
                      "StageLatents"), _generation),
-    **dict.fromkeys(("inspect_checkpoint", "inspect_upsampler", "ensure_demo_model", "read_metadata",
-                     "atomic_write", "read_request", "write_latents", "write_result"), _files),
+    "ensure_demo_model": _demo,
+    **dict.fromkeys(("inspect_checkpoint", "inspect_upsampler", "read_metadata",
+                     "atomic_write", "read_request", "write_latents", "write_result", "EarlyVideoEncode",
+                     "video_settings", "encode_preset"), _files),
     **dict.fromkeys(("Machine", "MachineInfo"), _machine),
     **dict.fromkeys(("LibraryEntry", "format_size", "scan_lora_folder"), _loras),
     **dict.fromkeys(("ExportCancelled", "export", "ExportPreset", "list_presets", "probe", "thumbnails",

@@ -4,9 +4,12 @@ Why one rule: a float sum split over another number of threads rounds differentl
 part of what a seed's frames are (the demo draft's frames differ between 1 and 2 threads; every other
 setting held equal, they do not). The app has always left one core to its UI; the CLI used torch's default
 (every core) and a Ray worker what Ray sets for a 1-CPU actor (one thread), so the same request gave other
-bits on each. Now each CPU job runs on `cpu_threads()` threads of the machine it runs on, and the result
-records the count (`settings["numerics"]`). Across machines nothing is promised (another CPU has other
-kernels); on one machine every backend makes the same frames.
+bits on each. Now the count is chosen by the entry point and travels with the job: the app runs on
+`cpu_threads()` (every core but one, for its UI), the headless CLI on `cpu_threads(ui=False)` (every core: on
+the 2-core bench machine one thread would double its time), and a cluster job carries its client's count
+(`RemoteJob.cpu_threads`), so a CPU worker on the same machine runs it as the client's local backend would.
+The result records the count (`settings["numerics"]`). Across machines nothing is promised (another CPU has
+other kernels); on one machine an entry point's local and cluster backends make the same frames.
 """
 
 from __future__ import annotations
@@ -14,13 +17,14 @@ from __future__ import annotations
 import os
 
 
-def cpu_threads() -> int:
-    """All the cores this process may use but one (left to a UI and the OS), at least one."""
+def cpu_threads(ui: bool = True) -> int:
+    """The cores this process may use: all but one when a UI shares the machine (left to it and the OS; at
+    least one), all of them for a headless command."""
     try:
         cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # not on Linux
         cores = os.cpu_count() or 2
-    return max(1, cores - 1)
+    return max(1, cores - 1) if ui else max(1, cores)
 
 
 def pin_cpu_threads(device: object, threads: int | None = None) -> None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Generator, Iterator, Sequence
@@ -49,7 +50,14 @@ from model_runtime.pipelines.engine import (
 )
 from model_runtime.pipelines.envelope import ModelEnvelope, check_within
 from model_runtime.pipelines.geometry import Geometry
-from model_runtime.pipelines.types import Event, GenerationRequest, GenerationResult, LoraSpec, NoticeEvent
+from model_runtime.pipelines.types import (
+    Event,
+    GenerationRequest,
+    GenerationResult,
+    LoraSpec,
+    NoticeEvent,
+    VideoSink,
+)
 from model_runtime.sampling.control import CancelToken
 from model_runtime.spec import ModelPaths, Pipeline, RequestSpec
 
@@ -567,10 +575,13 @@ class Runtime:
             lora_mode=spec.lora_mode, conditioning=spec.conditioning_items(),
         )
 
-    def generate(self, request: GenerationRequest | RequestSpec, cancel: CancelToken | None = None
-                 ) -> Generator[Event, None, GenerationResult]:
+    def generate(self, request: GenerationRequest | RequestSpec, cancel: CancelToken | None = None,
+                 on_video: VideoSink | None = None) -> Generator[Event, None, GenerationResult]:
         """Run one job: yields ProgressEvent / PreviewEvent (and a NoticeEvent if it had to fall back to a
-        smaller memory plan) and returns the GenerationResult (`result = yield from runtime.generate(...)`)."""
+        smaller memory plan) and returns the GenerationResult (`result = yield from runtime.generate(...)`).
+        `on_video` gets the decoded frames before the audio is decoded (see `pipelines.types.VideoSink`;
+        again after a fall-back to a smaller plan), where that can gain (`video_encode.encode_overlap_pays`:
+        not on a CPU whose cores torch's threads all take)."""
         from model_runtime.memory.oom import iter_with_oom_retry
         from model_runtime.pipelines import run
 
@@ -579,20 +590,28 @@ class Runtime:
             check_within(ModelEnvelope.for_config(config), request)
         if not self._busy.acquire(blocking=False):
             raise RuntimeErrorBase("the runtime is already running a job: queue the request instead")
+        if on_video is not None and not self._encode_overlap_pays():
+            on_video = None  # the writer encodes after the audio decode, as without a sink
         try:
             if isinstance(request, RequestSpec):
                 request = self.request(request)
             plans = self.plans(request)
             self.refuse_if_nothing_fits(request, plans)
             if plans:
-                return (yield from iter_with_oom_retry(lambda p: self._planned(p, request, cancel), plans,
-                                                       NoticeEvent))
-            return (yield from run(self.engine, request, cancel))
+                return (yield from iter_with_oom_retry(lambda p: self._planned(p, request, cancel, on_video),
+                                                       plans, NoticeEvent))
+            return (yield from run(self.engine, request, cancel, on_video))
         finally:
             self._busy.release()
 
-    def _planned(self, plan: MemoryPlan, request: GenerationRequest, cancel: CancelToken | None
-                 ) -> Generator[Event, None, GenerationResult]:
+    def _encode_overlap_pays(self) -> bool:
+        from model_runtime.media.video_encode import encode_overlap_pays
+
+        device = torch.device(getattr(self.engine, "device", "cpu"))
+        return encode_overlap_pays(device.type, os.cpu_count() or 1, torch.get_num_threads())
+
+    def _planned(self, plan: MemoryPlan, request: GenerationRequest, cancel: CancelToken | None,
+                 on_video: VideoSink | None = None) -> Generator[Event, None, GenerationResult]:
         from model_runtime.pipelines import run
 
         log.info("memory plan: %s", plan.summary)
@@ -603,7 +622,7 @@ class Runtime:
             prefetch = getattr(self.engine, "prefetch_transformer", None)  # test engines may not have it
             if prefetch is not None:
                 prefetch()  # the transformer's read overlaps the prompt's encoding (CPU, resident plans)
-            result = yield from run(self.engine, request, cancel)
+            result = yield from run(self.engine, request, cancel, on_video)
         return replace(result, settings=dict(result.settings or {}) | {"numerics": self._numerics(plan)})
 
     def _numerics(self, plan: MemoryPlan) -> dict[str, Any]:

@@ -303,14 +303,14 @@ def clip_shape(args: argparse.Namespace, c: Conditioning | None) -> tuple[int, i
 def check_conditioning_media(request: GenerationRequest) -> None:
     """Open every conditioning file now (unreadable image, no / short / unreadable sound) so a bad one costs
     milliseconds, not a model load."""
+    c = request.conditioning
+    if c is None:  # (the media readers below are imported only for a job that has media)
+        return
     from model_runtime.conditioning.image import read_image
     from model_runtime.conditioning.media_input import read_soundtrack
     from model_runtime.errors import InvalidRequestError
     from model_runtime.media.probe import probe
 
-    c = request.conditioning
-    if c is None:
-        return
     for image in c.images:
         read_image(image.path)
     if c.audio is not None:
@@ -362,13 +362,19 @@ _CHECKED = ("prompt", "width", "height", "frames", "fps", "seed", "negative_prom
 def run(args: argparse.Namespace) -> int:
     from model_runtime.api import GenerationResult, NoticeEvent, ProgressEvent, Runtime, write_result
     from model_runtime.cli.plan import plan_table
-    from model_runtime.cluster.protocol import backend_address
-    from model_runtime.cpu_threads import pin_cpu_threads
+    from model_runtime.cpu_threads import cpu_threads, pin_cpu_threads
+    from model_runtime.media.mux import video_settings
+    from model_runtime.media.result import encode_preset
+    from model_runtime.media.video_encode import EarlyVideoEncode
     from model_runtime.memory.machine import detect
     from model_runtime.memory.measure import RssAnonPeak
     from model_runtime.models.acceleration import Acceleration
 
-    address = backend_address(args.backend)
+    address = None
+    if args.backend.strip() != "local":  # the cluster's modules only for a cluster job
+        from model_runtime.cluster.protocol import backend_address
+
+        address = backend_address(args.backend)
     inputs = validate(args, remote=address is not None)
     if address is not None:
         from model_runtime.cli.remote import run_remote
@@ -376,7 +382,7 @@ def run(args: argparse.Namespace) -> int:
         return run_remote(args, inputs, address, ProgressLine(sys.stderr))
     started = time.monotonic()
     info = detect(args.device)
-    pin_cpu_threads(info.device)  # the same threads as the app and a cluster worker: the same frames
+    pin_cpu_threads(info.device, cpu_threads(ui=False))  # headless: every core (a cluster job asks the same)
     machine = info.jobs(args.vram_gb, args.ram_gb)
     runtime = Runtime.open(inputs.paths, device=info.device, dtype=_dtype(args, info.device), memory=machine,
                            acceleration=Acceleration(args.attention, args.compile))
@@ -398,7 +404,9 @@ def run(args: argparse.Namespace) -> int:
     sys.stderr.write(f"plan: {plans[0].summary}, ~{plans[0].seconds:.0f} s\n")
     bar = ProgressLine(sys.stderr)
     step_times: dict[str, list[float]] = {}
-    gen = runtime.generate(request)
+    # the H.264 encode starts once the frames are decoded and runs while the audio decodes
+    early = EarlyVideoEncode(video_settings(spec.fps, args.crf, encode_preset(spec.stage)))
+    gen = runtime.generate(request, on_video=early)
     with _DevicePeak(info.kind) as vram, RssAnonPeak() as rss:
         try:
             while True:
@@ -423,7 +431,7 @@ def run(args: argparse.Namespace) -> int:
     if inputs.auto_duration is not None:
         extra["auto_duration"] = {"min_s": inputs.auto_duration[0], "max_s": inputs.auto_duration[1],
                                   "frames": spec.frames}
-    written = write_result(result, inputs.out, spec, extra=extra, crf=args.crf)
+    written = write_result(result, inputs.out, spec, extra=extra, crf=args.crf, early=early.thread)
     sys.stderr.write(f"wrote {written.path} ({written.frames} frames, {written.duration_s:.2f} s, "
                      f"{result.frames.shape[2]}x{result.frames.shape[1]}) in {time.monotonic() - started:.1f} s\n")
     return 0

@@ -22,6 +22,7 @@ def run_remote(args: argparse.Namespace, inputs: Inputs, address: str, bar: Prog
     from model_runtime.cli.generate import output_extra
     from model_runtime.cluster.client import Cluster, save_result
     from model_runtime.cluster.protocol import RemoteJob, WorkerModel
+    from model_runtime.cpu_threads import cpu_threads
     from model_runtime.errors import InvalidRequestError
     from model_runtime.pipelines.types import NoticeEvent, ProgressEvent
     from model_runtime.sampling.control import CancelToken, drive
@@ -38,7 +39,8 @@ def run_remote(args: argparse.Namespace, inputs: Inputs, address: str, bar: Prog
     try:
         sys.stderr.write(f"cluster: {address}, {cluster.capacity} worker(s)\n")
         job = RemoteJob(uuid.uuid4().hex[:12], spec.to_dict(), WorkerModel(paths=inputs.paths), __version__,
-                        extra=output_extra(inputs), crf=args.crf, draft_latents=latents)
+                        extra=output_extra(inputs), crf=args.crf, draft_latents=latents,
+                        cpu_threads=cpu_threads(ui=False))  # a CPU worker runs it as `generate` here would
         token = CancelToken()
         gen = cluster.run(job, token)
 

@@ -86,6 +86,8 @@ class RemoteJob:
     preset: str | None = None           # None: the request's stage's (`encode_preset`), as a local job
     draft_latents: bytes | None = None  # a promoted draft's stage-1 latents file, sent along (safetensors)
     keep_latents: bool = False          # send back the stage-1 latents (a draft the user may promote)
+    cpu_threads: int | None = None      # a CPU job's torch threads: the client's local count (`cpu_threads`), so
+    #                                     the frames are its local backend's; None: the worker's cpu_threads()
 
 
 @dataclass(frozen=True)

@@ -154,13 +154,14 @@ class RenderWorker:
 
     def _generate(self, run: _Run) -> RemoteResult:
         from model_runtime.cluster.serve import generate_job
-        from model_runtime.cpu_threads import pin_cpu_threads
+        from model_runtime.cpu_threads import cpu_threads, pin_cpu_threads
 
         run.token.raise_if_cancelled()
         runtime = self._ensure_runtime(run.job.model)
-        # Ray gives a 1-CPU actor one thread (OMP_NUM_THREADS=1): a CPU job runs on the threads a local job of
-        # this machine runs on instead, so the cluster's frames are the local backend's (cpu_threads)
-        pin_cpu_threads(runtime.engine.device)
+        # Ray gives a 1-CPU actor one thread (OMP_NUM_THREADS=1): a CPU job runs on its client's local thread
+        # count instead (at most this machine's cores), so the cluster's frames are the local backend's
+        asked = run.job.cpu_threads
+        pin_cpu_threads(runtime.engine.device, min(asked, cpu_threads(ui=False)) if asked else None)
         with tempfile.TemporaryDirectory(prefix="ltx-job-") as tmp:
             spec = RequestSpec.from_dict(run.job.spec)
             if run.job.draft_latents is not None:

@@ -33,14 +33,12 @@ import numpy as np
 
 from model_runtime.errors import MediaError
 from model_runtime.media.output_safety import apply_umask, output_lock, refuse_model_folder, sweep_partials
+from model_runtime.media.video_encode import VideoEncodeThread, VideoSettings, encode_video
 
 log = logging.getLogger(__name__)
 
 AUDIO_RATE = 48_000
 AUDIO_CODEC = "aac"
-VIDEO_CODEC = "libx264"
-_BT709 = 1  # AVCOL_PRI_BT709 == AVCOL_TRC_BT709 == AVCOL_SPC_BT709 == 1
-_MPEG_RANGE = 1  # AVCOL_RANGE_MPEG (limited)
 DISK_FULL_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
 NOT_WRITABLE_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS}
 
@@ -89,6 +87,11 @@ def fps_fraction(fps: float | Fraction) -> Fraction:
     if abs(fps - ntsc / 1.001) < 1e-3 and abs(fps - round(fps)) > 1e-3:
         return Fraction(ntsc * 1000, 1001)  # 23.976, 29.97, 59.94 are 24000/1001 ... as players expect
     return Fraction(fps).limit_denominator(1000)
+
+
+def video_settings(fps: float | Fraction, crf: int = 18, preset: str = "medium") -> VideoSettings:
+    """What `write_mp4` encodes the video with (an early encode must be started with the same)."""
+    return VideoSettings(fps_fraction(fps), crf, preset)
 
 
 def fit_audio(waveform: Any, samples: int) -> np.ndarray:
@@ -140,29 +143,6 @@ def check_output_path(path: str | Path, suffix: str = ".mp4", what: str = "the o
     return path
 
 
-def _add_video(container, frames: np.ndarray, fps: Fraction, crf: int, preset: str):
-    stream = container.add_stream(VIDEO_CODEC, rate=fps)
-    stream.width, stream.height = frames.shape[2], frames.shape[1]
-    stream.pix_fmt = "yuv420p"
-    stream.time_base = 1 / fps
-    stream.options = {"crf": str(crf), "preset": preset}
-    ctx = stream.codec_context
-    ctx.color_primaries = ctx.color_trc = ctx.colorspace = _BT709
-    ctx.color_range = _MPEG_RANGE
-    return stream
-
-
-def _encode_video(container, stream, frames: np.ndarray) -> None:
-    import av
-
-    for i, rgb in enumerate(frames):
-        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-        frame = frame.reformat(format="yuv420p", dst_colorspace="itu709")
-        frame.pts = i
-        container.mux(stream.encode(frame))
-    container.mux(stream.encode(None))
-
-
 def _encode_audio(container, stream, audio: np.ndarray, sample_rate: int) -> None:
     """Feed planar float chunks; PyAV re-chunks them to AAC's frame size (and resamples if needed)."""
     import av
@@ -178,22 +158,32 @@ def _encode_audio(container, stream, audio: np.ndarray, sample_rate: int) -> Non
     container.mux(stream.encode(None))
 
 
-def _write_container(tmp: Path, frames: np.ndarray, fps: Fraction, audio: np.ndarray | None,
-                     sample_rate: int, tag: str, crf: int, preset: str) -> None:
+def _write_container(tmp: Path, frames: np.ndarray, settings: VideoSettings, audio: np.ndarray | None,
+                     sample_rate: int, tag: str, early: VideoEncodeThread | None = None) -> None:
+    """The MP4 at `tmp`: the video packets (encoded early by `early` when it has exactly these frames and
+    settings, else now), then the AAC stream."""
     import av
 
-    with av.open(str(tmp), mode="w", format="mp4", options={"movflags": "+faststart"}) as container:
-        container.metadata["comment"] = tag
-        container.metadata["description"] = tag
-        vstream = _add_video(container, frames, fps, crf, preset)
-        astream = None
-        if audio is not None:
-            astream = container.add_stream(AUDIO_CODEC, rate=AUDIO_RATE)
-            astream.layout = "stereo"
-            astream.bit_rate = 192_000
-        _encode_video(container, vstream, frames)
-        if astream is not None:
-            _encode_audio(container, astream, audio, sample_rate)
+    video = early.take(frames, settings) if early is not None else None
+    if video is None:
+        video = encode_video(frames, settings)
+    try:
+        with av.open(str(tmp), mode="w", format="mp4", options={"movflags": "+faststart"}) as container:
+            container.metadata["comment"] = tag
+            container.metadata["description"] = tag
+            vstream = container.add_stream_from_template(video.stream)  # the scratch stream's parameters
+            astream = None
+            if audio is not None:  # every stream exists before the first packet (the header) is written
+                astream = container.add_stream(AUDIO_CODEC, rate=AUDIO_RATE)
+                astream.layout = "stereo"
+                astream.bit_rate = 192_000
+            for packet in video.packets:
+                packet.stream = vstream
+                container.mux(packet)
+            if astream is not None:
+                _encode_audio(container, astream, audio, sample_rate)
+    finally:
+        video.close()
 
 
 def temp_sibling(path: Path, suffix: str) -> Path:
@@ -208,13 +198,13 @@ def temp_sibling(path: Path, suffix: str) -> Path:
     return Path(name)
 
 
-def _write_pair(path: Path, arr: np.ndarray, rate: Fraction, audio: np.ndarray | None, sample_rate: int,
-                tag: str, metadata: dict | None, crf: int, preset: str) -> None:
+def _write_pair(path: Path, arr: np.ndarray, settings: VideoSettings, audio: np.ndarray | None, sample_rate: int,
+                tag: str, metadata: dict | None, early: VideoEncodeThread | None) -> None:
     """The MP4 and its sidecar under temporary names, then renamed into place (all or nothing)."""
     tmp = temp_sibling(path, ".partial.mp4")
     tmp_side = temp_sibling(path, ".partial.json")
     try:
-        _write_container(tmp, arr, rate, audio, sample_rate, tag, crf, preset)
+        _write_container(tmp, arr, settings, audio, sample_rate, tag, early)
         tmp_side.write_text(json.dumps(metadata or {}, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
                             encoding="utf-8")
         os.replace(tmp, path)
@@ -245,12 +235,14 @@ def write_mp4(
     *,
     crf: int = 18,
     preset: str = "medium",
+    early: VideoEncodeThread | None = None,
 ) -> MuxResult:
     """Write `frames` (uint8 [F, H, W, 3]) and `waveform` (float [2, N] in [-1, 1], or None) to `path`.
 
     The audio is fitted to exactly F / fps seconds. `metadata` (JSON-serialisable generation settings)
-    goes into the MP4's comment/description tags and into `sidecar_path(path)`. Raises MediaError with a
-    one-line reason; on any failure neither a partial MP4 nor a sidecar is left behind.
+    goes into the MP4's comment/description tags and into `sidecar_path(path)`. `early`: the frames' H.264
+    encode started before the sound was ready (`video_encode`); used only if it matches. Raises MediaError
+    with a one-line reason; on any failure neither a partial MP4 nor a sidecar is left behind.
     """
     path = Path(path)
     arr = _check_frames(frames)
@@ -268,7 +260,7 @@ def write_mp4(
     with output_lock(path):
         _check_sidecar_slot(path)
         sweep_partials(path.parent)
-        _write_pair(path, arr, rate, audio, sample_rate, tag, metadata, crf, preset)
+        _write_pair(path, arr, video_settings(rate, crf, preset), audio, sample_rate, tag, metadata, early)
     log.info("wrote %s: %d frames @ %s fps, %d audio samples", path, arr.shape[0], rate, samples)
     return MuxResult(path, sidecar_path(path), arr.shape[0], rate, float(duration), samples)
 

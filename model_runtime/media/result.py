@@ -21,6 +21,7 @@ from typing import Any
 
 from model_runtime.errors import MediaError
 from model_runtime.media.mux import MuxResult, read_metadata, temp_sibling, write_mp4
+from model_runtime.media.video_encode import VideoEncodeThread
 from model_runtime.spec import RequestSpec, Stage
 
 log = logging.getLogger(__name__)
@@ -51,16 +52,18 @@ def atomic_write(path: Path, write: Callable[[Path], Any], suffix: str | None = 
 
 
 def write_result(result: Any, path: str | Path, spec: RequestSpec, *, extra: Mapping[str, Any] | None = None,
-                 crf: int = DEFAULT_CRF, preset: str | None = None) -> MuxResult:
+                 crf: int = DEFAULT_CRF, preset: str | None = None, early: VideoEncodeThread | None = None) -> MuxResult:
     """Write a GenerationResult as an MP4 + sidecar carrying the re-queueable metadata (see the module doc);
-    `preset` None: the request's stage's (`encode_preset`), what every product path uses."""
+    `preset` None: the request's stage's (`encode_preset`), what every product path uses. `early`: the frames'
+    encode started during the job (`video_encode.EarlyVideoEncode`), if any (used only when its settings match)."""
     settings = dict(result.settings or {})
     preset = preset or encode_preset(spec.stage)
     metadata = {"format": METADATA_FORMAT, "request": pin_loras(spec, settings.get("loras")).to_dict(),
                 "runtime": settings, "encode": {"crf": crf, "preset": preset}} | dict(extra or {})
     frames = result.frames.cpu().numpy() if hasattr(result.frames, "cpu") else result.frames
     wave = result.waveform.cpu().numpy() if hasattr(result.waveform, "cpu") else result.waveform
-    return write_mp4(path, frames, result.fps, wave, int(result.sample_rate), metadata, crf=crf, preset=preset)
+    return write_mp4(path, frames, result.fps, wave, int(result.sample_rate), metadata, crf=crf, preset=preset,
+                     early=early)
 
 
 def pin_loras(spec: RequestSpec, applied: list[dict] | None) -> RequestSpec:

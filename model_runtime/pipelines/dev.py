@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from model_runtime.pipelines.distilled import base_settings, finish, first_stage, refine, stage_geometries
 from model_runtime.pipelines.engine import Engine, PromptContexts
 from model_runtime.pipelines.stages import Job, encode_prompts, guided_x0, use_loras
-from model_runtime.pipelines.types import Event, GenerationRequest, GenerationResult
+from model_runtime.pipelines.types import Event, GenerationRequest, GenerationResult, VideoSink
 from model_runtime.sampling.control import CancelToken
 from model_runtime.sampling.guidance import GuidanceParams
 from model_runtime.sampling.schedules import distilled_sigmas, shifted_sigmas
@@ -61,10 +61,10 @@ def defaults_for(model_version: str) -> DevDefaults:
     return next(d for prefix, d in DEV_DEFAULTS if model_version.startswith(prefix))
 
 
-def run(engine: Engine, request: GenerationRequest, cancel: CancelToken | None = None
-        ) -> Generator[Event, None, GenerationResult]:
+def run(engine: Engine, request: GenerationRequest, cancel: CancelToken | None = None,
+        on_video: VideoSink | None = None) -> Generator[Event, None, GenerationResult]:
     """The dev pipeline as a generator of events returning the result."""
-    job = Job(engine, request, cancel)
+    job = Job(engine, request, cancel, on_video)
     d = defaults_for(engine.model_version)
     video_g, audio_g = request.video_guidance or d.video, request.audio_guidance or d.audio
     negative = request.negative_prompt if request.negative_prompt is not None else DEFAULT_NEGATIVE_PROMPT

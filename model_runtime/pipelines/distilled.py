@@ -29,7 +29,7 @@ from model_runtime.pipelines.conditioned import (
 from model_runtime.pipelines.engine import Engine, PromptContexts
 from model_runtime.pipelines.geometry import Geometry, geometry
 from model_runtime.pipelines.stages import Job, decode, decoder_kind, encode_prompts, plain_x0, use_loras
-from model_runtime.pipelines.types import Event, GenerationRequest, GenerationResult, StageLatents
+from model_runtime.pipelines.types import Event, GenerationRequest, GenerationResult, StageLatents, VideoSink
 from model_runtime.sampling.control import CancelToken
 from model_runtime.sampling.schedules import distilled_sigmas
 
@@ -95,10 +95,10 @@ def base_settings(job: Job, pipeline: str) -> dict:
     } | ({"conditioning": r.conditioning.as_settings()} if r.conditioning is not None else {})
 
 
-def run(engine: Engine, request: GenerationRequest, cancel: CancelToken | None = None
-        ) -> Generator[Event, None, GenerationResult]:
+def run(engine: Engine, request: GenerationRequest, cancel: CancelToken | None = None,
+        on_video: VideoSink | None = None) -> Generator[Event, None, GenerationResult]:
     """The distilled pipeline as a generator of events returning the result."""
-    job = Job(engine, request, cancel)
+    job = Job(engine, request, cancel, on_video)
     first, full = stage_geometries(engine, request)
     loras = yield from use_loras(job)  # the distilled model: the same LoRAs in both stages
     contexts, _ = yield from encode_prompts(job)

@@ -34,7 +34,7 @@ from model_runtime.pipelines.conditioned import StageStates, initial_states, noi
 from model_runtime.pipelines.engine import Engine
 from model_runtime.pipelines.geometry import Geometry, geometry
 from model_runtime.pipelines.stages import Decoded, Job, decode, encode_prompts, guided_x0, plain_x0
-from model_runtime.pipelines.types import Event, GenerationRequest, GenerationResult, StageLatents
+from model_runtime.pipelines.types import Event, GenerationRequest, GenerationResult, StageLatents, VideoSink
 from model_runtime.sampling.control import CancelToken
 from model_runtime.sampling.schedules import distilled_sigmas, shifted_sigmas
 
@@ -104,9 +104,9 @@ def _result(job: Job, latents: StageLatents, decoded: Decoded, kind: str, frames
         settings=base_settings(job, r.pipeline) | {"mode": kind}, video=decoded.video)
 
 
-def run_retake(engine: Engine, request: GenerationRequest, cancel: CancelToken | None = None
-               ) -> Generator[Event, None, GenerationResult]:
-    job = Job(engine, request, cancel)
+def run_retake(engine: Engine, request: GenerationRequest, cancel: CancelToken | None = None,
+               on_video: VideoSink | None = None) -> Generator[Event, None, GenerationResult]:
+    job = Job(engine, request, cancel, on_video)
     retake: Retake = request.conditioning.retake
     info = probe(retake.source)
     check_source(info, request, info.frames, "a retake")
@@ -122,9 +122,9 @@ def run_retake(engine: Engine, request: GenerationRequest, cancel: CancelToken |
     return _result(job, latents, decoded, "retake")
 
 
-def run_extend(engine: Engine, request: GenerationRequest, cancel: CancelToken | None = None
-               ) -> Generator[Event, None, GenerationResult]:
-    job = Job(engine, request, cancel)
+def run_extend(engine: Engine, request: GenerationRequest, cancel: CancelToken | None = None,
+               on_video: VideoSink | None = None) -> Generator[Event, None, GenerationResult]:
+    job = Job(engine, request, cancel, on_video)
     extend: Extend = request.conditioning.extend
     info = probe(extend.source)
     fps = float(info.fps)

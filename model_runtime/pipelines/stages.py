@@ -25,7 +25,14 @@ from model_runtime.pipelines.engine import (
 )
 from model_runtime.pipelines.geometry import Geometry
 from model_runtime.pipelines.preview import preview_rgb
-from model_runtime.pipelines.types import Event, GenerationRequest, NoticeEvent, PreviewEvent, ProgressEvent
+from model_runtime.pipelines.types import (
+    Event,
+    GenerationRequest,
+    NoticeEvent,
+    PreviewEvent,
+    ProgressEvent,
+    VideoSink,
+)
 from model_runtime.sampling.ancestral import AncestralNoise, ancestral_loop
 from model_runtime.sampling.control import CancelToken, StepClock
 from model_runtime.sampling.euler import Latents, X0Function, euler_loop
@@ -42,6 +49,7 @@ class Job:
     engine: Engine
     request: GenerationRequest
     cancel: CancelToken | None = None
+    on_video: VideoSink | None = None  # given the uint8 frames once decoded, before the audio decode
     noise: NoiseSource = field(init=False)
     started: float = field(default_factory=time.monotonic)
     cache: dict = field(default_factory=dict)  # per-job results shared by its stages (an encoded soundtrack)
@@ -187,8 +195,11 @@ def decode(job: Job, video_latent: torch.Tensor, audio_latent: torch.Tensor,
         frames.append(video_to_uint8(chunk))
         if job.request.keep_float_video:
             floats.append(chunk)
+    rgb = torch.cat(frames, dim=0)
+    if job.on_video is not None:  # e.g. the CLI starts the H.264 encode while the audio decodes
+        job.on_video(rgb)
     yield job.event("decode", 1, 2)
     audio = given_audio if given_audio is not None else job.engine.decode_audio(audio_latent)
     yield job.event("decode", 2, 2)
     video = torch.cat(floats, dim=2) if floats else None
-    return Decoded(torch.cat(frames, dim=0), video, audio.waveform, audio.sample_rate)
+    return Decoded(rgb, video, audio.waveform, audio.sample_rate)

@@ -8,7 +8,7 @@ construction: an invalid request cannot exist, and its message says what to chan
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -33,7 +33,7 @@ from model_runtime.spec import SIZE_MULTIPLE, TEMPORAL_STRIDE  # the grid, defin
 __all__ = [
     "CancelToken", "GenerationRequest", "GenerationResult", "LoraSpec", "NoticeEvent", "PreviewEvent",
     "ProgressEvent", "StageLatents", "LORA_MODES",
-    "Event", "STAGES", "PIPELINES",
+    "Event", "STAGES", "PIPELINES", "VideoSink",
 ]
 
 Stage = Literal["draft", "render"]
@@ -221,3 +221,9 @@ class NoticeEvent:
 
 
 Event = ProgressEvent | PreviewEvent | NoticeEvent
+
+#: receives a job's decoded frames (uint8 [F, H, W, 3]) before its audio is decoded: a caller that writes
+#: the clip starts the video encode then (`media.video_encode`). The tensor is the one the result carries
+#: (no copy): nothing may change it in place afterwards (an extension builds new frames around it instead,
+#: which the writer notices: it then encodes the result's frames itself)
+VideoSink = Callable[[torch.Tensor], None]

@@ -19,7 +19,7 @@ class FakeRuntime:
     requests: list | None = None
     notice: str | None = None  # a NoticeEvent first, like the real runtime's out-of-memory retry
 
-    def generate(self, request, cancel=None):
+    def generate(self, request, cancel=None, on_video=None):
         import torch
 
         from model_runtime.pipelines.types import (
@@ -51,6 +51,8 @@ class FakeRuntime:
         g = torch.Generator().manual_seed(request.seed)
         h, w = min(request.height, 64), min(request.width, 64)
         frames = (torch.rand(request.frames, h, w, 3, generator=g) * 255).to(torch.uint8)
+        if on_video is not None:  # as the real runtime: the frames before the audio
+            on_video(frames)
         n = round(request.frames / request.fps * 48000)
         wave = torch.sin(torch.arange(n) / 48000 * 440 * 6.283).repeat(2, 1) * 0.2
         lat = StageLatents(torch.zeros(1, 128, 1, 2, 3), torch.zeros(1, 8, 2, 16))

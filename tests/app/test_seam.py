@@ -120,14 +120,14 @@ class PhaseRuntime(FakeRuntime):
             time.sleep(0.005)
         cancel.raise_if_cancelled()
 
-    def generate(self, request, cancel=None):
+    def generate(self, request, cancel=None, on_video=None):
         from model_runtime.api import ProgressEvent
 
         self.jobs += 1
         yield ProgressEvent("text", 0, 1, 0.0)
         if self.phase == "text":
             self._hold(cancel)
-        result = yield from super().generate(request, cancel)
+        result = yield from super().generate(request, cancel, on_video)
         if self.phase == "sampling":
             self._hold(cancel)
         yield ProgressEvent("decode", 0, 1, 0.0)

@@ -139,7 +139,7 @@ def test_generate_draft_writes_a_valid_mp4(tiny_dir, tmp_path):
     # a draft is encoded as the app encodes one (the preset follows the stage), and it says so: a re-run
     # of this request anywhere writes the same MP4; the numbers that decide the low bits are recorded
     assert settings["encode"] == {"crf": 18, "preset": "veryfast"}
-    assert ran["numerics"]["device"] == "cpu" and ran["numerics"]["threads"] == cpu_threads()
+    assert ran["numerics"]["device"] == "cpu" and ran["numerics"]["threads"] == cpu_threads(ui=False)
     assert json.loads(out.with_name(out.name + ".json").read_text()) == settings  # the sidecar: draft.mp4.json
     assert sorted(p.name for p in tmp_path.iterdir()) == ["draft.mp4", "draft.mp4.json"]
 

@@ -8,6 +8,7 @@ order: the SIGKILL test leaves one worker, the stop test ends the cluster.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -33,6 +34,7 @@ from model_runtime.cluster.protocol import (  # noqa: E402
     WorkerModel,
     backend_address,
 )
+from model_runtime.cpu_threads import cpu_threads  # noqa: E402
 from model_runtime.sampling.control import drive  # noqa: E402
 from tests.events import drain  # noqa: E402
 from tests.support.local_run import local_run as _local_run  # noqa: E402
@@ -123,7 +125,8 @@ def test_same_seed_same_frames_as_the_local_backend(cluster, cache, tmp_path):
 
 def test_cli_generate_on_the_cluster_matches_local(head, cluster, cache, tmp_path):
     """`ltx-studio-cli generate --backend ray://…` (a subprocess: Ray Client is one connection per process)
-    against the same request run on the local backend in a fresh process (the same threads, `cpu_threads`)."""
+    against the same command on the local backend: the job carries the CLI's thread count
+    (`cpu_threads(ui=False)`), so the worker's frames are the local `generate`'s."""
     demo = api.demo_model_paths(cache / "demo-model")
     out = tmp_path / "remote.mp4"
     cli = [sys.executable, "-m", "model_runtime", "generate", "--checkpoint", str(demo.checkpoint),
@@ -136,8 +139,14 @@ def test_cli_generate_on_the_cluster_matches_local(head, cluster, cache, tmp_pat
     spec = api.read_request(out)
     assert (spec.prompt, spec.seed, spec.width, spec.frames) == ("waves on a rocky shore", 11, 64, 9)
     local_mp4 = tmp_path / "local.mp4"
-    _local_run(cache, spec, local_mp4)
+    local_cli = [*cli[:cli.index("--backend")], "--backend", "local", "--out", str(local_mp4)]
+    local = subprocess.run(local_cli, env=dict(os.environ, PYTHONPATH=str(REPO)), capture_output=True, text=True,
+                           timeout=300)
+    assert local.returncode == 0, local.stderr
     assert np.array_equal(_decoded(out), _decoded(local_mp4))
+    remote_numerics = json.loads(out.with_name(out.name + ".json").read_text())["runtime"]["numerics"]
+    local_numerics = json.loads(local_mp4.with_name(local_mp4.name + ".json").read_text())["runtime"]["numerics"]
+    assert remote_numerics["threads"] == local_numerics["threads"] == cpu_threads(ui=False)
 
 
 def test_cancel_reaches_the_running_job(cluster):
