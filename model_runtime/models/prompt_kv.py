@@ -16,15 +16,18 @@ small enough that the cache is small next to what the plan holds); long jobs pro
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
-from torch import nn
+if TYPE_CHECKING:  # the memory planner imports the policy below; torch is only needed once a cache is used
+    import torch
+    from torch import nn
 
 MAX_QUERY_RATIO = 4
 MAX_CONTEXTS = 2  # a guided job alternates a positive and a negative prompt
 
 
 def worth_keeping(query_tokens: int, context_tokens: int) -> bool:
+    """Keep the prompt K/V when a step's queries are few next to the context (see the module docstring)."""
     return query_tokens <= MAX_QUERY_RATIO * context_tokens
 
 
@@ -36,6 +39,8 @@ class _Entry:
     value: torch.Tensor
 
     def matches(self, context: torch.Tensor) -> bool:
+        import torch
+
         if context is self.context:
             return context._version == self.version
         return (context.shape == self.context.shape and context.dtype == self.context.dtype
