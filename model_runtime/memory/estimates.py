@@ -22,8 +22,7 @@ its constants:
   `attention.py` / `lean_block.py`): the attention phase holds `LEAN_ATTN` widths per token (residual,
   the modulated input the output overwrites, K, V) plus, per chunk token, `LEAN_CHUNK_F32` float32 widths
   (RMSNorm upcast, RoPE rotation, softmax temporaries); the FFN phase only the residual plus one chunk's
-  FFN (and, when one chunk covers every token, the RoPE table kept for the stage: one float32 width;
-  with static prompt K/V (`models.prompt_kv`), every layer's prompt K/V for the stage). Fitted on the same measurements (width 256, bf16 and fp32, chunks 32-128: 3.6 / 4.5 in both, rounded up to 3.8, with
+  FFN. Fitted on the same measurements (width 256, bf16 and fp32, chunks 32-128: 3.6 / 4.5 in both, rounded up to 3.8, with
   the text and audio terms below added).
 * Video VAE decode (`vae_decode_bytes`). For each decoder stage at its resolution: a residual stage
   holds `RES_MULT` tensors of its width (input kept for the skip, norm/activation output, conv output,
@@ -47,7 +46,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from model_runtime.memory.layout import ModelLayout, TextEncoderDims, TransformerDims
-from model_runtime.models.prompt_kv import MAX_CONTEXTS, worth_keeping
 
 ATTN_ACT, ATTN_F32 = 8.53, 2.87  # attention phase: D-wide tensors in the activation dtype / in float32
 FFN_ACT, FFN_F32 = 7.5, 1.15  # FFN phase, besides the FFN's own two hidden-width tensors
@@ -115,8 +113,6 @@ def transformer_bytes(dims: TransformerDims, shape: LatentShape, act_bytes: int,
             chunk = min(tokens, attn_chunk_tokens)
             attn = tokens * dim * LEAN_ATTN * act_bytes + chunk * dim * LEAN_CHUNK_F32 * 4
             ffn_phase = tokens * dim * act_bytes + chunk * (2 * ffn * act_bytes + dim * LEAN_CHUNK_F32 * 4)
-            if tokens <= attn_chunk_tokens:  # one chunk: the RoPE table (cos, sin: one float32 width) is kept
-                ffn_phase += tokens * dim * 4
             return max(attn, ffn_phase) + mod
         attn = tokens * dim * (ATTN_ACT * act_bytes + ATTN_F32 * 4)
         ffn_tokens = tokens if ffn_chunk_tokens is None else min(tokens, ffn_chunk_tokens)
@@ -126,9 +122,6 @@ def transformer_bytes(dims: TransformerDims, shape: LatentShape, act_bytes: int,
     video = per_modality(shape.video_tokens, dims.video_dim, dims.video_ffn)
     audio = per_modality(shape.audio_tokens, dims.audio_dim, dims.audio_ffn)
     text = 4 * text_tokens * (dims.video_dim + dims.audio_dim) * act_bytes  # contexts + their K/V
-    if attn_chunk_tokens and dims.static_prompt_kv and worth_keeping(shape.video_tokens, text_tokens):
-        # the lean path keeps every layer's prompt K/V for the stage, for up to MAX_CONTEXTS prompts
-        text += MAX_CONTEXTS * dims.num_layers * 2 * text_tokens * (dims.video_dim + dims.audio_dim) * act_bytes
     return int(video + audio + text)
 
 

@@ -83,9 +83,6 @@ class TransformerDims:
     audio_ffn: int
     video_heads: int
     mod_rows: int  # AdaLN modulation vectors per token (9 in 2.3: shift/scale/gate x msa, mlp, text-CA)
-    #: the prompt keys/values do not depend on the step (no per-sigma prompt AdaLN: LTX-2.5), so the lean
-    #: path may keep them for the stage (`models.prompt_kv`)
-    static_prompt_kv: bool = False
 
 
 @dataclass(frozen=True)
@@ -311,9 +308,7 @@ def transformer_dims_from_shapes(shapes: Mapping, config: Mapping) -> Transforme
     ffn = _shape(shapes, p + "transformer_blocks.0.ff.net.0.proj.weight")[0]
     affn = _shape(shapes, p + "transformer_blocks.0.audio_ff.net.0.proj.weight")[0]
     mod_rows = _shape(shapes, p + "adaln_single.linear.weight")[0] // d
-    static_kv = p + "prompt_adaln_single.linear.weight" not in shapes
-    return TransformerDims(int(tcfg["num_layers"]), d, da, ffn, affn, int(tcfg["num_attention_heads"]), mod_rows,
-                           static_kv)
+    return TransformerDims(int(tcfg["num_layers"]), d, da, ffn, affn, int(tcfg["num_attention_heads"]), mod_rows)
 
 
 def decoder_stages_from_shapes(shapes: Mapping, config: Mapping) -> tuple[DecoderStage, ...]:

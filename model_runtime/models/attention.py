@@ -115,11 +115,10 @@ class ChunkedAttnProcessor:
     def __call__(self, attn: nn.Module, hidden_states: torch.Tensor, encoder_hidden_states: torch.Tensor | None = None,
                  attention_mask: torch.Tensor | None = None, query_rotary_emb: RowRotary | Rope | None = None,
                  key_rotary_emb: RowRotary | Rope | None = None, perturbation_mask: torch.Tensor | None = None,
-                 all_perturbed: bool | torch.Tensor | None = None, out: torch.Tensor | None = None,
-                 kv: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+                 all_perturbed: bool | torch.Tensor | None = None, out: torch.Tensor | None = None) -> torch.Tensor:
         """`out`: where to write the result (may be `hidden_states` itself: each query chunk is read before
-        its rows are written, and keys/values are computed first); used when shape and dtype match.
-        `kv`: the keys and values of `encoder_hidden_states` computed before (`key_value`, `PromptKV`)."""
+        its rows are written, and keys/values are computed first); used when shape and dtype match. With
+        `fast` and one chunk the rows are returned as computed (no copy)."""
         context = hidden_states if encoder_hidden_states is None else encoder_hidden_states
         batch, n_k = context.shape[0], context.shape[1]
         if attention_mask is not None:
@@ -127,14 +126,11 @@ class ChunkedAttnProcessor:
             attention_mask = attention_mask.view(batch, attn.heads, -1, attention_mask.shape[-1])
         if all_perturbed is None:
             all_perturbed = torch.all(perturbation_mask == 0) if perturbation_mask is not None else False
-        if kv is not None:
-            key, value = kv
-        else:
-            value = attn.to_v(context)
-            key = None
-            if not all_perturbed:
-                key_rope = key_rotary_emb if key_rotary_emb is not None else query_rotary_emb
-                key = self._keys(attn, context, key_rope)
+        value = attn.to_v(context)
+        key = None
+        if not all_perturbed:
+            key_rope = key_rotary_emb if key_rotary_emb is not None else query_rotary_emb
+            key = self._keys(attn, context, key_rope)
         if self.fast and hidden_states.shape[1] <= self.chunk:
             return self._query_rows(attn, hidden_states, 0, hidden_states.shape[1], key, value, attention_mask,
                                     query_rotary_emb, perturbation_mask)
@@ -146,10 +142,6 @@ class ChunkedAttnProcessor:
             out[:, s:e] = y
         assert out is not None
         return out
-
-    def key_value(self, attn: nn.Module, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Keys and values of a context without RoPE (the prompt cross-attention), as `__call__` makes them."""
-        return self._keys(attn, context, None), attn.to_v(context)
 
     def _keys(self, attn: nn.Module, context: torch.Tensor, rope: RowRotary | Rope | None) -> torch.Tensor:
         if self.fast and context.shape[1] <= self.chunk:

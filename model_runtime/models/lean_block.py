@@ -31,8 +31,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from model_runtime.models.attention import ChunkedAttnProcessor, _spans, lean_attention
-from model_runtime.models.prompt_kv import PromptKV, worth_keeping
+from model_runtime.models.attention import _spans, lean_attention
 
 log = logging.getLogger(__name__)
 
@@ -51,13 +50,11 @@ _KNOWN_PARAMS = (
 @dataclass(frozen=True)
 class LeanRun:
     """How the lean forward runs: token `chunk` size; `fast` takes the shortcuts that leave every number
-    as it is (when one chunk covers all tokens, work on whole tensors, in place where the tensor is the
-    forward's own: no chunk copies, no intermediate of `y * (1 + scale) + shift`, GELU in place);
-    `prompt_kv` keeps step-independent prompt keys/values for the stage (see `_text_step`)."""
+    as it is: when one chunk covers all tokens, work on whole tensors, in place where the tensor is the
+    forward's own (no chunk copies, no intermediate of `y * (1 + scale) + shift`, GELU in place)."""
 
     chunk: int
     fast: bool = True
-    prompt_kv: PromptKV | None = None
 
     def one_chunk(self, x: torch.Tensor) -> bool:
         return self.fast and x.shape[1] <= self.chunk
@@ -169,49 +166,23 @@ def _self_attention(blk: nn.Module, x: torch.Tensor, norm: nn.Module, attn: nn.M
 
 
 def _text_attention(x: torch.Tensor, norm: nn.Module, attn: nn.Module, context: torch.Tensor, mask,
-                    q_mod: tuple | None, run: LeanRun, kv: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
-    """Prompt cross-attention; `q_mod` = (shift, scale, gate) when the query side is AdaLN-modulated; `kv`:
-    the prompt keys and values when already computed (`PromptKV`)."""
+                    q_mod: tuple | None, run: LeanRun) -> torch.Tensor:
+    """Prompt cross-attention; `q_mod` = (shift, scale, gate) when the query side is AdaLN-modulated."""
     h = _normed(norm, x, run, *((q_mod[1], q_mod[0]) if q_mod else ()))
-    extra = {} if kv is None else {"kv": kv}
-    h = attn(h, encoder_hidden_states=context, query_rotary_emb=None, attention_mask=mask, out=h, **extra)
+    h = attn(h, encoder_hidden_states=context, query_rotary_emb=None, attention_mask=mask, out=h)
     return _add_(x, h, q_mod[2] if q_mod else None, run)
 
 
 def _prompt_context(blk: nn.Module, ctx: torch.Tensor, table: torch.Tensor, temb: torch.Tensor | None,
                     b: int, run: LeanRun) -> torch.Tensor:
     """The text context the keys/values are projected from: `ctx * (1 + scale) + shift`, (shift, scale) per
-    sigma when a prompt AdaLN embedding is given, else the per-layer table alone; `ctx` itself without the
-    prompt AdaLN."""
-    if not blk.cross_attn_adaln:
-        return ctx
+    sigma when a prompt AdaLN embedding is given (LTX-2.3 and 2.5 both have one: their prompt K/V differ
+    per step, so they cannot be kept between steps), else the per-layer table alone."""
     if temb is not None:
         shift, scale = blk.get_mod_params(table, temb, b)
     else:
         shift, scale = table[None, None].to(device=ctx.device, dtype=ctx.dtype).unbind(dim=2)
     return _modulated(ctx, scale, shift, own=False) if run.fast else ctx * (1 + scale) + shift
-
-
-def _text_step(blk: nn.Module, x: torch.Tensor, a: dict, run: LeanRun, audio: bool, mods: tuple) -> torch.Tensor:
-    """One modality's prompt cross-attention. Its keys and values depend on the step only through the
-    per-sigma prompt AdaLN (LTX-2.3); without it (LTX-2.5, `use_prompt_adaln_single=False`, or no prompt
-    AdaLN) they are the same at every step, and `run.prompt_kv` keeps them for the rest of the stage."""
-    pre = "audio_" if audio else ""
-    norm, attn = getattr(blk, f"{pre}norm2"), getattr(blk, f"{pre}attn2")
-    raw, temb = a[f"{pre}encoder_hidden_states"], a["temb_prompt_audio" if audio else "temb_prompt"]
-    table = getattr(blk, f"{pre}prompt_scale_shift_table", None)
-    q_mod = mods[6:9] if getattr(blk, f"{'audio' if audio else 'video'}_cross_attn_adaln") else None
-    mask = a[f"{pre}encoder_attention_mask"]
-    static = temb is None or not blk.cross_attn_adaln
-    cache = run.prompt_kv if static and worth_keeping(x.shape[1], raw.shape[1]) else None
-    kv = cache.get(attn, raw) if cache is not None else None
-    if kv is None:
-        ctx = _prompt_context(blk, raw, table, temb, x.size(0), run)
-        if cache is not None and isinstance(attn.processor, ChunkedAttnProcessor):
-            kv = cache.put(attn, raw, attn.processor.key_value(attn, ctx))
-    else:
-        ctx = raw  # only its length is read: the keys and values are given
-    return _text_attention(x, norm, attn, ctx, mask, q_mod, run, kv)
 
 
 def lean_block_forward(blk: nn.Module, a: dict, run: LeanRun | int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -225,8 +196,15 @@ def lean_block_forward(blk: nn.Module, a: dict, run: LeanRun | int) -> tuple[tor
                         a["self_attention_mask"], a, run)
     xa = _self_attention(blk, xa, blk.audio_norm1, blk.audio_attn1, (ap[0], ap[1], ap[2]), a["audio_rotary_emb"],
                          a["audio_self_attention_mask"], a, run)
-    x = _text_step(blk, x, a, run, False, vp)
-    xa = _text_step(blk, xa, a, run, True, ap)
+    ctx, actx = a["encoder_hidden_states"], a["audio_encoder_hidden_states"]
+    if blk.cross_attn_adaln:
+        ctx = _prompt_context(blk, ctx, blk.prompt_scale_shift_table, a["temb_prompt"], b, run)
+        actx = _prompt_context(blk, actx, blk.audio_prompt_scale_shift_table, a["temb_prompt_audio"], b, run)
+    x = _text_attention(x, blk.norm2, blk.attn2, ctx, a["encoder_attention_mask"],
+                        vp[6:9] if blk.video_cross_attn_adaln else None, run)
+    xa = _text_attention(xa, blk.audio_norm2, blk.audio_attn2, actx, a["audio_encoder_attention_mask"],
+                         ap[6:9] if blk.audio_cross_attn_adaln else None, run)
+    del ctx, actx
     if a["use_a2v_cross_attention"] or a["use_v2a_cross_attention"]:
         x, xa = _audio_video_attention(blk, x, xa, a, run)
     x = _feed_forward_(x, blk.norm3, blk.ff, vp[4], vp[3], vp[5], run)
@@ -300,8 +278,8 @@ def _lean_forward(blk: nn.Module, stock, run: LeanRun):
 def lean_blocks(module: nn.Module, chunk_tokens: int, *, fast: bool = True) -> Iterator[int]:
     """Every LTX-2 transformer block under `module` runs `lean_block_forward` inside the block (needs the
     chunked attention of `attention.lean_attention` for the `out=` argument); yield how many. `fast`: the
-    one-chunk shortcuts and the stage's `PromptKV` (off: the plain chunked path, for A/B benchmarks)."""
-    run = LeanRun(chunk_tokens, fast, PromptKV() if fast else None)
+    one-chunk shortcuts of `LeanRun` (off: the plain chunked path, for A/B benchmarks)."""
+    run = LeanRun(chunk_tokens, fast)
     patched: list[tuple[nn.Module, object]] = []
     try:
         for m in module.modules():
