@@ -15,6 +15,14 @@ and FFN. This forward computes the same thing, in the same per-element operation
 What is alive per video token at the peak: the block input, the residual, one modulated copy or
 attention output, K and V: about 4-5 widths (measured 3.6 plus one chunk's temporaries).
 
+When one chunk covers every token (short clips, every CPU job at the default chunk) the chunk machinery
+is pure overhead: `LeanRun.fast` (the default) then works on whole tensors and in place on tensors the
+forward owns: no chunk buffers and copies, `y * (1 + scale) + shift` without its intermediate, gates
+multiplied into the attention/FFN output, GELU in place, and (attention.py) the RoPE tables built once per
+stage. Every number is the same, bit for bit (same operations, same order, same dtypes:
+tests/runtime/test_lean_fast.py); fewer fresh tensors per step is the saving (on the CPU each fresh
+large tensor is also first-touch page faults). `benchmarks/denoise_step.py` measures it.
+
 The block's submodules and parameters are used as they are, so weights, fp8 storage and block streaming
 work unchanged. Used only under `torch.no_grad()`/inference mode (in-place updates and autograd don't
 mix); with gradients enabled the stock forward runs.
@@ -185,9 +193,8 @@ def _prompt_context(blk: nn.Module, ctx: torch.Tensor, table: torch.Tensor, temb
     return _modulated(ctx, scale, shift, own=False) if run.fast else ctx * (1 + scale) + shift
 
 
-def lean_block_forward(blk: nn.Module, a: dict, run: LeanRun | int) -> tuple[torch.Tensor, torch.Tensor]:
+def lean_block_forward(blk: nn.Module, a: dict, run: LeanRun) -> tuple[torch.Tensor, torch.Tensor]:
     """The block's maths for the stock forward's keyword arguments `a` (see the module docstring)."""
-    run = run if isinstance(run, LeanRun) else LeanRun(run)
     x, xa = a["hidden_states"], a["audio_hidden_states"]
     b = x.size(0)
     vp = blk.get_mod_params(blk.scale_shift_table, a["temb"], b)
