@@ -1,12 +1,15 @@
 """Microbenchmark: one transformer forward (one denoising evaluation) of stage 1 and stage 2 on the bench
-checkpoint, with the lean forward's fused elementwise paths off ("before") and on ("after").
+checkpoint, three ways: "plain" (diffusers' own block and attention processors: what a plan without
+`attn_chunk_tokens` runs), "lean" (the lean transformer with `fast=False`: the chunked path as it was) and
+"fast" (the lean transformer as it runs now, `fast=True`).
 
 The bench checkpoint is `runtime.bench_model()` (~350 M params, 10 layers, 1024 wide: the one the whole-process
 comparison against the reference uses); the shapes are that benchmark's 384x256, 33 frames, 24 fps: stage 1
 at half size (6x4x5 = 120 video tokens), stage 2 at full size (480), 35 audio tokens and the 1024-token
 prompt context, float32 on the CPU, through `AVDenoiser` under the lean transformer as the CPU plan runs it.
-The two variants alternate inside this one process (the machine is shared and noisy): the script prints the
-median ms per forward of each and their ratio, per stage, and the largest difference between the outputs.
+The variants alternate inside this one process (the machine is shared and noisy), in a rotating order:
+the script prints the median ms per forward of each, the ratios to "plain", per stage, and the largest
+difference of each variant's velocities from "plain" (fast vs lean must be 0: bit-identical).
 
 Usage: .venv/bin/python benchmarks/denoise_step.py [--repeats 15] [--threads N]
 """
@@ -14,6 +17,7 @@ Usage: .venv/bin/python benchmarks/denoise_step.py [--repeats 15] [--threads N]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import sys
 import time
@@ -79,29 +83,36 @@ def main() -> None:
     s = BENCH_SHAPE
     stages = {"stage 1": stage_inputs(cfg, s["width"] // 2, s["height"] // 2, s["frames"], s["fps"]),
               "stage 2": stage_inputs(cfg, s["width"], s["height"], s["frames"], s["fps"])}
-    variants = {"before": False, "after": True}
+    variants = {"plain": None, "lean": False, "fast": True}
     print(f"bench checkpoint {checkpoint.name}: {sum(p.numel() for p in module.parameters()) / 1e6:.0f} M params, "
-          f"{torch.get_num_threads()} threads, {args.repeats} alternating repeats", flush=True)
+          f"{torch.get_num_threads()} threads, {args.repeats} rounds", flush=True)
     for stage, (video, audio) in stages.items():
         times: dict[str, list[float]] = {k: [] for k in variants}
         outs = {}
+        names = list(variants)
         for i in range(args.repeats + 1):
-            for name, opts in (variants.items() if i % 2 else reversed(variants.items())):
-                with lean_transformer(module, ATTN_CHUNK_TOKENS, fast=opts):
+            for name in names[i % 3:] + names[:i % 3]:  # rotate who runs first
+                with contextlib.ExitStack() as stack:
+                    if variants[name] is not None:
+                        stack.enter_context(lean_transformer(module, ATTN_CHUNK_TOKENS, fast=variants[name]))
                     t = time.perf_counter()
                     out = denoiser(video, audio)
                     dt = time.perf_counter() - t
-                if i:  # the first round warms both up
+                if i:  # the first round warms every variant up
                     times[name].append(dt * 1e3)
                 outs[name] = out
-        diff = max((outs["before"].video.velocity - outs["after"].video.velocity).abs().max().item(),
-                   (outs["before"].audio.velocity - outs["after"].audio.velocity).abs().max().item())
         med = {k: statistics.median(v) for k, v in times.items()}
         print(f"{stage}: {video.tokens.shape[1]} video + {audio.tokens.shape[1]} audio tokens, "
-              f"{video.context.shape[1]} text: before {med['before']:.1f} ms, after {med['after']:.1f} ms "
-              f"(after/before {med['after'] / med['before']:.3f}; ranges {min(times['before']):.0f}-"
-              f"{max(times['before']):.0f} / {min(times['after']):.0f}-{max(times['after']):.0f} ms); "
-              f"max |diff| of velocities {diff:.2e}", flush=True)
+              f"{video.context.shape[1]} text", flush=True)
+        for name in variants:
+            print(f"  {name:5s} {med[name]:8.1f} ms/forward (min {min(times[name]):.0f}, max {max(times[name]):.0f})"
+                  f"  vs plain {med[name] / med['plain']:.3f}  max|dv| vs plain {_diff(outs[name], outs['plain']):.2e}"
+                  f"  vs lean {_diff(outs[name], outs['lean']):.2e}", flush=True)
+
+
+def _diff(a, b) -> float:
+    return max((a.video.velocity - b.video.velocity).abs().max().item(),
+               (a.audio.velocity - b.audio.velocity).abs().max().item())
 
 
 if __name__ == "__main__":
