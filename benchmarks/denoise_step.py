@@ -8,7 +8,9 @@ comparison against the reference uses); the shapes are that benchmark's 384x256,
 at half size (6x4x5 = 120 video tokens), stage 2 at full size (480), 35 audio tokens and the 1024-token
 prompt context, float32 on the CPU, through `AVDenoiser` under the lean transformer as the CPU plan runs it.
 The variants alternate inside this one process (the machine is shared and noisy), in a rotating order:
-the script prints the median ms per forward of each, the ratios to "plain", per stage, and the largest
+the script prints the median wall ms per forward of each and the median CPU ms of the process (with
+`--threads 1` the better measure of the work on a shared machine: waiting for a core is not counted), the
+ratios to "plain", per stage, and the largest
 difference of each variant's velocities from "plain" (fast vs lean must be 0: bit-identical).
 
 Usage: .venv/bin/python benchmarks/denoise_step.py [--repeats 15] [--threads N]
@@ -88,6 +90,7 @@ def main() -> None:
           f"{torch.get_num_threads()} threads, {args.repeats} rounds", flush=True)
     for stage, (video, audio) in stages.items():
         times: dict[str, list[float]] = {k: [] for k in variants}
+        cpu: dict[str, list[float]] = {k: [] for k in variants}
         outs = {}
         names = list(variants)
         for i in range(args.repeats + 1):
@@ -95,18 +98,21 @@ def main() -> None:
                 with contextlib.ExitStack() as stack:
                     if variants[name] is not None:
                         stack.enter_context(lean_transformer(module, ATTN_CHUNK_TOKENS, fast=variants[name]))
-                    t = time.perf_counter()
+                    t, c = time.perf_counter(), time.process_time()
                     out = denoiser(video, audio)
-                    dt = time.perf_counter() - t
+                    dt, dc = time.perf_counter() - t, time.process_time() - c
                 if i:  # the first round warms every variant up
                     times[name].append(dt * 1e3)
+                    cpu[name].append(dc * 1e3)
                 outs[name] = out
         med = {k: statistics.median(v) for k, v in times.items()}
+        med_cpu = {k: statistics.median(v) for k, v in cpu.items()}
         print(f"{stage}: {video.tokens.shape[1]} video + {audio.tokens.shape[1]} audio tokens, "
               f"{video.context.shape[1]} text", flush=True)
         for name in variants:
             print(f"  {name:5s} {med[name]:8.1f} ms/forward (min {min(times[name]):.0f}, max {max(times[name]):.0f})"
-                  f"  vs plain {med[name] / med['plain']:.3f}  max|dv| vs plain {_diff(outs[name], outs['plain']):.2e}"
+                  f"  vs plain {med[name] / med['plain']:.3f}; CPU {med_cpu[name]:8.1f} ms"
+                  f" vs plain {med_cpu[name] / med_cpu['plain']:.3f}  max|dv| vs plain {_diff(outs[name], outs['plain']):.2e}"
                   f"  vs lean {_diff(outs[name], outs['lean']):.2e}", flush=True)
 
 
