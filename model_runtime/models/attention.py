@@ -38,13 +38,27 @@ class RowRotary:
     of the positions). Unpacking or indexing it (`cos, sin = table`, `table[0]`: probes, other processors)
     builds the full table, so code that does not know about it still works, just without the saving."""
 
-    def __init__(self, compute: Callable[..., Rope], coords: torch.Tensor, device: torch.device | str | None) -> None:
+    def __init__(self, compute: Callable[..., Rope], coords: torch.Tensor, device: torch.device | str | None,
+                 keep_whole: bool = False) -> None:
         self.compute = compute
         self.coords = coords  # [B, axes, T] or [B, axes, T, 2] (patch bounds): tokens on dim 2
         self.device = device
+        self.keep_whole = keep_whole
+        self._whole: Rope | None = None
 
     def rows(self, start: int, stop: int) -> Rope:
+        """`keep_whole`: the table of ALL tokens (asked for when one chunk covers them) is computed once and
+        reused by every layer (and every step while the positions stay the same: `lean_attention`)."""
+        if self.keep_whole and start == 0 and stop == self.coords.shape[2]:
+            if self._whole is None:
+                self._whole = self.compute(self.coords, device=self.device)
+            return self._whole
         return self.compute(self.coords[:, :, start:stop], device=self.device)
+
+    def same_positions(self, coords: torch.Tensor, device: torch.device | str | None) -> bool:
+        c = self.coords
+        return (device == self.device and coords.shape == c.shape and coords.dtype == c.dtype
+                and coords.device == c.device and (coords is c or torch.equal(coords, c)))
 
     def full(self) -> Rope:
         return self.compute(self.coords, device=self.device)
@@ -92,29 +106,34 @@ class ChunkedAttnProcessor:
     """Drop-in for diffusers' LTX-2 attention processors (same call signature, same maths), run over
     `chunk_tokens` query (and key) tokens at a time."""
 
-    def __init__(self, chunk_tokens: int) -> None:
+    def __init__(self, chunk_tokens: int, fast: bool = True) -> None:
         if chunk_tokens < 1:
             raise ValueError(f"chunk_tokens must be positive, got {chunk_tokens}")
         self.chunk = chunk_tokens
+        self.fast = fast  # one chunk: return the rows as computed (no copy into a preallocated tensor)
 
     def __call__(self, attn: nn.Module, hidden_states: torch.Tensor, encoder_hidden_states: torch.Tensor | None = None,
                  attention_mask: torch.Tensor | None = None, query_rotary_emb: RowRotary | Rope | None = None,
                  key_rotary_emb: RowRotary | Rope | None = None, perturbation_mask: torch.Tensor | None = None,
                  all_perturbed: bool | torch.Tensor | None = None, out: torch.Tensor | None = None) -> torch.Tensor:
         """`out`: where to write the result (may be `hidden_states` itself: each query chunk is read before
-        its rows are written, and keys/values are computed first); used when shape and dtype match."""
+        its rows are written, and keys/values are computed first); used when shape and dtype match. With
+        `fast` and one chunk the rows are returned as computed (no copy)."""
         context = hidden_states if encoder_hidden_states is None else encoder_hidden_states
         batch, n_k = context.shape[0], context.shape[1]
         if attention_mask is not None:
             attention_mask = attn.prepare_attention_mask(attention_mask, n_k, batch)
             attention_mask = attention_mask.view(batch, attn.heads, -1, attention_mask.shape[-1])
-        value = attn.to_v(context)
         if all_perturbed is None:
             all_perturbed = torch.all(perturbation_mask == 0) if perturbation_mask is not None else False
+        value = attn.to_v(context)
         key = None
         if not all_perturbed:
             key_rope = key_rotary_emb if key_rotary_emb is not None else query_rotary_emb
             key = self._keys(attn, context, key_rope)
+        if self.fast and hidden_states.shape[1] <= self.chunk:
+            return self._query_rows(attn, hidden_states, 0, hidden_states.shape[1], key, value, attention_mask,
+                                    query_rotary_emb, perturbation_mask)
         for s, e in _spans(hidden_states.shape[1], self.chunk):
             y = self._query_rows(attn, hidden_states, s, e, key, value, attention_mask, query_rotary_emb,
                                  perturbation_mask)
@@ -125,6 +144,8 @@ class ChunkedAttnProcessor:
         return out
 
     def _keys(self, attn: nn.Module, context: torch.Tensor, rope: RowRotary | Rope | None) -> torch.Tensor:
+        if self.fast and context.shape[1] <= self.chunk:
+            return _rotate(attn, attn.norm_k(attn.to_k(context)), _rows(rope, 0, context.shape[1]))
         key: torch.Tensor | None = None
         for s, e in _spans(context.shape[1], self.chunk):
             k = _rotate(attn, attn.norm_k(attn.to_k(context[:, s:e])), _rows(rope, s, e))
@@ -163,29 +184,41 @@ class ChunkedAttnProcessor:
         return attn.to_out[1](attn.to_out[0](rows))
 
 
-def _lazy_rope_forward(orig: Callable[..., Rope]) -> Callable[..., RowRotary]:
+def _lazy_rope_forward(orig: Callable[..., Rope], chunk_tokens: int, fast: bool) -> Callable[..., RowRotary]:
+    """The rotary module's forward returning a `RowRotary`. `fast`: when one chunk covers every token the
+    whole table is kept, and the same `RowRotary` is returned again while the positions are equal (the
+    positions of a stage do not change between steps), so the table is built once per stage, not once per
+    attention call (the same numbers: the module's own forward on the same positions)."""
+    last: list[RowRotary] = []
+
     def forward(coords: torch.Tensor, device: torch.device | str | None = None) -> RowRotary:
-        return RowRotary(orig, coords, device)
+        keep = fast and coords.shape[2] <= chunk_tokens
+        if keep and last and last[0].same_positions(coords, device):
+            return last[0]
+        table = RowRotary(orig, coords, device, keep_whole=keep)
+        last[:] = [table] if keep else []
+        return table
     return forward
 
 
 @contextlib.contextmanager
-def lean_attention(module: nn.Module, chunk_tokens: int) -> Iterator[int]:
+def lean_attention(module: nn.Module, chunk_tokens: int, *, fast: bool = True) -> Iterator[int]:
     """Inside the block every LTX-2 attention under `module` runs chunked and its rotary modules return
-    on-demand tables; yield how many attentions were switched. Processors and forwards are restored after."""
+    on-demand tables; yield how many attentions were switched. Processors and forwards are restored after.
+    `fast`: the one-chunk shortcuts (see `ChunkedAttnProcessor`, `_lazy_rope_forward`)."""
     attentions = [m for m in module.modules() if type(m).__name__ in _ATTENTION_CLASSES]
     ropes = [m for m in module.modules() if type(m).__name__ in _ROPE_CLASSES]
     before = [(m, m.processor) for m in attentions]
     patched: list[tuple[nn.Module, object]] = []
     try:
         for m, proc in before:
-            chunked = ChunkedAttnProcessor(chunk_tokens)
+            chunked = ChunkedAttnProcessor(chunk_tokens, fast)
             chunked._attention_backend = getattr(proc, "_attention_backend", None)  # keep a chosen backend
             chunked._parallel_config = getattr(proc, "_parallel_config", None)
             m.processor = chunked
         for m in ropes:
             patched.append((m, m.__dict__.get("forward")))
-            m.forward = _lazy_rope_forward(m.forward)
+            m.forward = _lazy_rope_forward(m.forward, chunk_tokens, fast)
         yield len(attentions)
     finally:
         for m, proc in before:
