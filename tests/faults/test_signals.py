@@ -23,9 +23,18 @@ from tests.runtime.test_export import make_clip
 ENV = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "QT_QPA_PLATFORM": "offscreen"}
 
 
+def _default_sigint() -> None:
+    """In the child before exec: SIGINT as a terminal's foreground process has it, whatever this test
+    process's own disposition is. An ignored SIGINT is inherited across exec (a shell starts background jobs
+    that way, and a library in this long-lived process may have set it at the C level), and Python then
+    installs no KeyboardInterrupt handler, so the export would rightly ignore Ctrl-C and run to its end: seen
+    twice in fresh-clone CI runs of the whole suite (the export finished with exit 0), never when run alone."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(args: list[str]) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, *args], cwd=REPO_ROOT, env=ENV, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint)
 
 
 def _wait_for(proc: subprocess.Popen, marker: str, timeout: float = 60) -> str:
