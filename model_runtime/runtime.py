@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Generator, Iterator, Sequence
@@ -605,10 +604,11 @@ class Runtime:
             self._busy.release()
 
     def _encode_overlap_pays(self) -> bool:
+        from model_runtime.cpu_threads import cpu_threads
         from model_runtime.media.video_encode import encode_overlap_pays
 
-        device = torch.device(getattr(self.engine, "device", "cpu"))
-        return encode_overlap_pays(device.type, os.cpu_count() or 1, torch.get_num_threads())
+        device = torch.device(getattr(self.engine, "device", "cpu"))  # the cores this process may use, as the
+        return encode_overlap_pays(device.type, cpu_threads(ui=False), torch.get_num_threads())  # thread rule
 
     def _planned(self, plan: MemoryPlan, request: GenerationRequest, cancel: CancelToken | None,
                  on_video: VideoSink | None = None) -> Generator[Event, None, GenerationResult]:

@@ -104,7 +104,7 @@ def test_runtime_passes_the_sink_only_where_it_pays(monkeypatch):
 
     sink = EarlyVideoEncode(video_settings(FPS))
     for cores, used in ((torch.get_num_threads(), False), (torch.get_num_threads() + 2, True)):
-        monkeypatch.setattr("os.cpu_count", lambda cores=cores: cores)
+        monkeypatch.setattr("model_runtime.cpu_threads.cpu_threads", lambda ui=True, cores=cores: cores)
         sink.thread = None
         collect(Runtime(FakeEngine()).generate(draft(), on_video=sink))
         assert (sink.thread is not None) is used
