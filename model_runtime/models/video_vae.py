@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from model_runtime.errors import UnsupportedModelError
 from model_runtime.loading import ComponentSpec
@@ -173,8 +174,31 @@ class _ResStack(nn.Module):
 
     def forward(self, x: torch.Tensor, causal: bool = True) -> torch.Tensor:
         for block in self.res_blocks:
-            x = block(x, causal=causal)
+            x = _resnet_in_place(block, x, causal) if _plain_resnet(block) else block(x, causal=causal)
         return x
+
+
+def _plain_resnet(block: nn.Module) -> bool:
+    """True for the 2.x VAE's resnets: no timestep modulation, no noise injection, no shortcut, no dropout."""
+    return (block.scale_shift_table is None and block.per_channel_scale1 is None and block.norm3 is None
+            and block.conv_shortcut is None and (block.dropout.p == 0.0 or not block.training))
+
+
+def _norm_silu(norm: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """SiLU(norm(x)), the SiLU written over the norm's own fresh output (same kernel, same values)."""
+    return F.silu(norm(x), inplace=True)
+
+
+def _resnet_in_place(block: nn.Module, x: torch.Tensor, causal: bool) -> torch.Tensor:
+    """diffusers' `LTX2VideoResnetBlock3d.forward` for a plain block, with the two SiLUs and the residual add
+    done in place on tensors the block itself just made. Why: each out-of-place op there allocates a new
+    activation-sized tensor, and on the CPU a fresh block of that size is fresh pages from the OS (a page
+    fault per 4 KiB, issue #18: the decode took ~143 k faults inside the bench render, the reference's ~60).
+    Same operations in the same order on the same values, so the result is bit-identical
+    (tests/runtime/test_golden_video_vae.py compares it with the block's own forward)."""
+    h = block.conv1(_norm_silu(block.norm1, x), causal=causal)
+    h = block.conv2(_norm_silu(block.norm2, h), causal=causal)
+    return h.add_(x)  # `hidden_states + inputs`: one rounding either way
 
 
 def _causal_conv(cin: int, cout: int, padding_mode: str, stride: tuple[int, int, int] = (1, 1, 1)) -> nn.Module:
@@ -282,7 +306,7 @@ class VideoDecoder(nn.Module):
         x = self.conv_in(self.per_channel_statistics.un_normalize(latent), causal=causal)
         for block in self.up_blocks:
             x = block(x, causal=causal)
-        x = self.conv_out(self.conv_act(self.conv_norm_out(x)), causal=causal)
+        x = self.conv_out(_norm_silu(self.conv_norm_out, x), causal=causal)  # conv_act is that SiLU
         return unpatchify(x, self.cfg.patch_size)
 
 
@@ -300,8 +324,10 @@ def decode_video(
 
 def video_to_uint8(video: torch.Tensor, batch_index: int = 0) -> torch.Tensor:
     """Float pixels [B, 3, F, H, W] in [-1, 1] -> uint8 frames [F, H, W, 3], truncating like the reference
-    (`((v + 1) / 2).clamp(0, 1) * 255` then a cast, no rounding), so frames match its encoder input."""
-    frames = (((video[batch_index] + 1.0) / 2.0).clamp(0.0, 1.0) * 255.0).to(torch.uint8)
+    (`((v + 1) / 2).clamp(0, 1) * 255` then a cast, no rounding), so frames match its encoder input. The
+    steps after the first run in place on its new tensor: the same values with one float frame-sized
+    allocation instead of four."""
+    frames = video[batch_index].add(1.0).div_(2.0).clamp_(0.0, 1.0).mul_(255.0).to(torch.uint8)
     return frames.permute(1, 2, 3, 0)
 
 
