@@ -362,8 +362,10 @@ class ModelEngine:
                 yield chunk.float().cpu()
 
     def _decode_heap(self) -> contextlib.AbstractContextManager:
-        """On the CPU the decode's activations reuse the heap's pages (`memory.heap`); elsewhere nothing."""
-        if self._device.type != "cpu":
+        """On the CPU, on the process's main thread (the CLI's job), the decode's activations reuse the heap's
+        pages (`memory.heap`); elsewhere nothing (a worker thread's blocks come from glibc arenas the scope
+        cannot hold on to)."""
+        if self._device.type != "cpu" or threading.current_thread() is not threading.main_thread():
             return contextlib.nullcontext()
         from model_runtime.memory.heap import reused_heap
 
