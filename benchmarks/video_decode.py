@@ -55,18 +55,13 @@ def old_frames(decoder, latent):
     """The decode and uint8 conversion exactly as before the in-place change."""
     import torch
 
-    from model_runtime.models.video_vae import _ResStack, unpatchify
+    from model_runtime.models.video_vae import use_in_place
 
-    causal = decoder.cfg.causal_decoder
-    x = decoder.conv_in(decoder.per_channel_statistics.un_normalize(latent), causal=causal)
-    for block in decoder.up_blocks:
-        if isinstance(block, _ResStack):
-            for resnet in block.res_blocks:
-                x = resnet(x, causal=causal)
-        else:
-            x = block(x, causal=causal)
-    x = unpatchify(decoder.conv_out(decoder.conv_act(decoder.conv_norm_out(x)), causal=causal),
-                   decoder.cfg.patch_size)
+    use_in_place(decoder, False)
+    try:
+        x = decoder(latent)
+    finally:
+        use_in_place(decoder, True)
     return (((x[0] + 1.0) / 2.0).clamp(0.0, 1.0) * 255.0).to(torch.uint8).permute(1, 2, 3, 0)
 
 

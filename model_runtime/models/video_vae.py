@@ -34,7 +34,7 @@ from model_runtime.models.video_tiling import TilingConfig, tiled_decode
 
 __all__ = [
     "VIDEO_DECODER_SPEC", "VIDEO_ENCODER_SPEC", "PerChannelStatistics", "TilingConfig", "VideoDecoder",
-    "VideoEncoder", "VideoVAEConfig", "decode_video", "decode_video_frames", "video_to_uint8",
+    "VideoEncoder", "VideoVAEConfig", "decode_video", "decode_video_frames", "use_in_place", "video_to_uint8",
 ]
 
 PREFIX = "vae."
@@ -163,6 +163,8 @@ class PerChannelStatistics(nn.Module):
 class _ResStack(nn.Module):
     """One `res_x` block: `num_layers` resnets at constant width (the file's `res_blocks.{j}`)."""
 
+    in_place = True  # see `use_in_place`
+
     def __init__(self, channels: int, num_layers: int, padding_mode: str) -> None:
         super().__init__()
         from diffusers.models.autoencoders.autoencoder_kl_ltx2 import LTX2VideoResnetBlock3d
@@ -174,8 +176,17 @@ class _ResStack(nn.Module):
 
     def forward(self, x: torch.Tensor, causal: bool = True) -> torch.Tensor:
         for block in self.res_blocks:
-            x = _resnet_in_place(block, x, causal) if _plain_resnet(block) else block(x, causal=causal)
+            plain = self.in_place and _plain_resnet(block)
+            x = _resnet_in_place(block, x, causal) if plain else block(x, causal=causal)
         return x
+
+
+def use_in_place(module: nn.Module, on: bool) -> None:
+    """Run `module`'s VAE resnets and output norm in place (the default) or through diffusers' own forwards
+    and `conv_act` (off): the baseline of `benchmarks/video_decode.py` and of the bit-identity test."""
+    for m in module.modules():
+        if isinstance(m, (_ResStack, VideoDecoder)):
+            m.in_place = on
 
 
 def _plain_resnet(block: nn.Module) -> bool:
@@ -284,6 +295,8 @@ class VideoEncoder(nn.Module):
 class VideoDecoder(nn.Module):
     """Normalized latent [B, C, F', H', W'] -> pixels [B, 3, 8(F'-1)+1, 32H', 32W'], float, NOT clamped."""
 
+    in_place = True  # see `use_in_place`
+
     def __init__(self, cfg: VideoVAEConfig) -> None:
         super().__init__()
         from diffusers.models.autoencoders.autoencoder_kl_ltx2 import PerChannelRMSNorm
@@ -306,7 +319,10 @@ class VideoDecoder(nn.Module):
         x = self.conv_in(self.per_channel_statistics.un_normalize(latent), causal=causal)
         for block in self.up_blocks:
             x = block(x, causal=causal)
-        x = self.conv_out(_norm_silu(self.conv_norm_out, x), causal=causal)  # conv_act is that SiLU
+        if self.in_place:
+            x = self.conv_out(_norm_silu(self.conv_norm_out, x), causal=causal)  # conv_act is that SiLU
+        else:
+            x = self.conv_out(self.conv_act(self.conv_norm_out(x)), causal=causal)
         return unpatchify(x, self.cfg.patch_size)
 
 

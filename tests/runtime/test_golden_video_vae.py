@@ -128,33 +128,37 @@ def test_single_tile_decode_equals_untiled(decoder, golden_ctx):
     assert torch.equal(tiled[0], full)
 
 
-def test_in_place_decode_is_bit_identical_to_diffusers_blocks(decoder):
+def test_in_place_decode_is_bit_identical_to_diffusers_blocks(decoder, monkeypatch):
     """The resnets' in-place SiLUs/residual add (and the final norm's in-place SiLU) give exactly the floats of
     diffusers' own block forwards and conv_act, causal and not; the in-place uint8 steps exactly the old
     expression's bytes."""
-    from model_runtime.models.video_vae import _plain_resnet, _ResStack, unpatchify
+    from model_runtime.models import video_vae
+    from model_runtime.models.video_vae import _plain_resnet, _ResStack, use_in_place
+
+    calls = []
+    in_place = video_vae._resnet_in_place
+    monkeypatch.setattr(video_vae, "_resnet_in_place", lambda *a: calls.append(1) or in_place(*a))
 
     # odd sizes: elementwise loops end in scalar tails (a vectorised and a scalar kernel may round differently)
     latent = torch.randn(1, decoder.cfg.latent_channels, 3, 2, 3, generator=torch.Generator().manual_seed(0))
     resnets = [r for b in decoder.up_blocks if isinstance(b, _ResStack) for r in b.res_blocks]
     assert resnets and all(_plain_resnet(r) for r in resnets)
-    for causal in (False, True):
-        with torch.inference_mode():
-            x = decoder.conv_in(decoder.per_channel_statistics.un_normalize(latent), causal=causal)
-            for block in decoder.up_blocks:
-                if isinstance(block, _ResStack):
-                    for resnet in block.res_blocks:
-                        x = resnet(x, causal=causal)
-                else:
-                    x = block(x, causal=causal)
-            x = decoder.conv_out(decoder.conv_act(decoder.conv_norm_out(x)), causal=causal)
-            old = unpatchify(x, decoder.cfg.patch_size)
-            cfg, decoder.cfg = decoder.cfg, replace(decoder.cfg, causal_decoder=causal)
-            try:
+    cfg = decoder.cfg
+    try:
+        for causal in (False, True):
+            decoder.cfg = replace(cfg, causal_decoder=causal)
+            with torch.inference_mode():
+                use_in_place(decoder, False)
+                old = decoder(latent)
+                assert calls == []  # really diffusers' forwards
+                use_in_place(decoder, True)
                 new = decoder(latent)
-            finally:
-                decoder.cfg = cfg
-        assert torch.equal(new, old), causal
+                assert len(calls) == len(resnets)
+                calls.clear()
+            assert torch.equal(new, old), causal
+    finally:
+        decoder.cfg = cfg
+        use_in_place(decoder, True)
     v = torch.randn(1, 3, 9, 8, 8, generator=torch.Generator().manual_seed(1)) * 1.5  # some beyond [-1, 1]
     assert torch.equal(video_to_uint8(v), (((v[0] + 1.0) / 2.0).clamp(0.0, 1.0) * 255.0).to(torch.uint8)
                        .permute(1, 2, 3, 0))
