@@ -1,6 +1,6 @@
 """Conditioning goldens (golden_conditioning.safetensors): the sections i2v, kf, retake and a2v run the
 runtime's own pipelines with the stored noise and are checked, every tensor against its tolerance, by
-`check-goldens` in test_cli.py::test_check_goldens_all_sections (run once there, not twice: the suite's
+`check-goldens` in test_cli.py::test_check_goldens_conditioning_sections (run once there, not twice: the suite's
 time budget). Here: the LoRA prefixes of that file are checked once, by the plain pass's `lora` section
 (which reads the file itself), never listed a second time and never shown as not checked."""
 
