@@ -12,7 +12,7 @@ every fill, and MB-tree, a quality feature, stays on. The speed cost is in bench
 
 How: libx264's own detection (`x264_cpu_detect`, exported by the library) without the AVX-512 bit (read from
 its `x264_cpu_names` table rather than hard-coded) goes to x264's `asm` parameter. The library is the one
-PyAV loaded, found next to the `av` package (wheels bundle it) or on the system.
+PyAV loaded (`_libx264_path`).
 """
 
 from __future__ import annotations
@@ -35,10 +35,28 @@ class _CpuName(ctypes.Structure):
     _fields_ = [("name", ctypes.c_char_p), ("flags", ctypes.c_uint32)]
 
 
+def _loaded_libx264() -> str | None:
+    """The libx264 this process has mapped (Linux; PyAV's libavcodec loads it with `av`), whatever the layout
+    (a wheel's `av.libs`, a PyInstaller bundle, the system's)."""
+    try:
+        maps = Path("/proc/self/maps").read_text()
+    except OSError:
+        return None
+    for line in maps.splitlines():
+        path = line.split(maxsplit=5)[-1]
+        if "libx264" in Path(path).name:
+            return path
+    return None
+
+
 def _libx264_path() -> str | None:
-    """The libx264 beside the imported PyAV, else the system's (a PyAV built against system FFmpeg)."""
+    """The libx264 PyAV uses: the one mapped into this process, else the one beside the `av` package (wheels
+    bundle it), else the system's (a PyAV built against system FFmpeg)."""
     import av
 
+    loaded = _loaded_libx264()
+    if loaded:
+        return loaded
     package = Path(av.__file__).parent
     for folder in _BUNDLE_DIRS:
         found = sorted((package / folder).glob("*x264*"))
