@@ -42,6 +42,7 @@ from model_runtime.media.mux import (
 )
 from model_runtime.media.output_safety import output_lock, sweep_partials
 from model_runtime.media.probe import MediaInfo, probe, read_audio
+from model_runtime.media.x264_cpu import x264_options
 from model_runtime.sampling.control import CancelToken, ProgressEvent, StepClock
 
 log = logging.getLogger(__name__)
@@ -163,6 +164,8 @@ def _add_video_stream(container, preset: ExportPreset, size: tuple[int, int], fp
     if spec.gop_max_s:
         stream.codec_context.gop_size = max(1, math.floor(fps * Fraction(spec.gop_max_s)))
         options["flags"] = "+cgop"
+    if spec.codec == "libx264":
+        options |= x264_options()  # the same bytes in every process
     if spec.codec == "prores_ks":
         options["vendor"] = "apl0"  # Apple's vendor id: some NLEs only trust ProRes that carries it
     stream.options = options

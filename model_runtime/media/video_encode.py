@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from model_runtime.media.x264_cpu import x264_options
+
 log = logging.getLogger(__name__)
 
 VIDEO_CODEC = "libx264"
@@ -45,7 +47,7 @@ def add_video_stream(container, width: int, height: int, settings: VideoSettings
     stream.width, stream.height = width, height
     stream.pix_fmt = "yuv420p"
     stream.time_base = 1 / settings.fps
-    stream.options = {"crf": str(settings.crf), "preset": settings.preset}
+    stream.options = {"crf": str(settings.crf), "preset": settings.preset} | x264_options()
     ctx = stream.codec_context
     ctx.color_primaries = ctx.color_trc = ctx.colorspace = _BT709
     ctx.color_range = _MPEG_RANGE

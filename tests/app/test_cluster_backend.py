@@ -81,16 +81,18 @@ def test_cluster_backend_runs_jobs_at_once_with_local_frames(qtbot, queue, ray_h
     # same plan and dtype
     numerics = local.output.settings["runtime"]["numerics"]
     assert numerics == jobs[0].output.settings["runtime"]["numerics"] and numerics["threads"] == cpu_threads()
-    # the same denoising on both backends: the draft's stage-1 latents (what a promotion renders from) are
-    # bit-identical. The decoded frames are compared in tests/runtime/test_cluster.py (worker against a fresh
-    # local process, and `generate --backend ray://` against `--backend local`); here they are not: in this
-    # process's flow the decoded frames of one of the three runs (cluster, this process, a fresh process) differed
-    # from the others in some runs with identical latents and numerics (issue 17, cause still open)
+    # the same MP4 frames on both backends (issue 17's Done-when): the worker's process and this one, each with
+    # its own heap history (x264 leaves out its AVX-512 kernels, which read uninitialised memory:
+    # media/x264_cpu.py); the stage-1 latents are compared first, so a difference says which half it is in
+    assert _same_latents(jobs[0].output.latents, local.output.latents)
+    assert np.array_equal(_frames(local.output.video), _frames(jobs[0].output.video))
+
+
+def _same_latents(a, b) -> bool:
     from safetensors.numpy import load_file
 
-    remote_latents, local_latents = load_file(str(jobs[0].output.latents)), load_file(str(local.output.latents))
-    assert remote_latents.keys() == local_latents.keys()
-    assert all(np.array_equal(remote_latents[k], local_latents[k]) for k in remote_latents)
+    first, second = load_file(str(a)), load_file(str(b))
+    return first.keys() == second.keys() and all(np.array_equal(first[k], second[k]) for k in first)
 
 
 def test_unreachable_cluster_pauses_and_local_takes_over(qtbot, queue):
@@ -145,14 +147,11 @@ def test_window_uses_the_saved_backend_and_says_when_the_cluster_is_unreachable(
         w.shutdown()
 
 
-def test_cluster_draft_requeued_from_its_clip_gives_the_same_latents(qtbot, queue, ray_head, ray_worker_cache,
-                                                                      tmp_path):
-    """A draft made on the cluster, read back from its MP4 (`read_request`) and queued again: the same request,
-    the same encoder settings and bit-identical stage-1 latents (the clip carries all a re-run needs). The
-    decoded frames are not compared here: in whole-suite runs one process's decode of identical latents
-    differed (issue 17, open; tests/runtime/test_cluster.py compares frames across backends)."""
-    from safetensors.numpy import load_file
-
+def test_cluster_draft_requeued_from_its_clip_gives_the_same_frames(qtbot, queue, ray_head, ray_worker_cache,
+                                                                     tmp_path):
+    """A draft made on the cluster, read back from its MP4 (`read_request`) and queued again on the local
+    backend (this process): the same request, encoder settings, stage-1 latents and MP4 frames (the clip
+    carries all a re-run needs, on either backend)."""
     from model_runtime.api import read_metadata, read_request
 
     workers = []
@@ -166,9 +165,10 @@ def test_cluster_draft_requeued_from_its_clip_gives_the_same_latents(qtbot, queu
     assert request == draft.spec.request
     # the encoder preset changes the decoded pixels: it follows the request's stage and is recorded
     assert read_metadata(draft.output.video)["encode"] == {"crf": 18, "preset": "veryfast"}
+    queue.set_backend("local")
     again = queue.submit(JobSpec.from_request(request))
     qtbot.waitUntil(lambda: not again.is_active, timeout=180_000)
     assert again.state == "done", again.message
     assert read_request(again.output.video) == request
-    first, second = load_file(str(draft.output.latents)), load_file(str(again.output.latents))
-    assert first.keys() == second.keys() and all(np.array_equal(first[k], second[k]) for k in first)
+    assert _same_latents(draft.output.latents, again.output.latents)
+    assert np.array_equal(_frames(again.output.video), _frames(draft.output.video))
