@@ -1,17 +1,19 @@
-"""Microbenchmark: the conv video decode of the bench checkpoint (to uint8 frames), three ways, A/B in one process.
+"""Microbenchmark: the conv video decode of the bench checkpoint (to uint8 frames), two ways, A/B in one process.
 
 * "old": the decode as it was: diffusers' `LTX2VideoResnetBlock3d.forward` (out-of-place SiLUs and residual
   add), out-of-place float -> uint8 steps, glibc's malloc settings untouched;
 * "in-place": `VideoDecoder` as it runs now (`video_vae._resnet_in_place`, in-place uint8 steps);
-* "in-place+heap": that inside `memory.heap.reused_heap()`, as `ModelEngine.decode_video` runs it on the CPU.
 
 The latent is the bench shape's (384x256, 33 frames: [1, 128, 5, 8, 12], seeded noise); the decoder is the
 bench checkpoint's (`runtime.bench_model()`, 256 wide), float32 on the CPU, untiled as the bench render
 decodes. The variants alternate in a rotating order (the machine is shared and noisy); printed per variant:
 median wall ms, process CPU ms (user+sys: waiting for a core is not counted), system ms and minor page
 faults per decode, the ratios new/old, and whether its frames equal "old"'s bit for bit (they must).
-Note: once "in-place+heap" has run, glibc's on-the-fly mmap threshold is off for the rest of the process
-(fixed at the 32 MiB it reaches by itself), so the later "old" runs see glibc's steady state.
+A third way was measured and dropped (issue #18, session 22): the decode inside a scoped glibc heap
+(`mallopt` thresholds raised for the decode, so freed activations were reused instead of unmapped). It cut
+the bench decode's page faults 146k -> 35k and its CPU to 0.82x on a fresh process's first decode, but it
+raised the peak RSS of a 768x512, 49-frame decode from ~1.37 GiB to 1.53-1.91 GiB (fragmentation of the
+retained heap), memory the planner does not count: a CPU job that fits could then run out of memory.
 `--cold N` also runs each variant's FIRST decode in N fresh processes per variant, alternating (what a CLI
 render pays: it decodes once per process); it prints their medians the same way.
 
@@ -35,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from runtime import bench_model  # noqa: E402
 
-VARIANTS = ("old", "in-place", "in-place+heap")
+VARIANTS = ("old", "in-place")
 LATENT_SHAPE = (1, 128, 5, 8, 12)  # 384x256, 33 frames
 
 
@@ -68,16 +70,12 @@ def old_frames(decoder, latent):
 def run_variant(name: str, decoder, latent):
     import torch
 
-    from model_runtime.memory.heap import reused_heap
     from model_runtime.models.video_vae import decode_video_frames
 
     with torch.inference_mode():
         if name == "old":
             return old_frames(decoder, latent)
-        if name == "in-place":
-            return torch.cat(list(decode_video_frames(decoder, latent)))
-        with reused_heap():
-            return torch.cat(list(decode_video_frames(decoder, latent)))
+        return torch.cat(list(decode_video_frames(decoder, latent)))
 
 
 def usage() -> tuple[float, float, float, int]:

@@ -356,20 +356,10 @@ class ModelEngine:
         conv = self._video_decoder()
         tiled = tiled or (self._plan is not None and self._plan.vae_tile is not None)
         tiling = TilingConfig() if tiled else None
-        with torch.inference_mode(), self._decode_heap():
+        with torch.inference_mode():
             chunks = decode_video(conv, video_latent.to(self._device, self.dtype), tiling)
             for chunk in chunks:
                 yield chunk.float().cpu()
-
-    def _decode_heap(self) -> contextlib.AbstractContextManager:
-        """On the CPU, on the process's main thread (the CLI's job), the decode's activations reuse the heap's
-        pages (`memory.heap`); elsewhere nothing (a worker thread's blocks come from glibc arenas the scope
-        cannot hold on to)."""
-        if self._device.type != "cpu" or threading.current_thread() is not threading.main_thread():
-            return contextlib.nullcontext()
-        from model_runtime.memory.heap import reused_heap
-
-        return reused_heap()
 
     def _diffusion_tiling(self, tiled: bool):
         """The diffusion decoder's tiles: the plan's tile when it planned one (its peak is one tile's), else
