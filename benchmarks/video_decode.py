@@ -12,7 +12,7 @@ faults per decode, the ratios new/old, and whether its frames equal "old"'s bit 
 A third way was measured and dropped (issue #18, session 22): the decode inside a scoped glibc heap
 (`mallopt` thresholds raised for the decode, so freed activations were reused instead of unmapped). It cut
 the bench decode's page faults 146k -> 35k and its CPU to 0.82x on a fresh process's first decode, but it
-raised the peak RSS of a 768x512, 49-frame decode from ~1.37 GiB to 1.53-1.91 GiB (fragmentation of the
+raised the peak RSS of a 768x512, 49-frame decode from ~1,370 MiB to 1,530-1,914 MiB (fragmentation of the
 retained heap), memory the planner does not count: a CPU job that fits could then run out of memory.
 `--cold N` also runs each variant's FIRST decode in N fresh processes per variant, alternating (what a CLI
 render pays: it decodes once per process); it prints their medians the same way.
